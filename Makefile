@@ -1,0 +1,51 @@
+# pathpin's build, test, benchmark and demo entry points.
+# `make test` installs what it needs on a fresh Debian 12 machine (as root).
+
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test deps lint unit bench demo cross clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pathpin ./cmd/pathpin
+
+## deps: Debian packages (only those missing) and Go modules.
+deps:
+	@scripts/install-deps
+	$(GO) mod download
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt wants to change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## unit: tests that need no root (privileged ones skip themselves).
+unit:
+	$(GO) test -race -count=1 ./...
+
+## test: everything CI runs. As root the namespace tests run too.
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: side-by-side measurements; prints ratios.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
+
+## demo: a lab in network namespaces, pathpin against real peers.
+demo: deps build
+	@scripts/demo
+
+## cross: the release binaries (Raspberry Pi 2 = linux/arm GOARM=7).
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pathpin-linux-armv7 ./cmd/pathpin
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pathpin-linux-arm64 ./cmd/pathpin
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pathpin-linux-amd64 ./cmd/pathpin
+
+clean:
+	rm -rf bin

@@ -1,0 +1,113 @@
+// Package config reads pathpin's YAML configuration strictly: unknown keys,
+// wrong types and invalid values are errors that name the file, the line
+// and the field, and say how to fix it.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// DefaultPath is where pathpin looks for its configuration.
+const DefaultPath = "/etc/pathpin/pathpin.yaml"
+
+// Defaults for values the file may leave out.
+const (
+	// DefaultMarkMask is the part of the packet/connection mark pathpin owns.
+	DefaultMarkMask uint32 = 0xff00
+	// FirstTable is the routing table of the first uplink; the n-th uplink
+	// (counting from 0) gets FirstTable+n unless it sets table.
+	FirstTable = 101
+	// DefaultPPPMTU is the PPP MTU without RFC 4638.
+	DefaultPPPMTU = 1492
+)
+
+// Config is a validated configuration.
+type Config struct {
+	// Path is the file it was read from, for messages.
+	Path     string
+	LAN      LAN
+	Uplinks  []Uplink
+	MarkMask uint32
+	Health   Health
+	// IPTables selects the backend: "auto" (whatever `iptables` is),
+	// "nft" or "legacy".
+	IPTables string
+}
+
+// LAN describes where clients arrive.
+type LAN struct {
+	Interfaces []string
+}
+
+// Uplink is one ISP line.
+type Uplink struct {
+	Name string
+	// Interface is the static uplink's interface (empty for PPPoE).
+	Interface string
+	// Gateway is the static uplink's next hop (invalid for PPPoE).
+	Gateway netip.Addr
+	// Weight shares new connections; 0 is standby.
+	Weight int
+	Table  int
+	Mark   uint32
+	// MTU of the uplink; 0 leaves the interface as it is.
+	MTU   int
+	PPPoE *PPPoE
+	// Line is where the uplink starts in the file.
+	Line int
+}
+
+// IsPPPoE reports whether the uplink is brought up by PPPoE.
+func (u *Uplink) IsPPPoE() bool { return u.PPPoE != nil }
+
+// PPPoE describes how to bring a PPPoE uplink up.
+type PPPoE struct {
+	Interface       string // Ethernet under the VLAN, e.g. eth1
+	VLAN            int    // 0: untagged
+	Username        string
+	PasswordFile    string
+	Service         string
+	ACName          string
+	IfName          string // PPP interface name, default ppp-<uplink>
+	MTU             int
+	LCPEchoInterval int
+	LCPEchoFailure  int
+}
+
+// LinkName is the Ethernet link PPPoE runs on: eth1.1000 for VLAN 1000.
+func (p *PPPoE) LinkName() string {
+	if p.VLAN == 0 {
+		return p.Interface
+	}
+	return fmt.Sprintf("%s.%d", p.Interface, p.VLAN)
+}
+
+// Health configures uplink probing.
+type Health struct {
+	Targets   []netip.Addr
+	Interval  time.Duration
+	Timeout   time.Duration
+	DownAfter int
+	UpAfter   int
+}
+
+// DeviceName returns the interface the uplink's traffic leaves by: the PPP
+// interface for PPPoE, else the static interface.
+func (u *Uplink) DeviceName() string {
+	if u.PPPoE != nil {
+		return u.PPPoE.IfName
+	}
+	return u.Interface
+}
+
+// Uplink returns the uplink with the given name.
+func (c *Config) Uplink(name string) (*Uplink, bool) {
+	for i := range c.Uplinks {
+		if c.Uplinks[i].Name == name {
+			return &c.Uplinks[i], true
+		}
+	}
+	return nil, false
+}

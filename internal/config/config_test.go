@@ -1,0 +1,133 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestExamplesParse(t *testing.T) {
+	seed, err := Load("../../examples/seed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Uplink{
+		{Name: "talktalk", Interface: "eth0", Gateway: netip.MustParseAddr("192.168.1.254"), Weight: 1, Table: 101, Mark: 0x100, Line: 5},
+		{Name: "plusnet", Weight: 1, Table: 102, Mark: 0x200, Line: 9, PPPoE: &PPPoE{
+			Interface: "eth1", VLAN: 1000, Username: "someone@plus.net", PasswordFile: "/etc/pathpin/plusnet.password",
+			IfName: "ppp1", MTU: 1492, LCPEchoInterval: 2, LCPEchoFailure: 3,
+		}},
+	}
+	if diff := cmp.Diff(want, seed.Uplinks, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Fatalf("seed uplinks (-want +got):\n%s", diff)
+	}
+	if seed.MarkMask != 0xff00 || seed.IPTables != "auto" || seed.Health.Interval != time.Second || seed.Health.DownAfter != 3 {
+		t.Fatalf("seed defaults wrong: %+v", seed)
+	}
+	if seed.Uplinks[1].PPPoE.LinkName() != "eth1.1000" || seed.Uplinks[1].DeviceName() != "ppp1" {
+		t.Fatal("seed PPPoE link names wrong")
+	}
+
+	ref, err := Load("../../examples/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Uplinks) != 2 || ref.Uplinks[1].Weight != 2 || len(ref.Health.Targets) != 2 || ref.Health.Timeout != 500*time.Millisecond {
+		t.Fatalf("reference parsed wrongly: %+v", ref)
+	}
+}
+
+const good = `lan:
+  interfaces: [eth1]
+uplinks:
+  - name: a
+    interface: eth0
+    gateway: 192.168.1.254
+  - name: b
+    interface: eth2
+    gateway: 10.0.0.1
+`
+
+func TestDefaultsByPosition(t *testing.T) {
+	cfg, err := Parse("good.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range cfg.Uplinks {
+		if u.Table != 101+i || u.Mark != uint32(i+1)<<8 || u.Weight != 1 {
+			t.Errorf("uplink %d: table %d mark %#x weight %d", i, u.Table, u.Mark, u.Weight)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error
+	}{
+		{"unknown key", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    gatway: 1.2.3.4", 1),
+			[]string{`bad.yaml:10: unknown key "gatway"`}},
+		{"wrong type", strings.Replace(good, "name: b", "name: b\n    weight: lots", 1),
+			[]string{`bad.yaml:8: "lots" is a string where a whole number is wanted`}},
+		{"duplicate names", strings.Replace(good, "name: b", "name: a", 1),
+			[]string{`bad.yaml:7: uplinks[1].name: name a is also used by uplink "a"`}},
+		{"bad gateway", strings.Replace(good, "10.0.0.1", "10.0.0.300", 1),
+			[]string{`bad.yaml:9: uplinks[1].gateway: "10.0.0.300" is not an IPv4 address`}},
+		{"missing gateway", strings.Replace(good, "    gateway: 10.0.0.1\n", "", 1),
+			[]string{`bad.yaml:7: uplinks[1]: static uplink "b" needs gateway:`}},
+		{"missing interface", strings.Replace(good, "    interface: eth2\n", "", 1),
+			[]string{`bad.yaml:7: uplinks[1]: uplink "b" needs interface: (static) or a pppoe: section`}},
+		{"clashing tables", strings.Replace(good, "name: b", "name: b\n    table: 101", 1),
+			[]string{`bad.yaml:8: uplinks[1].table: table 101 is also used by uplink "a"`}},
+		{"clashing marks", strings.Replace(good, "name: b", "name: b\n    mark: 0x100", 1),
+			[]string{`bad.yaml:8: uplinks[1].mark: mark 0x100 is also used by uplink "a"`}},
+		{"mark outside mask", strings.Replace(good, "name: b", "name: b\n    mark: 0x1", 1),
+			[]string{`bad.yaml:8: uplinks[1].mark: 0x1 must be non-zero and lie inside mark-mask 0xff00`}},
+		{"main table", strings.Replace(good, "name: b", "name: b\n    table: 254", 1),
+			[]string{`uplinks[1].table: 254 is the kernel's default/main/local table`}},
+		{"all standby", strings.ReplaceAll(good, "interface: eth", "weight: 0\n    interface: eth"),
+			[]string{`every uplink has weight 0`}},
+		{"uplink on the LAN", strings.Replace(good, "interface: eth2", "interface: eth1", 1),
+			[]string{`bad.yaml:8: uplinks[1].interface: eth1 is also a LAN interface`}},
+		{"no LAN", strings.Replace(good, "  interfaces: [eth1]\n", "", 1),
+			[]string{`lan.interfaces: list at least one LAN interface`}},
+		{"bad name", strings.Replace(good, "name: b", "name: Big Line", 1),
+			[]string{`uplinks[1].name: "Big Line" must be 1-11 lower-case letters`}},
+		{"pppoe without login", good + "  - name: c\n    pppoe:\n      interface: eth3\n",
+			[]string{`bad.yaml:11: uplinks[2].pppoe.username: the PPP login is required`, `uplinks[2].pppoe.password-file`}},
+		{"pppoe with gateway", good + "  - name: c\n    gateway: 1.2.3.4\n    pppoe:\n      interface: eth3\n      username: u\n      password-file: /p\n",
+			[]string{`uplinks[2].pppoe: a PPPoE uplink takes no interface or gateway`}},
+		{"pppoe on untagged LAN", good + "  - name: c\n    pppoe:\n      interface: eth1\n      username: u\n      password-file: /p\n",
+			[]string{`uplinks[2].pppoe.interface: eth1 carries the LAN untagged`}},
+		{"pppoe bad vlan", good + "  - name: c\n    pppoe:\n      interface: eth3\n      vlan: 5000\n      username: u\n      password-file: /p\n",
+			[]string{`bad.yaml:13: uplinks[2].pppoe.vlan: 5000 must be from 1 to 4094`}},
+		{"health timeout", good + "health:\n  interval: 1s\n  timeout: 2s\n",
+			[]string{`bad.yaml:12: health.timeout: 2s must be positive and no longer than interval (1s)`}},
+		{"health bad target", good + "health:\n  targets: [one.one.one.one]\n",
+			[]string{`bad.yaml:11: health.targets[0]: "one.one.one.one" is not an IPv4 address`}},
+		{"bad duration", good + "health:\n  interval: soon\n",
+			[]string{`bad.yaml:11: "soon" is a string where a duration such as 1s or 500ms is wanted`}},
+		{"duplicate key", strings.Replace(good, "name: b", "name: b\n    name: c", 1),
+			[]string{`bad.yaml:8: mapping key "name" already defined at line 7`}},
+		{"not yaml", "lan: [", []string{`bad.yaml:1: not valid YAML`}},
+		{"empty", "", []string{`bad.yaml: the file is empty`}},
+		{"bad backend", good + "iptables: xtables\n", []string{`iptables: "xtables" is not a backend`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse accepted:\n%s", tt.yaml)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%s\ndoes not contain\n%s", err, w)
+				}
+			}
+		})
+	}
+}

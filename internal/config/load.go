@@ -1,0 +1,359 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w (create it from examples/seed.yaml, or pass -c FILE)", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse validates a configuration held in memory; path names it in errors.
+func Parse(path string, b []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fromYAML(path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var raw rawConfig
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{Path: path, Msg: "the file is empty; start from examples/seed.yaml"}}
+		}
+		return nil, fromYAML(path, err)
+	}
+	v := &validator{path: path, root: &root}
+	cfg := v.config(&raw)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return cfg, nil
+}
+
+// validator collects every problem in one pass, each with its line.
+type validator struct {
+	path string
+	root *yaml.Node
+	errs Errors
+}
+
+// fail records a problem at the field named by path (keys and indexes).
+func (v *validator) fail(path []any, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Path: v.path, Line: lineOf(v.root, path), Field: fieldName(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) config(raw *rawConfig) *Config {
+	cfg := &Config{Path: v.path, MarkMask: DefaultMarkMask, IPTables: "auto"}
+	switch raw.IPTables {
+	case "", "auto":
+	case "nft", "legacy":
+		cfg.IPTables = raw.IPTables
+	default:
+		v.fail([]any{"iptables"}, "%q is not a backend; use auto, nft or legacy", raw.IPTables)
+	}
+	if raw.MarkMask != nil {
+		m := *raw.MarkMask
+		if m <= 0 || m > 0xffffffff {
+			v.fail([]any{"mark-mask"}, "%#x must be a non-zero 32-bit mask, e.g. 0xff00", m)
+		} else {
+			cfg.MarkMask = uint32(m)
+		}
+	}
+	if len(raw.LAN.Interfaces) == 0 {
+		v.fail([]any{"lan", "interfaces"}, "list at least one LAN interface, e.g. interfaces: [eth1]")
+	}
+	lan := map[string]bool{}
+	for i, name := range raw.LAN.Interfaces {
+		if !validIfName(name) {
+			v.fail([]any{"lan", "interfaces", i}, "%q is not an interface name (1-15 characters, no spaces or /)", name)
+		}
+		if lan[name] {
+			v.fail([]any{"lan", "interfaces", i}, "%s is listed twice", name)
+		}
+		lan[name] = true
+	}
+	cfg.LAN.Interfaces = raw.LAN.Interfaces
+
+	if len(raw.Uplinks) == 0 {
+		v.fail([]any{"uplinks"}, "list at least one uplink (see examples/seed.yaml)")
+	}
+	weighted := false
+	for i := range raw.Uplinks {
+		u := v.uplink(i, &raw.Uplinks[i], cfg.MarkMask, lan)
+		cfg.Uplinks = append(cfg.Uplinks, u)
+		weighted = weighted || u.Weight > 0
+	}
+	if len(raw.Uplinks) > 0 && !weighted {
+		v.fail([]any{"uplinks"}, "every uplink has weight 0 (standby); give at least one a weight of 1 or more")
+	}
+	v.unique(cfg)
+	cfg.Health = v.health(&raw.Health)
+	return cfg
+}
+
+var uplinkName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,10}$`)
+
+func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool) Uplink {
+	at := func(keys ...any) []any { return append([]any{"uplinks", i}, keys...) }
+	u := Uplink{Name: r.Name, Interface: r.Interface, MTU: r.MTU, Weight: 1, Line: lineOf(v.root, at())}
+	if !uplinkName.MatchString(r.Name) {
+		v.fail(at("name"), "%q must be 1-11 lower-case letters, digits, - or _, starting with a letter or digit (e.g. plusnet)", r.Name)
+	}
+	if r.Weight != nil {
+		u.Weight = *r.Weight
+		if u.Weight < 0 || u.Weight > 1000 {
+			v.fail(at("weight"), "%d must be from 0 (standby) to 1000", u.Weight)
+		}
+	}
+	u.Table = FirstTable + i
+	if r.Table != nil {
+		t := *r.Table
+		switch {
+		case t < 1 || t > 0x7fffffff:
+			v.fail(at("table"), "%d must be from 1 to 2147483647", t)
+		case t == 253 || t == 254 || t == 255:
+			v.fail(at("table"), "%d is the kernel's default/main/local table; pick another, e.g. %d", t, FirstTable+i)
+		default:
+			u.Table = int(t)
+		}
+	}
+	u.Mark = defaultMark(i, mask)
+	if r.Mark != nil {
+		m := *r.Mark
+		if m <= 0 || m > 0xffffffff || uint32(m)&^mask != 0 {
+			v.fail(at("mark"), "%#x must be non-zero and lie inside mark-mask %#x, e.g. %#x", m, mask, defaultMark(i, mask))
+		} else {
+			u.Mark = uint32(m)
+		}
+	}
+	if u.Mark == 0 {
+		v.fail(at("mark"), "mark-mask %#x has no room for uplink %d's mark; widen mark-mask", mask, i+1)
+	}
+	if r.MTU != 0 && (r.MTU < 576 || r.MTU > 9000) {
+		v.fail(at("mtu"), "%d must be from 576 to 9000", r.MTU)
+	}
+
+	if r.PPPoE != nil {
+		if r.Interface != "" || r.Gateway != "" {
+			v.fail(at("pppoe"), "a PPPoE uplink takes no interface or gateway of its own; put the Ethernet interface under pppoe: and drop gateway")
+		}
+		u.PPPoE = v.pppoe(at("pppoe"), r.PPPoE, r.Name, lan)
+		return u
+	}
+	if r.Interface == "" {
+		v.fail(at(), "uplink %q needs interface: (static) or a pppoe: section", r.Name)
+	} else if !validIfName(r.Interface) {
+		v.fail(at("interface"), "%q is not an interface name (1-15 characters, no spaces or /)", r.Interface)
+	} else if lan[r.Interface] {
+		v.fail(at("interface"), "%s is also a LAN interface; an uplink needs its own", r.Interface)
+	}
+	gw, err := netip.ParseAddr(r.Gateway)
+	switch {
+	case r.Gateway == "":
+		v.fail(at(), "static uplink %q needs gateway: (its ISP router's address, e.g. 192.168.1.254)", r.Name)
+	case err != nil || !gw.Is4():
+		v.fail(at("gateway"), "%q is not an IPv4 address; write it like 192.168.1.254", r.Gateway)
+	default:
+		u.Gateway = gw
+	}
+	return u
+}
+
+func defaultMark(i int, mask uint32) uint32 {
+	// The (i+1)-th value in the mask's lowest set bits: 0x100, 0x200, ... for 0xff00.
+	shift := 0
+	for shift < 32 && mask&(1<<shift) == 0 {
+		shift++
+	}
+	m := uint32(i+1) << shift
+	if m&^mask != 0 {
+		return 0
+	}
+	return m
+}
+
+func (v *validator) pppoe(at []any, r *rawPPPoE, uplink string, lan map[string]bool) *PPPoE {
+	field := func(k string) []any { return append(append([]any{}, at...), k) }
+	p := &PPPoE{
+		Interface: r.Interface, VLAN: r.VLAN, Username: r.Username, PasswordFile: r.PasswordFile,
+		Service: r.Service, ACName: r.ACName, IfName: r.IfName, MTU: r.MTU,
+		LCPEchoInterval: 2, LCPEchoFailure: 3,
+	}
+	if p.Interface == "" || !validIfName(p.Interface) {
+		v.fail(field("interface"), "%q: name the Ethernet interface facing the modem/bridge, e.g. eth1", p.Interface)
+	}
+	if p.VLAN < 0 || p.VLAN > 4094 {
+		v.fail(field("vlan"), "%d must be from 1 to 4094 (or 0 / left out for untagged)", p.VLAN)
+	}
+	if p.VLAN == 0 && lan[p.Interface] {
+		v.fail(field("interface"), "%s carries the LAN untagged; run PPPoE on a VLAN (vlan: 1000) or on another interface", p.Interface)
+	}
+	if p.Username == "" {
+		v.fail(field("username"), "the PPP login is required, e.g. someone@plus.net")
+	}
+	if p.PasswordFile == "" || !filepath.IsAbs(p.PasswordFile) {
+		v.fail(field("password-file"), "%q: give the absolute path of a file holding only the password (mode 0600)", p.PasswordFile)
+	}
+	if p.IfName == "" {
+		p.IfName = "ppp-" + uplink
+	}
+	if !validIfName(p.IfName) {
+		v.fail(field("ifname"), "%q is not an interface name (1-15 characters)", p.IfName)
+	}
+	if p.MTU == 0 {
+		p.MTU = DefaultPPPMTU
+	}
+	if p.MTU < 576 || p.MTU > 1500 {
+		v.fail(field("mtu"), "%d must be from 576 to 1500 (1500 needs RFC 4638 from the ISP)", p.MTU)
+	}
+	if r.LCPEchoInterval != nil {
+		p.LCPEchoInterval = *r.LCPEchoInterval
+	}
+	if r.LCPEchoFailure != nil {
+		p.LCPEchoFailure = *r.LCPEchoFailure
+	}
+	if p.LCPEchoInterval < 0 || p.LCPEchoFailure < 0 {
+		v.fail(field("lcp-echo-interval"), "LCP echo settings must not be negative (0 turns echoes off)")
+	}
+	return p
+}
+
+// unique reports names, tables, marks and devices used twice.
+func (v *validator) unique(cfg *Config) {
+	seen := map[string]int{}
+	check := func(i int, key, kind, value string) {
+		k := kind + "\x00" + value
+		if j, dup := seen[k]; dup {
+			v.fail([]any{"uplinks", i, key}, "%s %s is also used by uplink %q; each uplink needs its own", kind, value, cfg.Uplinks[j].Name)
+			return
+		}
+		seen[k] = i
+	}
+	for i, u := range cfg.Uplinks {
+		check(i, "name", "name", u.Name)
+		check(i, "table", "table", strconv.Itoa(u.Table))
+		check(i, "mark", "mark", fmt.Sprintf("%#x", u.Mark))
+		if u.PPPoE != nil {
+			check(i, "pppoe", "interface", u.PPPoE.IfName)
+			check(i, "pppoe", "interface", u.PPPoE.LinkName())
+		} else if u.Interface != "" {
+			check(i, "interface", "interface", u.Interface)
+		}
+	}
+}
+
+func (v *validator) health(r *rawHealth) Health {
+	h := Health{Interval: time.Second, Timeout: 500 * time.Millisecond, DownAfter: 3, UpAfter: 3}
+	for i, t := range r.Targets {
+		a, err := netip.ParseAddr(t)
+		if err != nil || !a.Is4() {
+			v.fail([]any{"health", "targets", i}, "%q is not an IPv4 address, e.g. 1.1.1.1", t)
+			continue
+		}
+		h.Targets = append(h.Targets, a)
+	}
+	if r.Interval != nil {
+		h.Interval = *r.Interval
+	}
+	if r.Timeout != nil {
+		h.Timeout = *r.Timeout
+	}
+	if h.Interval < 10*time.Millisecond {
+		v.fail([]any{"health", "interval"}, "%s is too short; use 10ms or more (1s is the default)", h.Interval)
+	}
+	if h.Timeout <= 0 || h.Timeout > h.Interval {
+		v.fail([]any{"health", "timeout"}, "%s must be positive and no longer than interval (%s)", h.Timeout, h.Interval)
+	}
+	if r.DownAfter != nil {
+		h.DownAfter = *r.DownAfter
+	}
+	if r.UpAfter != nil {
+		h.UpAfter = *r.UpAfter
+	}
+	if h.DownAfter < 1 {
+		v.fail([]any{"health", "down-after"}, "%d must be 1 or more", h.DownAfter)
+	}
+	if h.UpAfter < 1 {
+		v.fail([]any{"health", "up-after"}, "%d must be 1 or more", h.UpAfter)
+	}
+	return h
+}
+
+func validIfName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == ' ' || r == ':' || r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// lineOf returns the line of the node at path (mapping keys and sequence
+// indexes), or of the deepest node that exists on the way.
+func lineOf(root *yaml.Node, path []any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+						line = n.Content[i].Line
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+func fieldName(path []any) string {
+	s := ""
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			if s != "" {
+				s += "."
+			}
+			s += k
+		case int:
+			s += "[" + strconv.Itoa(k) + "]"
+		}
+	}
+	return s
+}

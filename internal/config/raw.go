@@ -1,0 +1,49 @@
+package config
+
+import "time"
+
+// The raw types mirror the file; load.go validates them into Config.
+
+type rawConfig struct {
+	LAN      rawLAN      `yaml:"lan"`
+	Uplinks  []rawUplink `yaml:"uplinks"`
+	MarkMask *int64      `yaml:"mark-mask"`
+	Health   rawHealth   `yaml:"health"`
+	IPTables string      `yaml:"iptables"`
+}
+
+type rawLAN struct {
+	Interfaces []string `yaml:"interfaces"`
+}
+
+type rawUplink struct {
+	Name      string    `yaml:"name"`
+	Interface string    `yaml:"interface"`
+	Gateway   string    `yaml:"gateway"`
+	Weight    *int      `yaml:"weight"`
+	Table     *int64    `yaml:"table"`
+	Mark      *int64    `yaml:"mark"`
+	MTU       int       `yaml:"mtu"`
+	PPPoE     *rawPPPoE `yaml:"pppoe"`
+}
+
+type rawPPPoE struct {
+	Interface       string `yaml:"interface"`
+	VLAN            int    `yaml:"vlan"`
+	Username        string `yaml:"username"`
+	PasswordFile    string `yaml:"password-file"`
+	Service         string `yaml:"service"`
+	ACName          string `yaml:"ac"`
+	IfName          string `yaml:"ifname"`
+	MTU             int    `yaml:"mtu"`
+	LCPEchoInterval *int   `yaml:"lcp-echo-interval"`
+	LCPEchoFailure  *int   `yaml:"lcp-echo-failure"`
+}
+
+type rawHealth struct {
+	Targets   []string       `yaml:"targets"`
+	Interval  *time.Duration `yaml:"interval"`
+	Timeout   *time.Duration `yaml:"timeout"`
+	DownAfter *int           `yaml:"down-after"`
+	UpAfter   *int           `yaml:"up-after"`
+}

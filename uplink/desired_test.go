@@ -1,0 +1,141 @@
+package uplink
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pathpin/pathpin/internal/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// lab builds a configuration of n static uplinks (eth0..) with the given
+// weights, and the facts of a router where each is up unless listed in down.
+func lab(t *testing.T, weights []int, pppoe map[int]bool) (*config.Config, *Facts) {
+	t.Helper()
+	var y strings.Builder
+	y.WriteString("lan:\n  interfaces: [lan0]\nuplinks:\n")
+	facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", Up: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix("10.0.0.1/24")}}}}}
+	facts.Connected = []Route{{Dst: netip.MustParsePrefix("10.0.0.0/24"), Dev: "lan0", LinkScope: true, Src: netip.MustParseAddr("10.0.0.1")}}
+	for i, w := range weights {
+		if pppoe[i] {
+			fmt.Fprintf(&y, "  - name: dsl%d\n    weight: %d\n    pppoe:\n      interface: eth%d\n      vlan: 1000\n      username: u\n      password-file: /p\n", i, w, i)
+			facts.Links[fmt.Sprintf("ppp-dsl%d", i)] = Link{Name: fmt.Sprintf("ppp-dsl%d", i), Up: true, Addrs: []Addr{{
+				Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", 10+i)), Peer: netip.MustParseAddr("203.0.113.1")}}}
+			continue
+		}
+		fmt.Fprintf(&y, "  - name: isp%d\n    interface: eth%d\n    gateway: 192.168.%d.254\n    weight: %d\n", i, i, i, w)
+		facts.Links[fmt.Sprintf("eth%d", i)] = Link{Name: fmt.Sprintf("eth%d", i), Up: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.2/24", i))}}}
+		facts.Connected = append(facts.Connected, Route{Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i)), Dev: fmt.Sprintf("eth%d", i), LinkScope: true, Src: netip.MustParseAddr(fmt.Sprintf("192.168.%d.2", i))})
+	}
+	cfg, err := config.Parse("test.yaml", []byte(y.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, facts
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./uplink -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-golden +got); run go test ./uplink -update if intended:\n%s", path, diff)
+	}
+}
+
+func TestDesiredGolden(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []int
+		pppoe   map[int]bool
+		down    map[string]string
+	}{
+		{name: "one-uplink", weights: []int{1}},
+		{name: "seed-1-1", weights: []int{1, 1}, pppoe: map[int]bool{1: true}},
+		{name: "two-2-1", weights: []int{2, 1}},
+		{name: "standby", weights: []int{1, 1, 0}},
+		{name: "standby-takes-over", weights: []int{1, 0}, down: map[string]string{"isp0": "probes failing"}},
+		{name: "ppp-down", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, down: map[string]string{"dsl1": "ip-down"}},
+		{name: "all-down", weights: []int{1, 1}, down: map[string]string{"isp0": "x", "isp1": "y"}},
+		{name: "eight-uplinks", weights: []int{1, 2, 3, 4, 5, 6, 7, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, facts := lab(t, tt.weights, tt.pppoe)
+			st := Desired(cfg, facts, Statuses(cfg, facts, tt.down))
+			golden(t, tt.name, RenderState(st))
+		})
+	}
+}
+
+// TestBalanceShares checks that the chained probabilities give every
+// uplink its weight's share, for 1 to 8 uplinks.
+func TestBalanceShares(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		weights := make([]int, n)
+		for i := range weights {
+			weights[i] = i%3 + 1
+		}
+		cfg, facts := lab(t, weights, nil)
+		picks := balance(Statuses(cfg, facts, nil))
+		total, left := 0, 1.0
+		for _, w := range weights {
+			total += w
+		}
+		for i, p := range picks {
+			share := left * p.probability
+			left -= share
+			if want := float64(weights[i]) / float64(total); math.Abs(share-want) > 1e-9 {
+				t.Errorf("%d uplinks: uplink %d gets %.6f, want %.6f", n, i, share, want)
+			}
+		}
+		if picks[len(picks)-1].probability != 1 {
+			t.Errorf("%d uplinks: the last rule must take everything left", n)
+		}
+	}
+}
+
+func TestProbabilityAsIptablesPrintsIt(t *testing.T) {
+	for p, want := range map[float64]string{0.5: "0.50000000000", 0.333333333: "0.33333333302", 1.0 / 3: "0.33333333349", 0.25: "0.25000000000"} {
+		if got := probability(p); got != want {
+			t.Errorf("probability(%v) = %s, want %s", p, got, want)
+		}
+	}
+}
+
+func TestStatuses(t *testing.T) {
+	cfg, facts := lab(t, []int{1, 1, 1}, map[int]bool{2: true})
+	facts.Links["eth1"] = Link{Name: "eth1", Up: false}
+	delete(facts.Links, "ppp-dsl2")
+	got := map[string]string{}
+	for _, s := range Statuses(cfg, facts, map[string]string{"isp0": "probes failing"}) {
+		got[s.Name] = s.Reason
+	}
+	want := map[string]string{
+		"isp0": "probes failing",
+		"isp1": "interface eth1 is down or has no carrier",
+		"dsl2": "interface ppp-dsl2 does not exist",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+}

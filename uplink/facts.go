@@ -1,0 +1,85 @@
+package uplink
+
+import (
+	"net/netip"
+
+	"github.com/pathpin/pathpin/internal/config"
+)
+
+// Link is what the kernel shows about one interface.
+type Link struct {
+	Name  string
+	Up    bool // administratively up and with carrier (LOWER_UP)
+	MTU   int
+	Addrs []Addr
+}
+
+// Addr is one IPv4 address on a link.
+type Addr struct {
+	Prefix netip.Prefix // address with its prefix length
+	Peer   netip.Addr   // point-to-point peer (PPP), else invalid
+}
+
+// Facts are the parts of the kernel's state the desired state depends on.
+type Facts struct {
+	Links map[string]Link
+	// Connected are the main table's link-scope routes on LAN and uplink
+	// interfaces; every uplink table carries a copy so that replies to LAN
+	// clients, and traffic to an uplink's own subnet, route inside it.
+	Connected []Route
+}
+
+// Status is one uplink as the engine sees it.
+type Status struct {
+	Name    string
+	Device  string
+	Up      bool
+	Reason  string     // why it is not up
+	Local   netip.Addr // the uplink's own address
+	Gateway netip.Addr // the static gateway, or the PPP peer
+	Uplink  *config.Uplink
+}
+
+// Statuses decides which uplinks can carry traffic. down names uplinks
+// another source (health probes, the PPP hooks) has declared down, with why.
+func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status {
+	out := make([]Status, 0, len(cfg.Uplinks))
+	for i := range cfg.Uplinks {
+		u := &cfg.Uplinks[i]
+		st := Status{Name: u.Name, Device: u.DeviceName(), Uplink: u}
+		link, ok := facts.Links[st.Device]
+		switch {
+		case !ok:
+			st.Reason = "interface " + st.Device + " does not exist"
+		case !link.Up:
+			st.Reason = "interface " + st.Device + " is down or has no carrier"
+		case u.IsPPPoE():
+			for _, a := range link.Addrs {
+				if a.Peer.IsValid() {
+					st.Local, st.Gateway = a.Prefix.Addr(), a.Peer
+					break
+				}
+			}
+			if !st.Local.IsValid() {
+				st.Reason = "PPP interface " + st.Device + " has no address yet"
+			}
+		default:
+			for _, a := range link.Addrs {
+				if a.Prefix.Masked().Contains(u.Gateway) {
+					st.Local = a.Prefix.Addr()
+					break
+				}
+			}
+			st.Gateway = u.Gateway
+			if !st.Local.IsValid() {
+				st.Reason = "interface " + st.Device + " has no address in the gateway's subnet (" + u.Gateway.String() + ")"
+			}
+		}
+		if why, isDown := down[u.Name]; isDown && st.Reason == "" {
+			st.Reason = why
+		}
+		st.Up = st.Reason == ""
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,228 @@
+package uplink
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Netlink is the part of *netlink.Handle the engine uses.
+type Netlink interface {
+	LinkList() ([]netlink.Link, error)
+	LinkByIndex(index int) (netlink.Link, error)
+	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
+	RouteListFiltered(family int, filter *netlink.Route, filterMask uint64) ([]netlink.Route, error)
+	RouteReplace(route *netlink.Route) error
+	RouteDel(route *netlink.Route) error
+	RuleList(family int) ([]netlink.Rule, error)
+	RuleAdd(rule *netlink.Rule) error
+	RuleDel(rule *netlink.Rule) error
+}
+
+var _ Netlink = (*netlink.Handle)(nil)
+
+// readFacts reads links, addresses and the main table's connected routes
+// of the interfaces the configuration names.
+func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
+	links, err := nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	f := &Facts{Links: map[string]Link{}}
+	names := map[int]string{}
+	for _, l := range links {
+		a := l.Attrs()
+		names[a.Index] = a.Name
+		if !devices[a.Name] {
+			continue
+		}
+		link := Link{Name: a.Name, MTU: a.MTU, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0}
+		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return nil, fmt.Errorf("listing addresses of %s: %w", a.Name, err)
+		}
+		for _, ad := range addrs {
+			p, ok := prefixOf(ad.IPNet)
+			if !ok {
+				continue
+			}
+			x := Addr{Prefix: p}
+			if ad.Peer != nil {
+				if peer, ok := netip.AddrFromSlice(ad.Peer.IP.To4()); ok && peer != p.Addr() {
+					x.Peer = peer
+				}
+			}
+			link.Addrs = append(link.Addrs, x)
+		}
+		f.Links[a.Name] = link
+	}
+	main, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, fmt.Errorf("listing the main routing table: %w", err)
+	}
+	for _, r := range main {
+		if r.Scope != netlink.SCOPE_LINK || r.Type != unix.RTN_UNICAST || r.Gw != nil || !devices[names[r.LinkIndex]] {
+			continue
+		}
+		route, ok := fromNetlinkRoute(r, names)
+		if ok {
+			f.Connected = append(f.Connected, route)
+		}
+	}
+	return f, nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, bits := n.Mask.Size()
+	if bits != 32 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, ones), true
+}
+
+func fromNetlinkRoute(r netlink.Route, names map[int]string) (Route, bool) {
+	out := Route{Table: r.Table, Dst: defaultDst, Dev: names[r.LinkIndex], LinkScope: r.Scope == netlink.SCOPE_LINK}
+	if r.Dst != nil {
+		p, ok := prefixOf(r.Dst)
+		if !ok {
+			return Route{}, false
+		}
+		out.Dst = p
+	}
+	switch r.Type {
+	case unix.RTN_UNICAST:
+	case unix.RTN_UNREACHABLE:
+		out.Unreachable = true
+	default:
+		// A type pathpin never installs: reported as is, so it is removed.
+		out.Dev = fmt.Sprintf("%s (type %d)", out.Dev, r.Type)
+	}
+	if r.Gw != nil {
+		out.Gw, _ = netip.AddrFromSlice(r.Gw.To4())
+	}
+	if r.Src != nil {
+		out.Src, _ = netip.AddrFromSlice(r.Src.To4())
+	}
+	return out, true
+}
+
+func toNetlinkRoute(r Route, index map[string]int) (*netlink.Route, error) {
+	nr := &netlink.Route{
+		Table: r.Table,
+		Dst:   &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
+		Scope: netlink.SCOPE_UNIVERSE,
+	}
+	if r.Unreachable {
+		nr.Type = unix.RTN_UNREACHABLE
+		return nr, nil
+	}
+	if r.Dev != "" {
+		i, ok := index[r.Dev]
+		if !ok {
+			return nil, fmt.Errorf("route %s: interface %s is gone", r, r.Dev)
+		}
+		nr.LinkIndex = i
+	}
+	if r.LinkScope {
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	if r.Gw.IsValid() {
+		nr.Gw = r.Gw.AsSlice()
+	}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	return nr, nil
+}
+
+// readRoutes lists every route in the given tables.
+func readRoutes(nl Netlink, tables []int, names map[int]string) ([]Route, error) {
+	var out []Route
+	for _, t := range tables {
+		rs, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: t}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("listing routing table %d: %w", t, err)
+		}
+		for _, r := range rs {
+			if route, ok := fromNetlinkRoute(r, names); ok {
+				out = append(out, route)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readRules lists the IPv4 rules in pathpin's priority band.
+func readRules(nl Netlink) ([]Rule, error) {
+	rs, err := nl.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing ip rules: %w", err)
+	}
+	var out []Rule
+	for _, r := range rs {
+		if r.Priority < PrioFirst || r.Priority > PrioLast {
+			continue
+		}
+		rule := Rule{Priority: r.Priority, Table: r.Table}
+		if r.Src != nil {
+			rule.Src, _ = prefixOf(r.Src)
+		}
+		if r.Mark != 0 {
+			rule.Mark = r.Mark
+		}
+		if r.Mask != nil {
+			rule.Mask = *r.Mask
+		}
+		out = append(out, rule)
+	}
+	return out, nil
+}
+
+func toNetlinkRule(r Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = netlink.FAMILY_V4
+	nr.Priority = r.Priority
+	nr.Table = r.Table
+	if r.Src.IsValid() {
+		nr.Src = &net.IPNet{IP: r.Src.Addr().AsSlice(), Mask: net.CIDRMask(r.Src.Bits(), 32)}
+	}
+	if r.Mark != 0 || r.Mask != 0 {
+		nr.Mark = r.Mark
+		mask := r.Mask
+		nr.Mask = &mask
+	}
+	return nr
+}
+
+// linkIndexes maps interface names to indexes and back.
+func linkIndexes(nl Netlink) (map[string]int, map[int]string, error) {
+	links, err := nl.LinkList()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing links: %w", err)
+	}
+	byName, byIndex := map[string]int{}, map[int]string{}
+	for _, l := range links {
+		byName[l.Attrs().Name] = l.Attrs().Index
+		byIndex[l.Attrs().Index] = l.Attrs().Name
+	}
+	return byName, byIndex, nil
+}
+
+// ignoreExists treats "already there" as success, and "not there" on delete.
+func ignoreExists(err error) error {
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}

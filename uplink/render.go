@@ -1,0 +1,159 @@
+package uplink
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// RenderState renders a state as the text `ip rule`, `ip route show table
+// N`, `iptables-save` and `sysctl` would print for what pathpin owns. The
+// golden files and the namespace tests compare this text.
+func RenderState(s *State) string {
+	var b strings.Builder
+	b.WriteString("# ip rule\n")
+	for _, r := range s.Rules {
+		b.WriteString(r.String() + "\n")
+	}
+	b.WriteString("# ip route\n")
+	for _, r := range s.Routes {
+		b.WriteString(r.String() + "\n")
+	}
+	for _, table := range []string{"mangle", "nat"} {
+		fmt.Fprintf(&b, "# iptables-save -t %s\n*%s\n", table, table)
+		var chains []Chain
+		for _, c := range s.Chains {
+			if c.Table == table {
+				chains = append(chains, c)
+			}
+		}
+		slices.SortFunc(chains, func(a, b Chain) int { return strings.Compare(a.Name, b.Name) })
+		for _, c := range chains {
+			fmt.Fprintf(&b, ":%s - [0:0]\n", c.Name)
+		}
+		for _, j := range s.Jumps {
+			if j.Table == table {
+				b.WriteString(j.Spec() + "\n")
+			}
+		}
+		for _, c := range chains {
+			for _, r := range c.specs() {
+				b.WriteString(r + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	b.WriteString("# sysctl\n")
+	for _, s := range s.Sysctls {
+		fmt.Fprintf(&b, "%s = %s\n", strings.ReplaceAll(s.Key, "/", "."), s.Value)
+	}
+	return b.String()
+}
+
+// RenderChanges explains the changes as commented commands, one section
+// for each kind of kernel state, so that a person learning connection
+// marking can read it as a walk-through.
+func RenderChanges(c *Changes) string {
+	var b strings.Builder
+	section := func(title string) { fmt.Fprintf(&b, "\n# === %s ===\n", title) }
+	if len(c.Sysctls) > 0 {
+		section("kernel settings")
+		for _, s := range c.Sysctls {
+			fmt.Fprintf(&b, "# %s\nsysctl -w %s=%s    # was %q\n", s.Why, strings.ReplaceAll(s.Key, "/", "."), s.Value, s.Old)
+		}
+	}
+	if len(c.AddRoutes)+len(c.DelRoutes) > 0 {
+		section("routing tables: one per uplink")
+		b.WriteString("# Each uplink has its own table: its default route, plus the connected\n" +
+			"# routes so replies to LAN clients route inside it. A table whose uplink\n" +
+			"# is down holds only 'unreachable default', so its connections fail fast.\n")
+		for _, r := range c.AddRoutes {
+			b.WriteString("ip route replace " + routeArgs(r) + "\n")
+		}
+		for _, r := range c.DelRoutes {
+			b.WriteString("ip route del " + routeArgs(r) + "\n")
+		}
+	}
+	if len(c.AddRules)+len(c.DelRules) > 0 {
+		section("policy rules: which table a packet uses")
+		b.WriteString("# 'fwmark' rules send each connection's packets to its uplink's table;\n" +
+			"# 'from' rules keep traffic the router sends from an uplink's address on it.\n")
+		for _, r := range c.AddRules {
+			b.WriteString("ip rule add " + ruleArgs(r) + "\n")
+		}
+		for _, r := range c.DelRules {
+			b.WriteString("ip rule del " + ruleArgs(r) + "\n")
+		}
+	}
+	for _, table := range []string{"mangle", "nat"} {
+		for _, ch := range c.Chains {
+			if ch.Chain.Table != table {
+				continue
+			}
+			verb := "rewritten whole, in one atomic iptables-restore"
+			switch {
+			case ch.Delete:
+				verb = "removed"
+			case !ch.Exists:
+				verb = "created"
+			}
+			section(fmt.Sprintf("iptables -t %s: chain %s (%s)", table, ch.Chain.Name, verb))
+			b.WriteString(chainIntro[ch.Chain.Name])
+			for _, old := range ch.Old {
+				if ch.Delete || !slices.Contains(ch.Chain.specs(), old) {
+					b.WriteString("# - " + old + "\n")
+				}
+			}
+			if ch.Delete {
+				continue
+			}
+			for _, r := range ch.Chain.Rules {
+				if r.Comment != "" {
+					b.WriteString("#   " + r.Comment + "\n")
+				}
+				b.WriteString("iptables -t " + table + " " + r.Spec + "\n")
+			}
+		}
+		for _, j := range c.AddJumps {
+			if j.Table == table {
+				section(fmt.Sprintf("iptables -t %s: the one rule pathpin adds to %s", table, j.Chain))
+				fmt.Fprintf(&b, "iptables -t %s -I %s 1 -j %s\n", table, j.Chain, j.Target)
+			}
+		}
+		for _, j := range c.DelJumps {
+			if j.Table == table {
+				section(fmt.Sprintf("iptables -t %s: remove pathpin's jump from %s", table, j.Chain))
+				fmt.Fprintf(&b, "iptables -t %s -D %s -j %s\n", table, j.Chain, j.Target)
+			}
+		}
+	}
+	return strings.TrimLeft(b.String(), "\n")
+}
+
+var chainIntro = map[string]string{
+	ChainPrerouting: "# Packets arriving from LAN clients and from the uplinks. The connection's\n" +
+		"# mark is restored from conntrack; only a new connection gets a new mark.\n",
+	ChainOutput: "# The router's own connections, marked the same way.\n",
+	ChainBalance: "# Picks an uplink for a new connection by weight. Each rule only sees\n" +
+		"# connections no earlier rule marked, so its probability is its weight over\n" +
+		"# the weights still left.\n",
+	ChainForward:     "# TCP MSS clamping, per uplink.\n",
+	ChainPostrouting: "# Each uplink's traffic leaves with that uplink's own address.\n",
+}
+
+func routeArgs(r Route) string {
+	s := strings.TrimPrefix(r.String(), fmt.Sprintf("table %d ", r.Table))
+	return fmt.Sprintf("%s table %d", s, r.Table)
+}
+
+func ruleArgs(r Rule) string {
+	var parts []string
+	if r.Src.IsValid() {
+		parts = append(parts, "from "+r.Src.String())
+	}
+	if r.Mark != 0 || r.Mask != 0 {
+		parts = append(parts, fmt.Sprintf("fwmark %#x/%#x", r.Mark, r.Mask))
+	}
+	parts = append(parts, fmt.Sprintf("lookup %d priority %d", r.Table, r.Priority))
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,109 @@
+package uplink
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Sysctls reads and writes kernel settings by their /proc/sys path
+// ("net/ipv4/ip_forward").
+type Sysctls interface {
+	Get(key string) (string, error)
+	Set(key, value string) error
+}
+
+// ProcSys is the real /proc/sys. Network settings are those of the
+// namespace the process runs in.
+type ProcSys struct{}
+
+// Get reads a setting; a missing one reads as "".
+func (ProcSys) Get(key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading sysctl %s: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Set writes a setting.
+func (ProcSys) Set(key, value string) error {
+	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
+		return fmt.Errorf("setting sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}
+
+// readSysctls returns the live values of the desired settings, leaving out
+// rp_filter settings that need no change: the kernel uses the larger of
+// conf/all and conf/DEV, so only a strict (1) effective value is relaxed.
+func readSysctls(sys Sysctls, desired []Sysctl) (live, needed []Sysctl, err error) {
+	all, err := sys.Get("net/ipv4/conf/all/rp_filter")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range desired {
+		v, err := sys.Get(s.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if strings.HasSuffix(s.Key, "/rp_filter") && v != "1" && all != "1" {
+			continue
+		}
+		live = append(live, Sysctl{Key: s.Key, Value: v})
+		needed = append(needed, s)
+	}
+	return live, needed, nil
+}
+
+// sysctlRecord keeps the values pathpin found before it changed them, so
+// that down can put them back.
+type sysctlRecord struct {
+	path string
+}
+
+func (r sysctlRecord) load() (map[string]string, error) {
+	b, err := os.ReadFile(r.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r.path, err)
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("reading %s: %w (delete it if pathpin is down)", r.path, err)
+	}
+	return m, nil
+}
+
+// save writes the record atomically.
+func (r sysctlRecord) save(m map[string]string) error {
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	tmp := r.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, r.path); err != nil {
+		return fmt.Errorf("renaming %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// remove deletes the record once everything is restored.
+func (r sysctlRecord) remove() error {
+	if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", r.path, err)
+	}
+	return nil
+}

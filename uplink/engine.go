@@ -94,9 +94,11 @@ func (e *Engine) readLive(tables []int, desired *State) (*State, error) {
 	if live.Routes, err = readRoutes(e.NL, tables, names); err != nil {
 		return nil, err
 	}
-	if live.Chains, live.Jumps, err = readChains(e.Backend.IPT); err != nil {
-		return nil, err
+	save, err := e.Backend.Rules.Save(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("reading iptables: %w", err)
 	}
+	live.Chains, live.Jumps = parseChains(save)
 	if desired != nil {
 		if live.Sysctls, desired.Sysctls, err = readSysctls(e.Sysctl, desired.Sysctls); err != nil {
 			return nil, err
@@ -117,7 +119,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]
 	if p.Changes.Empty() {
 		return p, nil
 	}
-	if err := e.change(ctx, &p.Changes); err != nil {
+	if err := e.change(ctx, &p.Changes, p.Live); err != nil {
 		return p, err
 	}
 	after, err := e.Plan(ctx, cfg, down)
@@ -156,7 +158,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 		}
 	}
 	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return cmpString(a.Key, b.Key) })
-	if err := e.change(ctx, &p.Changes); err != nil {
+	if err := e.change(ctx, &p.Changes, p.Live); err != nil {
 		return p, err
 	}
 	if err := rec.remove(); err != nil {
@@ -176,9 +178,10 @@ func cmpString(a, b string) int {
 }
 
 // change carries out c in the order that keeps traffic flowing: sysctls,
-// new routes, new rules, iptables (one atomic batch per table), then the
-// deletions. On failure it undoes what it did, newest first.
-func (e *Engine) change(ctx context.Context, c *Changes) (err error) {
+// new routes, new rules, iptables (one restore, atomic per table), then
+// the deletions. On failure it undoes what it did, newest first; before is
+// the live state c was computed against.
+func (e *Engine) change(ctx context.Context, c *Changes, before *State) (err error) {
 	var undo []func() error
 	defer func() {
 		if err == nil {
@@ -197,12 +200,6 @@ func (e *Engine) change(ctx context.Context, c *Changes) (err error) {
 		}
 	}()
 
-	batches := iptablesBatches(c)
-	for _, b := range batches {
-		if err := e.Backend.Restore.Check(ctx, b.table, b.apply); err != nil {
-			return fmt.Errorf("iptables refused the %s rules: %w", b.table, err)
-		}
-	}
 	if err := e.setSysctls(c.Sysctls, &undo); err != nil {
 		return err
 	}
@@ -227,11 +224,14 @@ func (e *Engine) change(ctx context.Context, c *Changes) (err error) {
 		}
 		undo = append(undo, func() error { return ignoreExists(e.NL.RuleDel(nr)) })
 	}
-	for _, b := range batches {
-		if err := e.Backend.Restore.Restore(ctx, b.table, b.apply); err != nil {
-			return fmt.Errorf("applying the %s rules: %w", b.table, err)
+	if batch := iptablesBatch(c); batch != nil {
+		err := e.Backend.Rules.Restore(ctx, batch)
+		// Even a failed restore may have committed its first table: undo
+		// puts back, from a fresh read, whatever differs from before.
+		undo = append(undo, func() error { return e.restoreChains(ctx, before) })
+		if err != nil {
+			return fmt.Errorf("applying the iptables rules: %w", err)
 		}
-		undo = append(undo, func() error { return e.Backend.Restore.Restore(ctx, b.table, b.revert) })
 	}
 	for _, r := range c.DelRules {
 		nr := toNetlinkRule(r)
@@ -283,6 +283,21 @@ func (e *Engine) setSysctls(changes []SysctlChange, undo *[]func() error) error 
 		old := s.Old
 		key := s.Key
 		*undo = append(*undo, func() error { return e.Sysctl.Set(key, old) })
+	}
+	return nil
+}
+
+// restoreChains makes pathpin's chains and jumps what they were in before.
+func (e *Engine) restoreChains(ctx context.Context, before *State) error {
+	save, err := e.Backend.Rules.Save(ctx)
+	if err != nil {
+		return err
+	}
+	now := &State{}
+	now.Chains, now.Jumps = parseChains(save)
+	c := Diff(before, now)
+	if batch := iptablesBatch(&c); batch != nil {
+		return e.Backend.Rules.Restore(ctx, batch)
 	}
 	return nil
 }

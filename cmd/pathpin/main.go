@@ -29,6 +29,10 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
+		{"check", "validate the configuration and the host", runCheck},
+		{"plan", "show what apply would change (exit 2 when something would)", runPlan},
+		{"apply", "make the kernel match the configuration", runApply},
+		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},
 		{"version", "print pathpin's version", runVersion},

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pathpin/pathpin/uplink"
+)
+
+func runPlan(ctx context.Context, env *cliEnv, args []string) error {
+	var f engineFlags
+	fs := newFlagSet("plan", env)
+	f.register(fs)
+	if err := parse(fs, args); err != nil || helpRequested(args) {
+		return err
+	}
+	cfg, e, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer closeEngine(e)
+	p, err := e.Plan(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	printStatuses(env.stdout, p.Statuses)
+	if p.Changes.Empty() {
+		fmt.Fprintln(env.stdout, "\nNothing to change: the kernel already matches the configuration.")
+		return nil
+	}
+	fmt.Fprintln(env.stdout)
+	fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
+	return &exitError{code: 2}
+}
+
+func runApply(ctx context.Context, env *cliEnv, args []string) error {
+	var f engineFlags
+	fs := newFlagSet("apply", env)
+	f.register(fs)
+	verbose := fs.Bool("v", false, "print the changes made")
+	if err := parse(fs, args); err != nil || helpRequested(args) {
+		return err
+	}
+	cfg, e, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer closeEngine(e)
+	p, err := e.Apply(ctx, cfg, nil)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if p.Changes.Empty() {
+		fmt.Fprintln(env.stdout, "Nothing to change.")
+		return nil
+	}
+	if *verbose {
+		fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
+	}
+	printStatuses(env.stdout, p.Statuses)
+	fmt.Fprintln(env.stdout, "Applied and verified.")
+	return nil
+}
+
+func runDown(ctx context.Context, env *cliEnv, args []string) error {
+	var f engineFlags
+	fs := newFlagSet("down", env)
+	f.register(fs)
+	if err := parse(fs, args); err != nil || helpRequested(args) {
+		return err
+	}
+	cfg, e, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer closeEngine(e)
+	if _, err := e.Down(ctx, cfg); err != nil {
+		return fmt.Errorf("down: %w", err)
+	}
+	fmt.Fprintln(env.stdout, "Removed everything pathpin installed.")
+	return nil
+}
+
+func runCheck(ctx context.Context, env *cliEnv, args []string) error {
+	var f engineFlags
+	fs := newFlagSet("check", env)
+	f.register(fs)
+	if err := parse(fs, args); err != nil || helpRequested(args) {
+		return err
+	}
+	cfg, e, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer closeEngine(e)
+	fmt.Fprintf(env.stdout, "ok: %s is valid (%d uplinks)\n", cfg.Path, len(cfg.Uplinks))
+	findings, err := e.Check(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	problems := 0
+	for _, fd := range findings {
+		fmt.Fprintf(env.stdout, "%s: %s\n", fd.Severity, fd.Text)
+		if fd.Severity == uplink.Problem {
+			problems++
+		}
+	}
+	if problems > 0 {
+		return fmt.Errorf("check: %d problems; fix them before pathpin apply", problems)
+	}
+	return nil
+}
+
+func printStatuses(w io.Writer, statuses []uplink.Status) {
+	for _, s := range statuses {
+		if s.Up {
+			fmt.Fprintf(w, "uplink %-11s up    %-10s %s via %s (weight %d, table %d, mark %#x)\n", s.Name, s.Device, s.Local, s.Gateway, s.Uplink.Weight, s.Uplink.Table, s.Uplink.Mark)
+		} else {
+			fmt.Fprintf(w, "uplink %-11s down  %s\n", s.Name, s.Reason)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/uplink"
+	"github.com/vishvananda/netlink"
+)
+
+// engineFlags are the flags every command that touches kernel state takes.
+type engineFlags struct {
+	config   string
+	stateDir string
+	debug    bool
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "c", config.DefaultPath, "configuration file")
+	fs.StringVar(&f.config, "config", config.DefaultPath, "configuration file")
+	fs.StringVar(&f.stateDir, "state-dir", "/run/pathpin", "where pathpin keeps its runtime state")
+	fs.BoolVar(&f.debug, "debug", false, "verbose logging")
+}
+
+// open loads the configuration and builds the engine for this host.
+func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) {
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening netlink: %w", err)
+	}
+	backend, err := uplink.NewBackend(cfg.IPTables)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return cfg, &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: newLogger(env.stderr, f.debug)}, nil
+}
+
+func closeEngine(e *uplink.Engine) {
+	if h, ok := e.NL.(*netlink.Handle); ok {
+		h.Close()
+	}
+}

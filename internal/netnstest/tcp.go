@@ -1,0 +1,96 @@
+package netnstest
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"time"
+)
+
+// Listen opens a TCP listener inside the namespace.
+func (ns *NS) Listen(addr string) net.Listener {
+	ns.t.Helper()
+	var l net.Listener
+	var err error
+	ns.Do(func() { l, err = net.Listen("tcp4", addr) })
+	if err != nil {
+		ns.t.Fatalf("listening on %s in %s: %v", addr, ns.Name, err)
+	}
+	ns.t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// Dial opens a TCP connection from inside the namespace.
+func (ns *NS) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	ns.Do(func() { c, err = net.DialTimeout("tcp4", addr, timeout) })
+	return c, err
+}
+
+// ServeSourceAddress answers every connection on l with the source
+// address it came from, one line per line the client sends (and one at
+// once): the far end's view of which uplink a connection uses.
+func ServeSourceAddress(l net.Listener) {
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				src, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+				if _, err := c.Write([]byte(src + "\n")); err != nil {
+					return
+				}
+				r := bufio.NewReader(c)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(src + "\n")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// A SourceConn is a client connection to ServeSourceAddress.
+type SourceConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	// First is the source address the server saw at connect time.
+	First string
+}
+
+// DialSource connects from ns to a ServeSourceAddress server.
+func (ns *NS) DialSource(addr string) (*SourceConn, error) {
+	c, err := ns.Dial(addr, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	sc := &SourceConn{conn: c, r: bufio.NewReader(c)}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if sc.First, err = sc.r.ReadString('\n'); err != nil {
+		c.Close()
+		return nil, err
+	}
+	sc.First = strings.TrimSpace(sc.First)
+	return sc, nil
+}
+
+// Ask asks the server again which address it sees.
+func (s *SourceConn) Ask() (string, error) {
+	_ = s.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.conn.Write([]byte("?\n")); err != nil {
+		return "", err
+	}
+	line, err := s.r.ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// Close closes the connection.
+func (s *SourceConn) Close() error { return s.conn.Close() }

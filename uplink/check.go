@@ -1,0 +1,116 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/vishvananda/netlink"
+)
+
+// Severity grades a Finding.
+type Severity int
+
+// Severities, mildest first.
+const (
+	Info Severity = iota
+	Warning
+	Problem
+)
+
+func (s Severity) String() string {
+	return [...]string{"ok", "warning", "error"}[s]
+}
+
+// A Finding is one thing `pathpin check` reports.
+type Finding struct {
+	Severity Severity
+	Text     string // what is the case and, when it is wrong, how to fix it
+}
+
+// Check inspects the host for what the configuration needs: the kernel
+// features pathpin uses, the interfaces it names, and clashes with rules,
+// tables and marks other tools already use.
+func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, error) {
+	var out []Finding
+	add := func(s Severity, format string, args ...any) {
+		out = append(out, Finding{Severity: s, Text: fmt.Sprintf(format, args...)})
+	}
+	p, err := e.Plan(ctx, cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the host's state: %w", err)
+	}
+	add(Info, "policy routing: ip rules and routing tables readable through netlink")
+
+	// Every chain as if created from scratch: iptables-restore --test
+	// loads the matches and targets pathpin needs (connmark, mark,
+	// statistic, conntrack, TCPMSS, SNAT, MASQUERADE) without committing.
+	full := Diff(p.Desired, &State{})
+	if err := e.Backend.Rules.Check(ctx, iptablesBatch(&full)); err != nil {
+		add(Problem, "iptables (%s backend) cannot load pathpin's rules; the kernel may lack conntrack marks, xt_statistic or NAT: %v", e.Backend.Name, err)
+	} else {
+		add(Info, "iptables %s backend accepts pathpin's rules (connection marks, statistic balancing, NAT)", e.Backend.Name)
+	}
+	for _, j := range p.Live.Jumps {
+		if ok, err := e.Backend.IPT.Exists(j.Table, j.Chain, "-j", j.Target); err != nil || !ok {
+			add(Warning, "iptables -t %s -C %s -j %s does not confirm pathpin's jump (%v); pathpin apply re-adds it", j.Table, j.Chain, j.Target, err)
+		}
+	}
+
+	for _, lan := range cfg.LAN.Interfaces {
+		if !linkExists(e.NL, lan) {
+			add(Problem, "LAN interface %s does not exist; fix lan.interfaces in %s", lan, cfg.Path)
+		}
+	}
+	for _, st := range p.Statuses {
+		switch {
+		case st.Up:
+			add(Info, "uplink %s: up on %s, address %s, gateway %s", st.Name, st.Device, st.Local, st.Gateway)
+		case st.Uplink.IsPPPoE():
+			add(Info, "uplink %s: %s (pathpin up brings PPPoE uplinks up)", st.Name, st.Reason)
+		default:
+			add(Warning, "uplink %s: %s; it gets no connections until that is fixed", st.Name, st.Reason)
+		}
+	}
+
+	if v, _ := e.Sysctl.Get("net/ipv4/ip_forward"); v != "1" {
+		add(Info, "net.ipv4.ip_forward is %q; pathpin apply sets it to 1 (and down puts it back)", v)
+	}
+	for _, s := range p.Desired.Sysctls {
+		if s.Key != "net/ipv4/ip_forward" {
+			add(Info, "%s is strict; pathpin apply makes it loose (2) so replies on the uplink's own table are not dropped", s.Key)
+		}
+	}
+
+	rules, err := e.NL.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing ip rules: %w", err)
+	}
+	tables := tablesOf(cfg)
+	for _, r := range rules {
+		inBand := r.Priority >= PrioFirst && r.Priority <= PrioLast
+		if inBand && !slices.Contains(tables, r.Table) {
+			add(Problem, "ip rule priority %d (lookup %d) is in pathpin's band %d-%d but not pathpin's; another tool uses it: remove it or move that tool", r.Priority, r.Table, PrioFirst, PrioLast)
+		}
+		if !inBand && slices.Contains(tables, r.Table) && r.Table != 0 {
+			add(Problem, "ip rule priority %d already looks up table %d, which pathpin uses for an uplink; set another table: in %s", r.Priority, r.Table, cfg.Path)
+		}
+		if !inBand && r.Mask != nil && *r.Mask&cfg.MarkMask != 0 && r.Mark != 0 {
+			add(Warning, "ip rule priority %d matches fwmark %#x/%#x, which overlaps pathpin's mark-mask %#x; change mark-mask in %s", r.Priority, r.Mark, *r.Mask, cfg.MarkMask, cfg.Path)
+		}
+	}
+	if len(p.Live.Rules) == 0 && len(p.Live.Routes) > 0 {
+		add(Problem, "routing table %d already has routes, and pathpin has not run here; pick free tables with table: in %s", p.Live.Routes[0].Table, cfg.Path)
+	}
+	return out, nil
+}
+
+func linkExists(nl Netlink, name string) bool {
+	idx, _, err := linkIndexes(nl)
+	if err != nil {
+		return false
+	}
+	_, ok := idx[name]
+	return ok
+}

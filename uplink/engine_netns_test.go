@@ -1,0 +1,242 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/vishvananda/netlink"
+)
+
+var backends = []string{"nft", "legacy"}
+
+func TestBalanceSplitsNewConnectionsByWeight(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		a, b    int
+	}{{"nft", 1, 1}, {"nft", 2, 1}, {"legacy", 2, 1}} {
+		t.Run(fmt.Sprintf("%s-%d:%d", tc.backend, tc.a, tc.b), func(t *testing.T) {
+			l := newEngineLab(t, tc.backend)
+			l.configure(tc.a, tc.b)
+			l.mustApply()
+			const n = 2000
+			counts := l.connect(n)
+			p := float64(tc.a) / float64(tc.a+tc.b)
+			want, sd := n*p, math.Sqrt(n*p*(1-p))
+			got := float64(counts[l.UplinkAddrs[0]])
+			if counts[l.UplinkAddrs[0]]+counts[l.UplinkAddrs[1]] != n {
+				t.Fatalf("sources seen: %v, want only %v", counts, l.UplinkAddrs)
+			}
+			if math.Abs(got-want) > 3*sd {
+				t.Fatalf("ispA carried %.0f of %d connections, want %.0f ± %.0f (3 sd); all: %v", got, n, want, 3*sd, counts)
+			}
+			t.Logf("ispA %v, ispB %v of %d (expected %.0f ± %.1f sd)", counts[l.UplinkAddrs[0]], counts[l.UplinkAddrs[1]], n, want, sd)
+		})
+	}
+}
+
+func TestLongLivedConnectionsKeepTheirUplink(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	l.configure(1, 1)
+	l.mustApply()
+	var conns []*netnstest.SourceConn
+	for i := 0; i < 40; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i, c := range conns {
+			src, err := c.Ask()
+			if err != nil || src != c.First {
+				t.Fatalf("%s: connection %d started from %s, now %q (%v)", when, i, c.First, src, err)
+			}
+		}
+	}
+	used := map[string]bool{}
+	for _, c := range conns {
+		used[c.First] = true
+	}
+	if len(used) != 2 {
+		t.Fatalf("40 connections all used %v; want both uplinks", used)
+	}
+	check("before re-weighting")
+	l.configure(3, 1)
+	l.mustApply()
+	check("after apply with weights 3:1")
+	l.configure(1, 4)
+	l.mustApply()
+	check("after apply with weights 1:4")
+}
+
+func TestApplyTwiceChangesNothing(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			l := newEngineLab(t, backend)
+			l.configure(2, 1)
+			if out, code := l.pathpin("plan"); code != 2 || !strings.Contains(out, "iptables -t mangle -A PATHPIN-BALANCE") {
+				t.Fatalf("plan before apply exited %d, want 2 with the changes:\n%s", code, out)
+			}
+			l.mustApply()
+			first := l.snapshot()
+			out, code := l.pathpin("apply")
+			if code != 0 || !strings.Contains(out, "Nothing to change") {
+				t.Fatalf("second apply exited %d:\n%s", code, out)
+			}
+			if diff := cmp.Diff(first, l.snapshot()); diff != "" {
+				t.Fatalf("second apply changed the kernel (-first +second):\n%s", diff)
+			}
+			if out, code := l.pathpin("plan"); code != 0 {
+				t.Fatalf("plan after apply exited %d, want 0:\n%s", code, out)
+			}
+			// What pathpin owns is exactly the golden rendering of the desired state.
+			for _, want := range []string{
+				"10100:\tfrom 192.168.1.2 lookup 101", "10201:\tfrom all fwmark 0x200/0xff00 lookup 102",
+				"default via 192.168.1.254 dev wan0 table 101 src 192.168.1.2",
+				"-A PATHPIN-BALANCE -m mark --mark 0x0/0xff00 -m statistic --mode random --probability 0.66666666651 -j MARK --set-xmark 0x100/0xff00",
+				"-A PATHPIN-POSTROUTING -o wan1 -j SNAT --to-source 192.168.2.2",
+				"/proc/sys/net/ipv4/ip_forward:1",
+			} {
+				if !strings.Contains(first, want) {
+					t.Errorf("router state lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+// foreign installs rules and routes pathpin does not own.
+func foreign(l *engineLab) {
+	l.Router.Run("iptables-"+l.backend, "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "9", "-j", "MARK", "--set-mark", "0x7")
+	l.Router.Run("iptables-"+l.backend, "-t", "nat", "-A", "POSTROUTING", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
+	l.Router.Run("iptables-"+l.backend, "-A", "FORWARD", "-p", "tcp", "--dport", "25", "-j", "DROP")
+	l.Router.Run("ip", "rule", "add", "priority", "500", "from", "10.9.9.9", "lookup", "200")
+	l.Router.Run("ip", "route", "add", "10.9.0.0/16", "via", "192.168.2.254", "table", "200")
+	l.Router.Run("sysctl", "-qw", "net.ipv4.conf.wan0.rp_filter=1")
+}
+
+func TestDownLeavesForeignStateAsItWas(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			l := newEngineLab(t, backend)
+			foreign(l)
+			before := l.snapshot()
+			l.configure(1, 1)
+			l.mustApply()
+			during := l.snapshot()
+			for _, want := range []string{"--dport 9 -j MARK --set-xmark 0x7/0xffffffff", "-s 10.9.0.0/16 -j MASQUERADE", "--dport 25 -j DROP", "500:\tfrom 10.9.9.9 lookup 200", "10.9.0.0/16 via 192.168.2.254 dev wan1 table 200", "wan0/rp_filter:2"} {
+				if !strings.Contains(during, want) {
+					t.Errorf("while pathpin is applied, the state lacks %q", want)
+				}
+			}
+			if out, code := l.pathpin("down"); code != 0 {
+				t.Fatalf("down exited %d:\n%s", code, out)
+			}
+			if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+				t.Fatalf("down did not restore the router (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBadConfigChangesNothing(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	l.configure(1, 1)
+	l.mustApply()
+	before := l.snapshot()
+	for _, bad := range []string{
+		l.Config(1, 1, "iptables: nft\n") + "    tabel: 7\n",
+		strings.Replace(l.Config(1, 1, ""), "192.168.2.254", "192.168.2.300", 1),
+		strings.Replace(l.Config(1, 1, ""), "name: ispb", "name: ispa", 1),
+	} {
+		l.write(bad)
+		out, code := l.pathpin("apply")
+		if code != 1 || !strings.Contains(out, l.cfgPath+":") {
+			t.Fatalf("apply with a bad config exited %d, want 1 with the file and line:\n%s", code, out)
+		}
+		if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+			t.Fatalf("a bad config changed the router:\n%s", diff)
+		}
+	}
+}
+
+func TestUplinkWithoutCarrierGetsNoNewConnections(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	l.configure(1, 1)
+	l.mustApply()
+	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")
+	l.Router.Run("sh", "-c", "for i in $(seq 100); do ip link show wan1 | grep -q LOWER_UP || exit 0; sleep 0.02; done; exit 1")
+	out, code := l.pathpin("apply")
+	if code != 0 || !strings.Contains(out, "ispb        down  interface wan1 is down or has no carrier") {
+		t.Fatalf("apply exited %d:\n%s", code, out)
+	}
+	if counts := l.connect(200); counts[l.UplinkAddrs[0]] != 200 {
+		t.Fatalf("with ispB's line down, connections went %v; want all 200 via ispA", counts)
+	}
+	if !strings.Contains(l.snapshot(), "unreachable default table 102") {
+		t.Fatal("ispB's table should hold only an unreachable default while it is down")
+	}
+}
+
+// failingRules commits the first batch it is given, then reports failure,
+// the way a restore whose second table fails leaves the first committed.
+type failingRules struct {
+	RuleSet
+	failed *bool
+}
+
+func (f failingRules) Restore(ctx context.Context, batch []byte) error {
+	if err := f.RuleSet.Restore(ctx, batch); err != nil {
+		return err
+	}
+	if !*f.failed {
+		*f.failed = true
+		return errors.New("injected failure after the commit")
+	}
+	return nil
+}
+
+func TestFailedApplyKeepsThePreviousState(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	// The previous working state: ispA alone.
+	one := strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
+	l.write(one)
+	l.mustApply()
+	before := l.snapshot()
+
+	two, err := config.Parse("two.yaml", []byte(l.Config(2, 1, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applyErr error
+	l.Router.Do(func() {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		b, err := NewBackend("nft")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Rules = failingRules{RuleSet: b.Rules, failed: new(bool)}
+		e := &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
+		_, applyErr = e.Apply(context.Background(), two, nil)
+	})
+	if applyErr == nil || !strings.Contains(applyErr.Error(), "the earlier steps were undone") {
+		t.Fatalf("Apply error = %v, want the injected failure, undone", applyErr)
+	}
+	if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+		t.Fatalf("a failed apply did not leave the previous state (-before +after):\n%s", diff)
+	}
+}

@@ -240,3 +240,62 @@ func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 		t.Fatalf("a failed apply did not leave the previous state (-before +after):\n%s", diff)
 	}
 }
+
+func TestLiveStateMatchesGolden(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			l := newEngineLab(t, backend)
+			l.configure(2, 1)
+			l.mustApply()
+			cfg, err := config.Load(l.cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var live string
+			l.Router.Do(func() {
+				h, err := netlink.NewHandle()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer h.Close()
+				b, err := NewBackend(backend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
+				p, err := e.Plan(context.Background(), cfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				live = RenderState(p.Live)
+			})
+			// The same golden file for both backends: they print alike.
+			golden(t, "live-two-isp-2-1", live)
+		})
+	}
+}
+
+func TestCheckReportsClashes(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	l.configure(1, 1)
+	out, code := l.pathpin("check")
+	if code != 0 || !strings.Contains(out, "ok: iptables nft backend accepts pathpin's rules") || !strings.Contains(out, "uplink ispa: up on wan0") {
+		t.Fatalf("check on a clean router exited %d:\n%s", code, out)
+	}
+	l.Router.Run("ip", "rule", "add", "priority", "10050", "lookup", "300")
+	l.Router.Run("ip", "rule", "add", "priority", "900", "fwmark", "0x100", "lookup", "102")
+	out, code = l.pathpin("check")
+	for _, want := range []string{
+		"error: ip rule priority 10050 (lookup 300) is in pathpin's band 10000-10999 but not pathpin's",
+		"error: ip rule priority 900 already looks up table 102, which pathpin uses for an uplink",
+		"warning: ip rule priority 900 matches fwmark 0x100/0xffffffff, which overlaps pathpin's mark-mask 0xff00",
+		"pathpin: check: 2 problems",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if code != 1 {
+		t.Fatalf("check with clashes exited %d, want 1:\n%s", code, out)
+	}
+}

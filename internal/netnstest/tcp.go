@@ -94,3 +94,30 @@ func (s *SourceConn) Ask() (string, error) {
 
 // Close closes the connection.
 func (s *SourceConn) Close() error { return s.conn.Close() }
+
+// ServeBulk sends size bytes to every connection on l, then closes it.
+func ServeBulk(l net.Listener, size int64) {
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for left := size; left > 0; {
+					n := int64(len(buf))
+					if left < n {
+						n = left
+					}
+					w, err := c.Write(buf[:n])
+					if err != nil {
+						return
+					}
+					left -= int64(w)
+				}
+			}()
+		}
+	}()
+}

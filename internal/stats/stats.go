@@ -35,3 +35,13 @@ func Ratio(a, b time.Duration) float64 {
 
 // Ms returns d in milliseconds as a float, for b.ReportMetric.
 func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// MedianFloat returns the median of xs (0 for none).
+func MedianFloat(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}

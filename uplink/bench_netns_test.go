@@ -1,0 +1,208 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/internal/stats"
+	"github.com/vishvananda/netlink"
+)
+
+// BenchmarkApply times bringing a clean router to the two-uplink state,
+// side by side: pathpin's engine (as the daemon and hooks call it), the
+// `pathpin apply` command, a shell script with one iptables/ip/sysctl exec
+// per rule, and the floor: one iptables-restore of the same rules plus
+// the routes and rules through netlink. Target: engine ≤ 1.5× the floor.
+func BenchmarkApply(b *testing.B) {
+	l := newEngineLab(b, "nft")
+	l.configure(1, 1)
+	cfg, err := config.Load(l.cfgPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var e *Engine
+	var plan *Plan
+	l.Router.Do(func() {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(h.Close)
+		be, err := NewBackend("nft")
+		if err != nil {
+			b.Fatal(err)
+		}
+		e = &Engine{NL: h, Backend: be, Sysctl: ProcSys{}, StateDir: l.stateDir}
+		if plan, err = e.Plan(context.Background(), cfg, nil); err != nil {
+			b.Fatal(err)
+		}
+	})
+	script := filepath.Join(b.TempDir(), "apply.sh")
+	if err := os.WriteFile(script, []byte(shellScript(plan)), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	batch := iptablesBatch(&plan.Changes)
+
+	down := func() {
+		if out, code := l.pathpin("down"); code != 0 {
+			b.Fatalf("down: %s", out)
+		}
+	}
+	ways := []struct {
+		name string
+		run  func() error
+	}{
+		{"engine", func() (err error) {
+			l.Router.Do(func() { _, err = e.Apply(context.Background(), cfg, nil) })
+			return err
+		}},
+		{"cli", func() error {
+			if out, code := l.pathpin("apply"); code != 0 {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		}},
+		{"shell", func() error {
+			out, err := l.Router.Command("sh", "-e", script).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}},
+		{"floor", func() (err error) {
+			l.Router.Do(func() {
+				index, _, lerr := linkIndexes(e.NL)
+				if lerr != nil {
+					err = lerr
+					return
+				}
+				for _, r := range plan.Changes.AddRoutes {
+					nr, _ := toNetlinkRoute(r, index)
+					if err = e.NL.RouteReplace(nr); err != nil {
+						return
+					}
+				}
+				for _, r := range plan.Changes.AddRules {
+					if err = e.NL.RuleAdd(toNetlinkRule(r)); err != nil {
+						return
+					}
+				}
+				err = e.Backend.Rules.Restore(context.Background(), batch)
+			})
+			return err
+		}},
+	}
+	const rounds = 15
+	times := make([][]time.Duration, len(ways))
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for k, w := range ways {
+				down()
+				start := time.Now()
+				if err := w.run(); err != nil {
+					b.Fatalf("%s: %v", w.name, err)
+				}
+				times[k] = append(times[k], time.Since(start))
+			}
+		}
+	}
+	down()
+	med := func(k int) time.Duration { return stats.Median(times[k]) }
+	for k, w := range ways {
+		b.ReportMetric(stats.Ms(med(k)), w.name+"-ms")
+	}
+	b.ReportMetric(stats.Ratio(med(0), med(3)), "engine/floor")
+	b.ReportMetric(stats.Ratio(med(1), med(2)), "cli/shell")
+	b.Logf("apply of two uplinks, median of %d: engine %s, pathpin apply %s, per-rule shell script %s, floor %s; engine/floor %.2f (target ≤ 1.5), shell/cli %.1f",
+		rounds, med(0), med(1), med(2), med(3), stats.Ratio(med(0), med(3)), stats.Ratio(med(2), med(1)))
+}
+
+// shellScript is what people write by hand: one exec per rule.
+func shellScript(p *Plan) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n")
+	for _, s := range p.Changes.Sysctls {
+		fmt.Fprintf(&b, "sysctl -qw %s=%s\n", strings.ReplaceAll(s.Key, "/", "."), s.Value)
+	}
+	for _, r := range p.Changes.AddRoutes {
+		fmt.Fprintf(&b, "ip route replace %s\n", routeArgs(r))
+	}
+	for _, r := range p.Changes.AddRules {
+		fmt.Fprintf(&b, "ip rule add %s\n", ruleArgs(r))
+	}
+	for _, ch := range p.Changes.Chains {
+		fmt.Fprintf(&b, "iptables -t %s -N %s\n", ch.Chain.Table, ch.Chain.Name)
+	}
+	for _, ch := range p.Changes.Chains {
+		for _, r := range ch.Chain.specs() {
+			fmt.Fprintf(&b, "iptables -t %s %s\n", ch.Chain.Table, r)
+		}
+	}
+	for _, j := range p.Changes.AddJumps {
+		fmt.Fprintf(&b, "iptables -t %s -I %s 1 -j %s\n", j.Table, j.Chain, j.Target)
+	}
+	return b.String()
+}
+
+// BenchmarkDataPlane measures new connections per second and bulk TCP
+// throughput through the router with pathpin's rules, against the same
+// router as a plain single-uplink NAT, alternating. Target ≥ 0.9×.
+func BenchmarkDataPlane(b *testing.B) {
+	l := newEngineLab(b, "nft")
+	l.configure(1, 1)
+	netnstest.ServeBulk(l.Server.Listen(netnstest.ServerAddr+":81"), 256<<20)
+	plain := func() { l.Router.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE") }
+	unplain := func() { l.Router.Run("iptables-nft", "-t", "nat", "-D", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE") }
+	setups := []struct {
+		name        string
+		up, down    func()
+		conns, mbps []float64
+	}{
+		{name: "pathpin", up: func() { l.mustApply() }, down: func() { l.pathpin("down") }},
+		{name: "plain-nat", up: plain, down: unplain},
+	}
+	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	const rounds, n = 3, 1000
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for k := range setups {
+				s := &setups[k]
+				s.up()
+				start := time.Now()
+				l.connect(n)
+				s.conns = append(s.conns, n/time.Since(start).Seconds())
+				c, err := l.Client.Dial(netnstest.ServerAddr+":81", 3*time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start = time.Now()
+				got, err := io.Copy(io.Discard, c)
+				c.Close()
+				if err != nil || got != 256<<20 {
+					b.Fatalf("bulk transfer: %d bytes, %v", got, err)
+				}
+				s.mbps = append(s.mbps, float64(got)*8/1e6/time.Since(start).Seconds())
+				s.down()
+			}
+		}
+	}
+	med := func(xs []float64) float64 { return stats.MedianFloat(xs) }
+	cr := med(setups[0].conns) / med(setups[1].conns)
+	tr := med(setups[0].mbps) / med(setups[1].mbps)
+	b.ReportMetric(med(setups[0].conns), "pathpin-conn/s")
+	b.ReportMetric(med(setups[1].conns), "plain-conn/s")
+	b.ReportMetric(cr, "conn-ratio")
+	b.ReportMetric(med(setups[0].mbps), "pathpin-Mbit/s")
+	b.ReportMetric(med(setups[1].mbps), "plain-Mbit/s")
+	b.ReportMetric(tr, "throughput-ratio")
+	b.Logf("median of %d: new connections/s pathpin %.0f vs plain NAT %.0f (%.2f×); throughput pathpin %.0f vs plain NAT %.0f Mbit/s (%.2f×); target ≥ 0.9×",
+		rounds, med(setups[0].conns), med(setups[1].conns), cr, med(setups[0].mbps), med(setups[1].mbps), tr)
+}

@@ -1,0 +1,42 @@
+package vlan
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/vishvananda/netlink"
+)
+
+func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+
+// TestEnsureOnThisKernel runs against the real kernel in a namespace: it
+// creates the VLAN where 8021q exists, and otherwise must name the module.
+func TestEnsureOnThisKernel(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns, peer := netnstest.New(t), netnstest.New(t)
+	netnstest.Veth(t, ns, "eth1", peer, "bridge0")
+	var name string
+	var err error
+	ns.Do(func() {
+		h, herr := netlink.NewHandle()
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		defer h.Close()
+		name, err = Ensure(h, Spec{Parent: "eth1", ID: 1000, PPPMTU: 1500})
+	})
+	if errors.Is(err, ErrNo8021Q) {
+		t.Logf("this kernel has no 8021q; the error says so: %v", err)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ns.Run("ip", "-d", "link", "show", name)
+	if !strings.Contains(out, "vlan protocol 802.1Q id 1000") || !strings.Contains(out, "mtu 1508") {
+		t.Fatalf("created link:\n%s", out)
+	}
+}

@@ -159,8 +159,12 @@ func BenchmarkDataPlane(b *testing.B) {
 	l := newEngineLab(b, "nft")
 	l.configure(1, 1)
 	netnstest.ServeBulk(l.Server.Listen(netnstest.ServerAddr+":81"), 256<<20)
-	plain := func() { l.Router.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE") }
-	unplain := func() { l.Router.Run("iptables-nft", "-t", "nat", "-D", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE") }
+	plain := func() {
+		l.Router.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE")
+	}
+	unplain := func() {
+		l.Router.Run("iptables-nft", "-t", "nat", "-D", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE")
+	}
 	setups := []struct {
 		name        string
 		up, down    func()

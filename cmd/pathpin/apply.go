@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/uplink"
+	"github.com/vishvananda/netlink"
 )
 
 func runPlan(ctx context.Context, env *cliEnv, args []string) error {
@@ -77,6 +79,11 @@ func runDown(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeEngine(e)
 	if _, err := e.Down(ctx, cfg); err != nil {
 		return fmt.Errorf("down: %w", err)
+	}
+	if h, ok := e.NL.(*netlink.Handle); ok {
+		if err := daemon.RemoveVLANs(daemon.VLANRecordPath(f.stateDir), h); err != nil {
+			return fmt.Errorf("down: removing the VLANs pathpin created: %w", err)
+		}
 	}
 	fmt.Fprintln(env.stdout, "Removed everything pathpin installed.")
 	return nil

@@ -29,12 +29,14 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
+		{"up", "run the router: static uplinks, PPPoE, hooks (the systemd service)", runUp},
 		{"check", "validate the configuration and the host", runCheck},
 		{"plan", "show what apply would change (exit 2 when something would)", runPlan},
 		{"apply", "make the kernel match the configuration", runApply},
 		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},
+		{"hook", "pppd's ip-up/ip-down script (pppd runs it)", runHook},
 		{"version", "print pathpin's version", runVersion},
 	}
 }
@@ -50,7 +52,13 @@ func (e *exitError) Error() string { return e.msg }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, &cliEnv{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr}
+	var err error
+	if kind, ok := hookKind(os.Args[0]); ok {
+		err = hook(ctx, env, kind, os.Args[1:], os.Args[0])
+	} else {
+		err = run(ctx, env, os.Args[1:])
+	}
 	stop()
 	if err == nil {
 		return

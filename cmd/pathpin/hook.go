@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pathpin/pathpin/hooks"
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/daemon"
+)
+
+// hookKind returns ip-up or ip-down when pathpin runs under that name, as
+// pppd runs it through the links `pathpin up` makes.
+func hookKind(argv0 string) (hooks.Kind, bool) {
+	switch k := hooks.Kind(filepath.Base(argv0)); k {
+	case hooks.IPUp, hooks.IPDown:
+		return k, true
+	}
+	return "", false
+}
+
+// runHook is `pathpin hook ip-up|ip-down ARGS...`, and what pppd's ip-up
+// and ip-down scripts run.
+func runHook(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return &exitError{code: 2, msg: "hook: usage: pathpin hook ip-up|ip-down IFNAME DEVICE SPEED LOCAL REMOTE IPPARAM"}
+	}
+	return hook(ctx, env, hooks.Kind(args[0]), args[1:], "")
+}
+
+// hook hands pppd's event to the daemon, or applies it itself when no
+// daemon runs. argv0 locates the daemon when pppd runs pathpin through
+// the links in RUN_DIR/hooks.
+func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv0 string) error {
+	log := newLogger(env.stderr, false)
+	e, err := hooks.Parse(kind, args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	runDir := os.Getenv("PATHPIN_RUN_DIR")
+	if runDir == "" && argv0 != "" {
+		runDir = filepath.Dir(filepath.Dir(argv0))
+	}
+	if runDir == "" {
+		runDir = "/run/pathpin"
+	}
+	cfgPath := os.Getenv("PATHPIN_CONFIG")
+	if cfgPath == "" {
+		cfgPath = config.DefaultPath
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err = hooks.Send(ctx, daemon.SocketPath(runDir), e)
+	if !errors.Is(err, hooks.ErrNoDaemon) {
+		return err
+	}
+	// No daemon: pathpin as a plain ppp hook applies the change itself.
+	f := engineFlags{config: cfgPath, stateDir: runDir}
+	cfg, engine, err := f.open(env)
+	if err != nil {
+		return err
+	}
+	defer closeEngine(engine)
+	if err := e.Validate(cfg); err != nil {
+		return err
+	}
+	down := map[string]string{}
+	if kind == hooks.IPDown {
+		down[e.Uplink] = "pppd ip-down"
+	}
+	if _, err := engine.Apply(context.Background(), cfg, down); err != nil {
+		return fmt.Errorf("hook %s for %s: %w", kind, e.Uplink, err)
+	}
+	log.Info("applied without a daemon", "event", kind, "uplink", e.Uplink)
+	return nil
+}

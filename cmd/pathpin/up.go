@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/daemon"
+	"github.com/pathpin/pathpin/uplink"
+	"github.com/vishvananda/netlink"
+)
+
+func runUp(ctx context.Context, env *cliEnv, args []string) error {
+	var f engineFlags
+	fs := newFlagSet("up", env)
+	f.register(fs)
+	libDir := fs.String("lib-dir", "/var/lib/pathpin", "where PPPoE sessions are kept across reboots")
+	pppdPath := fs.String("pppd", "/usr/sbin/pppd", "pppd to run")
+	initial := fs.Duration("discovery-initial-timeout", 0, "wait after the first PADI; doubles on each retry (default 500ms)")
+	if err := parse(fs, args); err != nil || helpRequested(args) {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding pathpin's own binary: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return fmt.Errorf("finding pathpin's own binary: %w", err)
+	}
+	if _, err := exec.LookPath(*pppdPath); err != nil {
+		return fmt.Errorf("pppd not found at %s (Debian: apt-get install ppp): %w", *pppdPath, err)
+	}
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	log := newDaemonLogger(env.stderr, f.debug)
+	return daemon.Run(ctx, daemon.Options{
+		ConfigPath: f.config, RunDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
+		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial,
+		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
+			h, err := netlink.NewHandle()
+			if err != nil {
+				return nil, fmt.Errorf("opening netlink: %w", err)
+			}
+			backend, err := uplink.NewBackend(cfg.IPTables)
+			if err != nil {
+				h.Close()
+				return nil, err
+			}
+			return &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: log}, nil
+		},
+	}, reload)
+}

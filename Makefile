@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test deps lint unit bench demo cross clean
+.PHONY: all build test test-host test-vm deps lint unit bench demo cross clean
 
 all: build
 
@@ -29,9 +29,15 @@ lint:
 unit:
 	$(GO) test -race -count=1 ./...
 
-## test: everything CI runs. As root the namespace tests run too.
-test: deps lint
+## test: everything CI runs. As root the namespace tests run too, and the
+## end-to-end tests in the VM (a stock Debian kernel with PPP and 802.1Q).
+test: deps lint test-host test-vm
+
+test-host:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-vm:
+	@if [ "$$(id -u)" = 0 ]; then vm/test; else echo "skipping the VM tests: they need root (make test as root runs them)"; fi
 
 ## bench: side-by-side measurements; prints ratios.
 bench: deps

@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func BenchmarkApply(b *testing.B) {
 	var e *Engine
 	var plan *Plan
 	l.Router.Do(func() {
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"math"
 	"strings"
 	"testing"
@@ -220,7 +221,7 @@ func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 	}
 	var applyErr error
 	l.Router.Do(func() {
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +254,7 @@ func TestLiveStateMatchesGolden(t *testing.T) {
 			}
 			var live string
 			l.Router.Do(func() {
-				h, err := netlink.NewHandle()
+				h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -2,6 +2,7 @@ package vlan
 
 import (
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestEnsureOnThisKernel(t *testing.T) {
 	var name string
 	var err error
 	ns.Do(func() {
-		h, herr := netlink.NewHandle()
+		h, herr := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if herr != nil {
 			t.Fatal(herr)
 		}

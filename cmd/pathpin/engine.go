@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"golang.org/x/sys/unix"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/uplink"
@@ -29,7 +30,7 @@ func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening netlink: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -52,7 +53,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 		ConfigPath: f.config, RunDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial,
 		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
-			h, err := netlink.NewHandle()
+			h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 			if err != nil {
 				return nil, fmt.Errorf("opening netlink: %w", err)
 			}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"log/slog"
 	"os"
 	"reflect"
@@ -114,7 +115,7 @@ func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink) {
 // session runs one PPPoE session to its end and returns how long pppd ran.
 func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store, log *slog.Logger, started func()) (time.Duration, error) {
 	p := u.PPPoE
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return 0, fmt.Errorf("opening netlink: %w", err)
 	}

@@ -16,9 +16,17 @@ var build struct {
 	out  []byte
 }
 
-// Binary builds cmd/pathpin once per test process and returns its path.
+// Binary builds cmd/pathpin once per test process and returns its path;
+// $PATHPIN_BIN names a prebuilt one (inside the test VM, which has no Go).
 func Binary(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("PATHPIN_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return abs
+	}
 	build.once.Do(func() {
 		root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
 		if err != nil {

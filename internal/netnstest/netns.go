@@ -89,6 +89,27 @@ func (ns *NS) pids() []int {
 	return pids
 }
 
+// Pids returns the processes in the namespace whose command line
+// contains match.
+func (ns *NS) Pids(match string) []int {
+	var out []int
+	for _, pid := range ns.pids() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), match) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Kill sends sig to the processes in the namespace whose command line
+// contains match.
+func (ns *NS) Kill(match string, sig syscall.Signal) {
+	for _, pid := range ns.Pids(match) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
 // Processes returns the command lines of the processes in the namespace.
 func (ns *NS) Processes() []string {
 	var out []string

@@ -51,7 +51,6 @@ func HookDir(runDir string) string { return filepath.Join(runDir, "hooks") }
 type event struct {
 	uplink string
 	down   string // reason the uplink is down; "" means it came up
-	reload bool
 }
 
 // Daemon is a running `pathpin up`.

@@ -42,10 +42,12 @@ test-vm:
 ## bench: side-by-side measurements; prints ratios.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
+	PATHPIN_BENCH=1 vm/test
 
-## demo: a lab in network namespaces, pathpin against real peers.
-demo: deps build
-	@scripts/demo
+## demo: the seed topology (PPPoE over VLAN 1000 + a static line) working,
+## in network namespaces, inside the VM when this kernel lacks PPP/802.1Q.
+demo: deps
+	@vm/demo
 
 ## cross: the release binaries (Raspberry Pi 2 = linux/arm GOARM=7).
 cross:

@@ -294,6 +294,21 @@ func TestSeedTopology(t *testing.T) {
 	}
 	t.Logf("PPP address %s, session %s; connections %v", addr, sid[1], counts)
 
+	// SIGHUP reloads the configuration: new weights, nothing else moves.
+	cfg, _ := os.ReadFile(s.cfg)
+	if err := os.WriteFile(s.cfg, []byte(strings.Replace(string(cfg), "weight: 1", "weight: 3", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.up.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the reloaded weights", 20*time.Second, func() bool {
+		return strings.Contains(s.router.Run("iptables-save", "-t", "mangle"), "--probability 0.75000000000 -j MARK --set-xmark 0x100/0xff00")
+	})
+	if s.pppAddress() != addr {
+		t.Fatal("a reload that changed only weights restarted PPP")
+	}
+
 	// The ISP ends the session and hands out another address: pathpin
 	// redials and re-installs the PPP uplink with the new address.
 	s.startAC("100.64.0.20")

@@ -33,7 +33,7 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 		s.Routes = append(s.Routes, tableRoutes(st, facts)...)
 		u := st.Uplink
 		s.Rules = append(s.Rules, Rule{Priority: PrioMark + i, Mark: u.Mark, Mask: cfg.MarkMask, Table: u.Table})
-		if st.Up {
+		if st.Routable {
 			s.Rules = append(s.Rules, Rule{Priority: PrioFrom + i, Src: netip.PrefixFrom(st.Local, 32), Table: u.Table})
 		}
 	}
@@ -49,12 +49,13 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 }
 
 // tableRoutes is an uplink's table: its default route and the connected
-// routes while it is up; an unreachable default while it is down, so that
-// connections still marked for it fail fast instead of leaving, unnoticed,
-// by another uplink's NAT.
+// routes while its interface has its address (even when it takes no new
+// connections: probes still need the way out); an unreachable default once
+// the interface or address is gone, so that connections still marked for
+// it fail fast instead of leaving, unnoticed, by another uplink's NAT.
 func tableRoutes(st Status, facts *Facts) []Route {
 	t := st.Uplink.Table
-	if !st.Up {
+	if !st.Routable {
 		return []Route{{Table: t, Dst: defaultDst, Unreachable: true}}
 	}
 	def := Route{Table: t, Dst: defaultDst, Dev: st.Device, Src: st.Local}

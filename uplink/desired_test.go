@@ -68,6 +68,7 @@ func TestDesiredGolden(t *testing.T) {
 		weights []int
 		pppoe   map[int]bool
 		down    map[string]string
+		gone    string // a link that has disappeared
 	}{
 		{name: "one-uplink", weights: []int{1}},
 		{name: "seed-1-1", weights: []int{1, 1}, pppoe: map[int]bool{1: true}},
@@ -76,11 +77,13 @@ func TestDesiredGolden(t *testing.T) {
 		{name: "standby-takes-over", weights: []int{1, 0}, down: map[string]string{"isp0": "probes failing"}},
 		{name: "ppp-down", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, down: map[string]string{"dsl1": "ip-down"}},
 		{name: "all-down", weights: []int{1, 1}, down: map[string]string{"isp0": "x", "isp1": "y"}},
+		{name: "ppp-gone", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, gone: "ppp-dsl1"},
 		{name: "eight-uplinks", weights: []int{1, 2, 3, 4, 5, 6, 7, 8}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, facts := lab(t, tt.weights, tt.pppoe)
+			delete(facts.Links, tt.gone)
 			st := Desired(cfg, facts, Statuses(cfg, facts, tt.down))
 			golden(t, tt.name, RenderState(st))
 		})

@@ -45,14 +45,7 @@ func (e *Engine) record() sysctlRecord {
 // Plan computes what Apply would change. down names uplinks declared down
 // by health checks or PPP hooks, with the reason.
 func (e *Engine) Plan(_ context.Context, cfg *config.Config, down map[string]string) (*Plan, error) {
-	devices := map[string]bool{}
-	for _, l := range cfg.LAN.Interfaces {
-		devices[l] = true
-	}
-	for _, u := range cfg.Uplinks {
-		devices[u.DeviceName()] = true
-	}
-	facts, err := readFacts(e.NL, devices)
+	facts, err := readFacts(e.NL, devicesOf(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -300,4 +293,25 @@ func (e *Engine) restoreChains(ctx context.Context, before *State) error {
 		return e.Backend.Rules.Restore(ctx, batch)
 	}
 	return nil
+}
+
+// Statuses reads only what decides each uplink's status (links, addresses,
+// routes); it needs no privilege and does not touch iptables.
+func (e *Engine) Statuses(_ context.Context, cfg *config.Config) ([]Status, error) {
+	facts, err := readFacts(e.NL, devicesOf(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return Statuses(cfg, facts, nil), nil
+}
+
+func devicesOf(cfg *config.Config) map[string]bool {
+	devices := map[string]bool{}
+	for _, l := range cfg.LAN.Interfaces {
+		devices[l] = true
+	}
+	for _, u := range cfg.Uplinks {
+		devices[u.DeviceName()] = true
+	}
+	return devices
 }

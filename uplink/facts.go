@@ -31,13 +31,17 @@ type Facts struct {
 
 // Status is one uplink as the engine sees it.
 type Status struct {
-	Name    string
-	Device  string
-	Up      bool
-	Reason  string     // why it is not up
-	Local   netip.Addr // the uplink's own address
-	Gateway netip.Addr // the static gateway, or the PPP peer
-	Uplink  *config.Uplink
+	Name   string
+	Device string
+	Up     bool
+	// Routable: its interface exists with its address, so its table can
+	// hold real routes (for probes, and for the connections still marked
+	// for it) even while it takes no new connections.
+	Routable bool
+	Reason   string     // why it is not up
+	Local    netip.Addr // the uplink's own address
+	Gateway  netip.Addr // the static gateway, or the PPP peer
+	Uplink   *config.Uplink
 }
 
 // Statuses decides which uplinks can carry traffic. down names uplinks
@@ -48,22 +52,16 @@ func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status
 		u := &cfg.Uplinks[i]
 		st := Status{Name: u.Name, Device: u.DeviceName(), Uplink: u}
 		link, ok := facts.Links[st.Device]
-		switch {
-		case !ok:
-			st.Reason = "interface " + st.Device + " does not exist"
-		case !link.Up:
-			st.Reason = "interface " + st.Device + " is down or has no carrier"
-		case u.IsPPPoE():
+		// The address is known even while the link is down, so that
+		// probes can go on and tell when it recovers.
+		if u.IsPPPoE() {
 			for _, a := range link.Addrs {
 				if a.Peer.IsValid() {
 					st.Local, st.Gateway = a.Prefix.Addr(), a.Peer
 					break
 				}
 			}
-			if !st.Local.IsValid() {
-				st.Reason = "PPP interface " + st.Device + " has no address yet"
-			}
-		default:
+		} else {
 			for _, a := range link.Addrs {
 				if a.Prefix.Masked().Contains(u.Gateway) {
 					st.Local = a.Prefix.Addr()
@@ -71,14 +69,22 @@ func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status
 				}
 			}
 			st.Gateway = u.Gateway
-			if !st.Local.IsValid() {
-				st.Reason = "interface " + st.Device + " has no address in the gateway's subnet (" + u.Gateway.String() + ")"
-			}
+		}
+		switch {
+		case !ok:
+			st.Reason = "interface " + st.Device + " does not exist"
+		case !link.Up:
+			st.Reason = "interface " + st.Device + " is down or has no carrier"
+		case !st.Local.IsValid() && u.IsPPPoE():
+			st.Reason = "PPP interface " + st.Device + " has no address yet"
+		case !st.Local.IsValid():
+			st.Reason = "interface " + st.Device + " has no address in the gateway's subnet (" + u.Gateway.String() + ")"
 		}
 		if why, isDown := down[u.Name]; isDown && st.Reason == "" {
 			st.Reason = why
 		}
 		st.Up = st.Reason == ""
+		st.Routable = ok && st.Local.IsValid()
 		out = append(out, st)
 	}
 	return out

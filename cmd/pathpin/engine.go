@@ -47,3 +47,19 @@ func closeEngine(e *uplink.Engine) {
 		h.Close()
 	}
 }
+
+// openReadOnly loads the configuration and opens netlink only: enough to
+// read the kernel's view without root.
+func (f *engineFlags) openReadOnly(env *cliEnv) (*config.Config, *uplink.Engine, error) {
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
+	if err != nil {
+		if h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return nil, nil, fmt.Errorf("opening netlink: %w", err)
+		}
+	}
+	return cfg, &uplink.Engine{NL: h, Log: newLogger(env.stderr, f.debug)}, nil
+}

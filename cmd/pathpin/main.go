@@ -30,6 +30,7 @@ type cliEnv struct {
 func commands() []command {
 	return []command{
 		{"up", "run the router: static uplinks, PPPoE, hooks (the systemd service)", runUp},
+		{"status", "show each uplink's state, addresses, flows and probes", runStatus},
 		{"check", "validate the configuration and the host", runCheck},
 		{"plan", "show what apply would change (exit 2 when something would)", runPlan},
 		{"apply", "make the kernel match the configuration", runApply},

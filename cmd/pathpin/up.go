@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/pathpin/pathpin/internal/config"
@@ -23,6 +25,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	libDir := fs.String("lib-dir", "/var/lib/pathpin", "where PPPoE sessions are kept across reboots")
 	pppdPath := fs.String("pppd", "/usr/sbin/pppd", "pppd to run")
 	initial := fs.Duration("discovery-initial-timeout", 0, "wait after the first PADI; doubles on each retry (default 500ms)")
+	statusGroup := fs.String("status-group", "", "group allowed to read the status socket (pathpin status without root)")
 	if err := parse(fs, args); err != nil || helpRequested(args) {
 		return err
 	}
@@ -33,8 +36,18 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return fmt.Errorf("finding pathpin's own binary: %w", err)
 	}
-	if _, err := exec.LookPath(*pppdPath); err != nil {
-		return fmt.Errorf("pppd not found at %s (Debian: apt-get install ppp): %w", *pppdPath, err)
+	gid := -1
+	if *statusGroup != "" {
+		g, err := user.LookupGroup(*statusGroup)
+		if err != nil {
+			return fmt.Errorf("--status-group: %w", err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if cfg, err := config.Load(f.config); err == nil && hasPPPoE(cfg) {
+		if _, err := exec.LookPath(*pppdPath); err != nil {
+			return fmt.Errorf("pppd not found at %s (Debian: apt-get install ppp): %w", *pppdPath, err)
+		}
 	}
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
@@ -51,11 +64,12 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	log := newDaemonLogger(env.stderr, f.debug)
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: f.config, RunDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
-		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial,
+		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid,
 		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
-			h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+			// Routes and rules, and conntrack (netfilter) for failover.
+			h, err := netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 			if err != nil {
-				return nil, fmt.Errorf("opening netlink: %w", err)
+				return nil, fmt.Errorf("opening netlink (route and netfilter): %w", err)
 			}
 			backend, err := uplink.NewBackend(cfg.IPTables)
 			if err != nil {
@@ -65,4 +79,13 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 			return &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: log}, nil
 		},
 	}, reload)
+}
+
+func hasPPPoE(cfg *config.Config) bool {
+	for _, u := range cfg.Uplinks {
+		if u.IsPPPoE() {
+			return true
+		}
+	}
+	return false
 }

@@ -55,6 +55,8 @@ type Uplink struct {
 	// MTU of the uplink; 0 leaves the interface as it is.
 	MTU   int
 	PPPoE *PPPoE
+	// Health is the global health section with this uplink's overrides.
+	Health Health
 	// Line is where the uplink starts in the file.
 	Line int
 }
@@ -86,11 +88,22 @@ func (p *PPPoE) LinkName() string {
 
 // Health configures uplink probing.
 type Health struct {
-	Targets   []netip.Addr
-	Interval  time.Duration
-	Timeout   time.Duration
-	DownAfter int
-	UpAfter   int
+	// Targets are probed through the uplink; none means link events alone
+	// decide.
+	Targets []netip.Addr
+	// Method is "icmp" (echo) or "tcp" (connect to Port, for networks that
+	// drop ICMP; a refusal counts as an answer).
+	Method     string
+	Port       int
+	Interval   time.Duration
+	Timeout    time.Duration
+	DownAfter  int
+	UpAfter    int
+	MinAnswers int // targets that must answer for a round to pass
+	// OnChange is a command (argv) run on every state change, with the
+	// event in its environment; killed after OnChangeTimeout.
+	OnChange        []string
+	OnChangeTimeout time.Duration
 }
 
 // DeviceName returns the interface the uplink's traffic leaves by: the PPP

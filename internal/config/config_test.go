@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestExamplesParse(t *testing.T) {
@@ -21,7 +22,7 @@ func TestExamplesParse(t *testing.T) {
 			IfName: "ppp1", MTU: 1492, LCPEchoInterval: 2, LCPEchoFailure: 3,
 		}},
 	}
-	if diff := cmp.Diff(want, seed.Uplinks, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+	if diff := cmp.Diff(want, seed.Uplinks, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmpopts.IgnoreFields(Uplink{}, "Health")); diff != "" {
 		t.Fatalf("seed uplinks (-want +got):\n%s", diff)
 	}
 	if seed.MarkMask != 0xff00 || seed.IPTables != "auto" || seed.Health.Interval != time.Second || seed.Health.DownAfter != 3 {
@@ -60,6 +61,26 @@ func TestDefaultsByPosition(t *testing.T) {
 		if u.Table != 101+i || u.Mark != uint32(i+1)<<8 || u.Weight != 1 {
 			t.Errorf("uplink %d: table %d mark %#x weight %d", i, u.Table, u.Mark, u.Weight)
 		}
+	}
+}
+
+func TestHealthOverride(t *testing.T) {
+	y := good + "health:\n  targets: [1.1.1.1, 9.9.9.9]\n  interval: 200ms\n  timeout: 100ms\n"
+	y = strings.Replace(y, "name: b", "name: b\n    health:\n      method: tcp\n      port: 80\n      targets: [203.0.113.10]\n      down-after: 5", 1)
+	cfg, err := Parse("h.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Uplinks[0].Health, cfg.Uplinks[1].Health
+	if a.Method != "icmp" || len(a.Targets) != 2 || a.Interval != 200*time.Millisecond || a.DownAfter != 3 {
+		t.Errorf("uplink a health %+v", a)
+	}
+	if b.Method != "tcp" || b.Port != 80 || len(b.Targets) != 1 || b.Interval != 200*time.Millisecond || b.DownAfter != 5 || b.UpAfter != 3 {
+		t.Errorf("uplink b health %+v", b)
+	}
+	bad := strings.Replace(y, "method: tcp", "method: udp", 1)
+	if _, err := Parse("h.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `uplinks[1].health.method: "udp" is not a probe method`) {
+		t.Fatalf("bad method: %v", err)
 	}
 }
 

@@ -104,7 +104,13 @@ func (v *validator) config(raw *rawConfig) *Config {
 		v.fail([]any{"uplinks"}, "every uplink has weight 0 (standby); give at least one a weight of 1 or more")
 	}
 	v.unique(cfg)
-	cfg.Health = v.health(&raw.Health)
+	cfg.Health = v.health([]any{"health"}, &raw.Health, defaultHealth())
+	for i := range cfg.Uplinks {
+		cfg.Uplinks[i].Health = cfg.Health
+		if o := raw.Uplinks[i].Health; o != nil {
+			cfg.Uplinks[i].Health = v.health([]any{"uplinks", i, "health"}, o, cfg.Health)
+		}
+	}
 	return cfg
 }
 
@@ -259,15 +265,52 @@ func (v *validator) unique(cfg *Config) {
 	}
 }
 
-func (v *validator) health(r *rawHealth) Health {
-	h := Health{Interval: time.Second, Timeout: 500 * time.Millisecond, DownAfter: 3, UpAfter: 3}
+// defaultHealth detects a silent failure within about 4 s (1 s interval,
+// 3 misses) without flapping on a single lost probe.
+func defaultHealth() Health {
+	return Health{Method: "icmp", Port: 443, Interval: time.Second, Timeout: 500 * time.Millisecond,
+		DownAfter: 3, UpAfter: 3, MinAnswers: 1, OnChangeTimeout: 10 * time.Second}
+}
+
+// health validates a health section; fields it leaves out come from base.
+func (v *validator) health(at []any, r *rawHealth, base Health) Health {
+	field := func(k string, more ...any) []any { return append(append(append([]any{}, at...), k), more...) }
+	h := base
+	if r.Targets != nil {
+		h.Targets = nil
+	}
 	for i, t := range r.Targets {
 		a, err := netip.ParseAddr(t)
 		if err != nil || !a.Is4() {
-			v.fail([]any{"health", "targets", i}, "%q is not an IPv4 address, e.g. 1.1.1.1", t)
+			v.fail(field("targets", i), "%q is not an IPv4 address, e.g. 1.1.1.1", t)
 			continue
 		}
 		h.Targets = append(h.Targets, a)
+	}
+	switch r.Method {
+	case "":
+	case "icmp", "tcp":
+		h.Method = r.Method
+	default:
+		v.fail(field("method"), "%q is not a probe method; use icmp or tcp", r.Method)
+	}
+	if r.Port != 0 {
+		h.Port = r.Port
+		if r.Port < 1 || r.Port > 65535 {
+			v.fail(field("port"), "%d is not a TCP port", r.Port)
+		}
+	}
+	if r.MinAnswers != nil {
+		h.MinAnswers = *r.MinAnswers
+	}
+	if len(h.Targets) > 0 && (h.MinAnswers < 1 || h.MinAnswers > len(h.Targets)) {
+		v.fail(field("min-answers"), "%d must be from 1 to the number of targets (%d)", h.MinAnswers, len(h.Targets))
+	}
+	if r.OnChange != nil {
+		h.OnChange = r.OnChange
+	}
+	if r.OnChangeTimeout != nil {
+		h.OnChangeTimeout = *r.OnChangeTimeout
 	}
 	if r.Interval != nil {
 		h.Interval = *r.Interval
@@ -276,10 +319,10 @@ func (v *validator) health(r *rawHealth) Health {
 		h.Timeout = *r.Timeout
 	}
 	if h.Interval < 10*time.Millisecond {
-		v.fail([]any{"health", "interval"}, "%s is too short; use 10ms or more (1s is the default)", h.Interval)
+		v.fail(field("interval"), "%s is too short; use 10ms or more (1s is the default)", h.Interval)
 	}
 	if h.Timeout <= 0 || h.Timeout > h.Interval {
-		v.fail([]any{"health", "timeout"}, "%s must be positive and no longer than interval (%s)", h.Timeout, h.Interval)
+		v.fail(field("timeout"), "%s must be positive and no longer than interval (%s)", h.Timeout, h.Interval)
 	}
 	if r.DownAfter != nil {
 		h.DownAfter = *r.DownAfter
@@ -288,10 +331,10 @@ func (v *validator) health(r *rawHealth) Health {
 		h.UpAfter = *r.UpAfter
 	}
 	if h.DownAfter < 1 {
-		v.fail([]any{"health", "down-after"}, "%d must be 1 or more", h.DownAfter)
+		v.fail(field("down-after"), "%d must be 1 or more", h.DownAfter)
 	}
 	if h.UpAfter < 1 {
-		v.fail([]any{"health", "up-after"}, "%d must be 1 or more", h.UpAfter)
+		v.fail(field("up-after"), "%d must be 1 or more", h.UpAfter)
 	}
 	return h
 }

@@ -17,14 +17,15 @@ type rawLAN struct {
 }
 
 type rawUplink struct {
-	Name      string    `yaml:"name"`
-	Interface string    `yaml:"interface"`
-	Gateway   string    `yaml:"gateway"`
-	Weight    *int      `yaml:"weight"`
-	Table     *int64    `yaml:"table"`
-	Mark      *int64    `yaml:"mark"`
-	MTU       int       `yaml:"mtu"`
-	PPPoE     *rawPPPoE `yaml:"pppoe"`
+	Name      string     `yaml:"name"`
+	Interface string     `yaml:"interface"`
+	Gateway   string     `yaml:"gateway"`
+	Weight    *int       `yaml:"weight"`
+	Table     *int64     `yaml:"table"`
+	Mark      *int64     `yaml:"mark"`
+	MTU       int        `yaml:"mtu"`
+	PPPoE     *rawPPPoE  `yaml:"pppoe"`
+	Health    *rawHealth `yaml:"health"`
 }
 
 type rawPPPoE struct {
@@ -41,9 +42,14 @@ type rawPPPoE struct {
 }
 
 type rawHealth struct {
-	Targets   []string       `yaml:"targets"`
-	Interval  *time.Duration `yaml:"interval"`
-	Timeout   *time.Duration `yaml:"timeout"`
-	DownAfter *int           `yaml:"down-after"`
-	UpAfter   *int           `yaml:"up-after"`
+	Targets         []string       `yaml:"targets"`
+	Method          string         `yaml:"method"`
+	Port            int            `yaml:"port"`
+	MinAnswers      *int           `yaml:"min-answers"`
+	OnChange        []string       `yaml:"on-change"`
+	OnChangeTimeout *time.Duration `yaml:"on-change-timeout"`
+	Interval        *time.Duration `yaml:"interval"`
+	Timeout         *time.Duration `yaml:"timeout"`
+	DownAfter       *int           `yaml:"down-after"`
+	UpAfter         *int           `yaml:"up-after"`
 }

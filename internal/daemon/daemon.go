@@ -18,7 +18,9 @@ import (
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/internal/pppd"
+	"github.com/pathpin/pathpin/pppoe"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
 )
@@ -39,6 +41,8 @@ type Options struct {
 	DiscoveryAttempts       int
 	// Redial back-off.
 	Backoff pppd.Backoff
+	// StatusGID, when not -1, is the group that may read the status socket.
+	StatusGID int
 }
 
 // SocketPath is where the daemon listens for hook events.
@@ -47,10 +51,22 @@ func SocketPath(runDir string) string { return filepath.Join(runDir, "pathpin.so
 // HookDir is where the ip-up and ip-down links to pathpin live.
 func HookDir(runDir string) string { return filepath.Join(runDir, "hooks") }
 
+// eventKind says what an event reports.
+type eventKind int
+
+const (
+	evPPP     eventKind = iota // PPP state: down reason, or "" for ip-up
+	evLink                     // carrier or link presence changed
+	evProbe                    // a probe round finished
+	evReapply                  // something pathpin owns changed under it
+)
+
 // event is one input to the applier.
 type event struct {
+	kind   eventKind
 	uplink string
-	down   string // reason the uplink is down; "" means it came up
+	down   string // evPPP, evLink: why it is down; "" means it came up
+	round  health.Round
 }
 
 // Daemon is a running `pathpin up`.
@@ -58,12 +74,17 @@ type Daemon struct {
 	opt     Options
 	log     *slog.Logger
 	events  chan event
-	mu      sync.Mutex // guards cfg and engine
+	mu      sync.Mutex // guards cfg, engine, statuses, health and sessions
 	cfg     *config.Config
 	engine  *uplink.Engine
 	tasks   map[string]*task
 	vlans   *vlanRecord
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
+
+	pppDown  map[string]string // PPP uplinks not (yet) up, and why
+	health   map[string]*uplinkHealth
+	statuses []uplink.Status // as of the last apply
+	sessions map[string]*pppoe.Session
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -84,8 +105,9 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 64), cfg: cfg, engine: engine,
-		tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.RunDir)}}
+	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), cfg: cfg, engine: engine,
+		tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.RunDir)},
+		pppDown: map[string]string{}, health: map[string]*uplinkHealth{}, sessions: map[string]*pppoe.Session{}}
 	if err := d.prepareRunDir(); err != nil {
 		return err
 	}
@@ -94,33 +116,42 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		return err
 	}
 	go hooks.Serve(l, d.log, d.hookEvent)
+	sl, err := d.listenStatus()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	go d.serveStatus(sl)
 
-	down := map[string]string{}
+	d.resetHealth()
 	for _, u := range cfg.Uplinks {
 		if u.IsPPPoE() {
-			down[u.Name] = "PPP connecting"
+			d.pppDown[u.Name] = "PPP connecting"
 		}
 	}
 	// The static uplinks first: they route at once.
-	d.apply(ctx, down)
+	d.apply(ctx)
 	taskCtx, stopTasks := context.WithCancel(context.Background())
 	var tasksDone sync.WaitGroup
 	d.startTasks(taskCtx, &tasksDone)
+	go d.watchLinks(taskCtx)
+	d.startProbes(taskCtx, &tasksDone)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()
 
-	err = d.loop(ctx, down, ready, reload, taskCtx, &tasksDone)
+	err = d.loop(ctx, ready, reload, taskCtx, &tasksDone)
 
 	d.opt.Notify.Notify("STOPPING=1")
 	stopTasks()
 	tasksDone.Wait()
 	l.Close()
+	sl.Close()
 	d.shutdown()
 	return err
 }
 
 // loop is the single applier: every kernel change happens here.
-func (d *Daemon) loop(ctx context.Context, down map[string]string, ready <-chan struct{}, reload <-chan struct{}, taskCtx context.Context, tasksDone *sync.WaitGroup) error {
+func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan struct{}, taskCtx context.Context, tasksDone *sync.WaitGroup) error {
 	var watchdog <-chan time.Time
 	if iv := d.opt.Notify.WatchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv)
@@ -138,32 +169,33 @@ func (d *Daemon) loop(ctx context.Context, down map[string]string, ready <-chan 
 		case <-watchdog:
 			d.opt.Notify.Notify("WATCHDOG=1")
 		case <-reload:
-			d.reload(taskCtx, tasksDone, down)
-			d.apply(ctx, down)
+			d.reload(taskCtx, tasksDone)
+			d.apply(ctx)
 		case ev := <-d.events:
-			// Take every queued event before applying once.
+			// Take every queued event before applying once; an uplink that
+			// died is switched away from first.
+			changed := false
 			for more := true; more; {
-				if ev.down == "" {
-					delete(down, ev.uplink)
-				} else {
-					down[ev.uplink] = ev.down
-				}
+				changed = d.handle(ev) || changed
 				select {
 				case ev = <-d.events:
 				default:
 					more = false
 				}
 			}
-			d.apply(ctx, down)
+			if changed {
+				d.apply(ctx)
+			}
 		}
 	}
 }
 
 // apply makes the kernel match; a failure is logged and the previous
 // state stays (the engine undoes a half-done change).
-func (d *Daemon) apply(ctx context.Context, down map[string]string) {
+func (d *Daemon) apply(ctx context.Context) {
 	d.mu.Lock()
 	cfg, engine := d.cfg, d.engine
+	down := d.downSet()
 	d.mu.Unlock()
 	p, err := engine.Apply(ctx, cfg, down)
 	if err != nil {
@@ -180,6 +212,9 @@ func (d *Daemon) apply(ctx context.Context, down map[string]string) {
 		}
 	}
 	status := strings.Join(parts, ", ")
+	d.mu.Lock()
+	d.statuses = p.Statuses
+	d.mu.Unlock()
 	if !p.Changes.Empty() {
 		d.log.Info("uplinks changed", "status", status)
 	}
@@ -196,9 +231,9 @@ func (d *Daemon) hookEvent(e hooks.Event) error {
 	}
 	d.log.Info("pppd "+string(e.Kind), "uplink", e.Uplink, "interface", e.IfName, "local", e.Local, "peer", e.Remote)
 	if e.Kind == hooks.IPUp {
-		d.events <- event{uplink: e.Uplink}
+		d.events <- event{kind: evPPP, uplink: e.Uplink}
 	} else {
-		d.events <- event{uplink: e.Uplink, down: "pppd ip-down"}
+		d.events <- event{kind: evPPP, uplink: e.Uplink, down: "pppd ip-down"}
 	}
 	return nil
 }
@@ -244,7 +279,7 @@ func (d *Daemon) shutdown() {
 			d.log.Error("removing VLANs", "err", err)
 		}
 	}
-	for _, p := range []string{SocketPath(d.opt.RunDir), HookDir(d.opt.RunDir)} {
+	for _, p := range []string{SocketPath(d.opt.RunDir), StatusSocketPath(d.opt.RunDir), HookDir(d.opt.RunDir)} {
 		_ = os.RemoveAll(p)
 	}
 	matches, _ := filepath.Glob(filepath.Join(d.opt.RunDir, "ppp-*.options"))

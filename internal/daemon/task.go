@@ -48,7 +48,7 @@ func (d *Daemon) startTasks(ctx context.Context, wg *sync.WaitGroup) {
 
 // reload re-reads the configuration. PPPoE uplinks whose settings changed
 // (or that are gone) are stopped; new or changed ones are started.
-func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup, down map[string]string) {
+func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	cfg, err := config.Load(d.opt.ConfigPath)
 	if err != nil {
 		d.log.Error("reload: keeping the running configuration", "err", err)
@@ -73,13 +73,14 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup, down map[string
 	for _, t := range stop {
 		t.cancel()
 		<-t.done
-		down[t.uplink.Name] = "PPP restarting for the new configuration"
+		d.pppDown[t.uplink.Name] = "PPP restarting for the new configuration"
 	}
 	for _, u := range cfg.Uplinks {
-		if _, ok := down[u.Name]; !ok && u.IsPPPoE() && d.tasks[u.Name] == nil {
-			down[u.Name] = "PPP connecting"
+		if _, ok := d.pppDown[u.Name]; !ok && u.IsPPPoE() && d.tasks[u.Name] == nil {
+			d.pppDown[u.Name] = "PPP connecting"
 		}
 	}
+	d.resetHealth()
 	d.startTasks(ctx, wg)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }
@@ -100,7 +101,7 @@ func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink) {
 		}
 		if err != nil {
 			log.Error("PPPoE uplink failed", "err", err, "attempt", attempt)
-			d.events <- event{uplink: u.Name, down: firstLine(err.Error())}
+			d.events <- event{kind: evPPP, uplink: u.Name, down: firstLine(err.Error())}
 		}
 		wait := backoff.Next(uptime)
 		log.Info("redialling", "in", wait.Round(time.Millisecond))
@@ -158,6 +159,7 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	if err != nil {
 		return 0, err
 	}
+	d.setSession(u.Name, sess)
 	if err := store.Save(u.Name, sess); err != nil {
 		log.Warn("saving the session", "err", err)
 	}
@@ -181,7 +183,8 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 		log.Info("pppd started", "pid", pid, "session", sess.String(), "ac", sess.ACName)
 		started()
 	})
-	d.events <- event{uplink: u.Name, down: fmt.Sprintf("pppd exited (status %d)", res.Code)}
+	d.setSession(u.Name, nil)
+	d.events <- event{kind: evPPP, uplink: u.Name, down: fmt.Sprintf("pppd exited (status %d)", res.Code)}
 	if err == nil && !res.EndedCleanly() {
 		log.Info("pppd did not close the session; sending PADT", "status", res.Code, "session", sess.String())
 		if terr := terminate(sess, log); terr != nil {

@@ -169,11 +169,15 @@ func (s *seed) pppAddress() string {
 	return ""
 }
 
-// routed reports whether pathpin's rules route both uplinks, the PPP one
-// with address addr.
+// routed reports whether pathpin routes both uplinks, the PPP one with
+// address addr: its rule, its share of new connections and its NAT.
 func (s *seed) routed(addr string) bool {
 	rules := s.router.Run("ip", "rule")
-	return strings.Contains(rules, "from 192.168.1.2 lookup 101") && strings.Contains(rules, "from "+addr+" lookup 102")
+	if !strings.Contains(rules, "from 192.168.1.2 lookup 101") || !strings.Contains(rules, "from "+addr+" lookup 102") {
+		return false
+	}
+	ipt := s.router.Run("iptables-save")
+	return strings.Contains(ipt, "-o ppp1 -j MASQUERADE") && strings.Contains(ipt, "-j MARK --set-xmark 0x200/0xff00\n-A PATHPIN-FORWARD")
 }
 
 // state is the router's networking state, for before/after comparisons.

@@ -1,0 +1,239 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/internal/status"
+)
+
+// failoverLab is the two-ISP topology with `pathpin up` running on the
+// router, probing the server through both uplinks.
+type failoverLab struct {
+	*netnstest.TwoISP
+	t                     testing.TB
+	bin, cfg, runDir, log string
+	up                    *os.Process
+}
+
+func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string) *failoverLab {
+	netnstest.RequireRoot(t, "iptables", "conntrack")
+	dir := t.TempDir()
+	l := &failoverLab{TwoISP: netnstest.NewTwoISP(t), t: t, bin: netnstest.Binary(t),
+		cfg: filepath.Join(dir, "pathpin.yaml"), runDir: filepath.Join(dir, "run"), log: filepath.Join(dir, "pathpin.log")}
+	if err := os.WriteFile(l.cfg, []byte(l.Config(weightA, weightB, healthYAML)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(l.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := l.Router.Command(l.bin, "up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(dir, "lib"))
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.up = cmd.Process
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	return l
+}
+
+const fastHealth = `health:
+  targets: [203.0.113.10]
+  interval: 100ms
+  timeout: 80ms
+  down-after: 3
+  up-after: 3
+`
+
+// status runs `pathpin status --json` in the router namespace.
+func (l *failoverLab) status() *status.Report {
+	l.t.Helper()
+	out, err := l.Router.Command(l.bin, "status", "--json", "-c", l.cfg, "--state-dir", l.runDir).Output()
+	if err != nil {
+		l.t.Fatalf("pathpin status: %v", err)
+	}
+	var r status.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		l.t.Fatalf("pathpin status --json: %v\n%s", err, out)
+	}
+	return &r
+}
+
+// state is the uplink's status; State is "" until the daemon reports it.
+func (l *failoverLab) state(name string) status.Uplink {
+	r := l.status()
+	for _, u := range r.Uplinks {
+		if u.Name == name && r.Source == "daemon" {
+			return u
+		}
+	}
+	return status.Uplink{Name: name}
+}
+
+func (l *failoverLab) waitState(name, want string, limit time.Duration) status.Uplink {
+	l.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		u := l.state(name)
+		if u.State == want {
+			return u
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(l.log)
+			l.t.Fatalf("uplink %s is %s (%s), not %s after %s\n%s", name, u.State, u.Reason, want, limit, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// connect opens n short connections and counts their sources.
+func (l *failoverLab) connect(n int) map[string]int {
+	l.t.Helper()
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			l.t.Fatalf("connection %d: %v", i, err)
+		}
+		counts[c.First]++
+		c.Close()
+	}
+	return counts
+}
+
+// flows counts the router's conntrack entries of LAN clients' TCP
+// connections with an uplink's mark (the probes' own ICMP is left out).
+func (l *failoverLab) flows(mark string) int {
+	out, _ := l.Router.Command("conntrack", "-L", "-p", "tcp", "-s", "10.0.0.2", "-m", mark+"/0xff00").CombinedOutput()
+	return strings.Count(string(out), "tcp ")
+}
+
+func (l *failoverLab) logText() string {
+	b, _ := os.ReadFile(l.log)
+	return string(b)
+}
+
+// longLived opens n connections and splits them by uplink address.
+func (l *failoverLab) longLived(n int) map[string][]*netnstest.SourceConn {
+	out := map[string][]*netnstest.SourceConn{}
+	for i := 0; i < n; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		l.t.Cleanup(func() { c.Close() })
+		out[c.First] = append(out[c.First], c)
+	}
+	return out
+}
+
+func assertSurvive(t testing.TB, conns []*netnstest.SourceConn) {
+	t.Helper()
+	for i, c := range conns {
+		if src, err := c.Ask(); err != nil || src != c.First {
+			t.Fatalf("healthy uplink's connection %d broke: %q %v", i, src, err)
+		}
+	}
+}
+
+func TestFailoverOnCarrierLoss(t *testing.T) {
+	l := newFailoverLab(t, 1, 1, fastHealth)
+	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
+	long := l.longLived(30)
+	if len(long[a]) == 0 || len(long[b]) == 0 {
+		t.Fatalf("long-lived connections did not use both uplinks: %v", long)
+	}
+	if l.flows("0x200") == 0 {
+		t.Fatal("no conntrack entries for ispB before the failure")
+	}
+
+	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")
+	down := l.waitState("ispb", "down", 2*time.Second)
+	if !strings.Contains(down.Reason, "carrier lost on wan1") && !strings.Contains(down.Reason, "no carrier") {
+		t.Fatalf("ispb is down for %q, want carrier loss", down.Reason)
+	}
+	if got := l.connect(100); got[a] != 100 {
+		t.Fatalf("after ispB lost carrier, new connections went %v; want all via ispA", got)
+	}
+	assertSurvive(t, long[a])
+	if n := l.flows("0x200"); n != 0 {
+		t.Fatalf("%d conntrack entries still carry ispB's mark", n)
+	}
+
+	l.ISPs[1].Run("ip", "link", "set", "cpe", "up")
+	l.waitState("ispb", "up", 5*time.Second)
+	if got := l.connect(100); got[b] == 0 || got[a] == 0 {
+		t.Fatalf("after recovery new connections went %v; want both uplinks", got)
+	}
+	assertSurvive(t, long[a])
+	log := l.logText()
+	for _, want := range []string{"from=up to=down", "to=recovering", "from=recovering to=up"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not report the transition %q", want)
+		}
+	}
+}
+
+func TestFailoverOnSilentFailure(t *testing.T) {
+	events := filepath.Join(t.TempDir(), "events")
+	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\n")
+	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
+	long := l.longLived(30)
+
+	// ispA keeps its link but forwards nothing.
+	l.ISPs[0].Run("iptables", "-I", "FORWARD", "-j", "DROP")
+	down := l.waitState("ispa", "down", 3*time.Second)
+	if !strings.Contains(down.Reason, "probes missed") {
+		t.Fatalf("ispa is down for %q, want missed probes", down.Reason)
+	}
+	if got := l.connect(100); got[b] != 100 {
+		t.Fatalf("after ispA went silent, new connections went %v; want all via ispB", got)
+	}
+	assertSurvive(t, long[b])
+	if n := l.flows("0x100"); n != 0 {
+		t.Fatalf("%d conntrack entries still carry ispA's mark", n)
+	}
+	st := l.status()
+	if st.Source != "daemon" {
+		t.Fatalf("status came from %s", st.Source)
+	}
+
+	l.ISPs[0].Run("iptables", "-D", "FORWARD", "-j", "DROP")
+	l.waitState("ispa", "up", 5*time.Second)
+	if got := l.connect(100); got[a] == 0 {
+		t.Fatalf("after recovery new connections went %v; want ispA back", got)
+	}
+	assertSurvive(t, long[b])
+	b2, _ := os.ReadFile(events)
+	for _, want := range []string{"ispa up degraded", "ispa degraded down", "ispa down recovering", "ispa recovering up"} {
+		if !strings.Contains(string(b2), want) {
+			t.Errorf("the on-change command did not see %q; it saw:\n%s", want, b2)
+		}
+	}
+}
+
+func TestStatusWithoutDaemon(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lab := netnstest.NewTwoISP(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pathpin.yaml")
+	os.WriteFile(cfg, []byte(lab.Config(1, 1, "")), 0o644)
+	lab.ISPs[1].Run("ip", "link", "set", "cpe", "down")
+	out, err := lab.Router.Command(netnstest.Binary(t), "status", "-c", cfg, "--state-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ispa", "up", "192.168.1.2", "ispb", "down", "pathpin up is not running"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status without a daemon lacks %q:\n%s", want, out)
+		}
+	}
+}

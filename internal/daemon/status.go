@@ -1,0 +1,160 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/status"
+	"github.com/pathpin/pathpin/uplink"
+	"github.com/vishvananda/netlink"
+)
+
+// listenStatus opens the status socket. It is readable by root and the
+// socket's group (set with StatusGroup), so `pathpin status` needs no root.
+func (d *Daemon) listenStatus() (net.Listener, error) {
+	path := StatusSocketPath(d.opt.RunDir)
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	mode := os.FileMode(0o600)
+	if d.opt.StatusGID >= 0 {
+		if err := os.Chown(path, 0, d.opt.StatusGID); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("giving %s to group %d: %w", path, d.opt.StatusGID, err)
+		}
+		mode = 0o660
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// serveStatus answers each connection with the current report as JSON.
+func (d *Daemon) serveStatus(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = json.NewEncoder(c).Encode(d.report())
+		}()
+	}
+}
+
+// report is the daemon's view, with live counters from the kernel.
+func (d *Daemon) report() *status.Report {
+	d.mu.Lock()
+	cfg, engine := d.cfg, d.engine
+	statuses := append([]uplink.Status(nil), d.statuses...)
+	r := &status.Report{Source: "daemon"}
+	for _, st := range statuses {
+		u := baseUplink(&st)
+		if h, ok := d.health[st.Name]; ok {
+			state, since, reason := h.machine.State()
+			u.Since = since
+			if st.Up {
+				u.State = state.String()
+				if state != health.Up {
+					u.Reason = reason
+				}
+			}
+			if len(h.rounds) > 0 {
+				rtt := float64(h.rtt) / float64(time.Millisecond)
+				lost := 0
+				for _, ok := range h.rounds {
+					if !ok {
+						lost++
+					}
+				}
+				loss := float64(lost) / float64(len(h.rounds))
+				u.RTTMillis, u.Loss, u.Probes = &rtt, &loss, len(h.rounds)
+			}
+		}
+		if s, ok := d.sessions[st.Name]; ok {
+			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
+		}
+		r.Uplinks = append(r.Uplinks, u)
+	}
+	d.mu.Unlock()
+	addCounters(r, cfg, engine)
+	return r
+}
+
+func baseUplink(st *uplink.Status) status.Uplink {
+	u := status.Uplink{Name: st.Name, Interface: st.Device, Weight: st.Uplink.Weight, Table: st.Uplink.Table,
+		Mark: fmt.Sprintf("%#x", st.Uplink.Mark), State: "up"}
+	if !st.Up {
+		u.State, u.Reason = "down", st.Reason
+	}
+	if st.Local.IsValid() {
+		u.Local = st.Local.String()
+	}
+	if st.Gateway.IsValid() {
+		u.Gateway = st.Gateway.String()
+	}
+	return u
+}
+
+// addCounters fills in interface byte counters and conntrack flows by
+// mark; flows need CAP_NET_ADMIN and are left out without it.
+func addCounters(r *status.Report, cfg *config.Config, engine *uplink.Engine) {
+	var flows map[uint32]int
+	if ct, ok := engine.NL.(uplink.Conntrack); ok {
+		flows, _ = uplink.FlowsByMark(ct, cfg.MarkMask)
+	}
+	for i := range r.Uplinks {
+		u := &r.Uplinks[i]
+		if l, err := netlink.LinkByName(u.Interface); err == nil && l.Attrs().Statistics != nil {
+			u.RxBytes, u.TxBytes = l.Attrs().Statistics.RxBytes, l.Attrs().Statistics.TxBytes
+		}
+		if flows != nil {
+			if up, ok := cfg.Uplink(u.Name); ok {
+				n := flows[up.Mark]
+				u.Flows = &n
+			}
+		}
+	}
+}
+
+// KernelReport is `pathpin status` without a daemon: what the kernel shows.
+func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine) (*status.Report, error) {
+	p, err := engine.Statuses(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &status.Report{Source: "kernel"}
+	for i := range p {
+		r.Uplinks = append(r.Uplinks, baseUplink(&p[i]))
+	}
+	addCounters(r, cfg, engine)
+	return r, nil
+}
+
+// QueryStatus asks a running daemon for its report.
+func QueryStatus(ctx context.Context, runDir string) (*status.Report, error) {
+	var dialer net.Dialer
+	c, err := dialer.DialContext(ctx, "unix", StatusSocketPath(runDir))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var r status.Report
+	if err := json.NewDecoder(c).Decode(&r); err != nil {
+		return nil, fmt.Errorf("reading the daemon's status: %w", err)
+	}
+	return &r, nil
+}

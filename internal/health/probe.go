@@ -1,0 +1,175 @@
+package health
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Path is how a probe leaves: by the uplink's interface, from its address,
+// with its mark (so pathpin's own rules route it by that uplink).
+type Path struct {
+	Device string
+	Source netip.Addr
+	Mark   uint32
+}
+
+// control binds a socket to the path.
+func (p Path) control(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if p.Mark != 0 {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(p.Mark)); serr != nil {
+				return
+			}
+		}
+		if p.Device != "" {
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p.Device)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Prober sends one probe to target and returns its round-trip time.
+type Prober interface {
+	Probe(ctx context.Context, path Path, target netip.Addr) (time.Duration, error)
+}
+
+// ICMP probes with an echo request on a raw socket.
+type ICMP struct{}
+
+// Probe sends one echo request and waits for its reply until ctx ends.
+func (ICMP) Probe(ctx context.Context, path Path, target netip.Addr) (time.Duration, error) {
+	lc := net.ListenConfig{Control: path.control}
+	src := ""
+	if path.Source.IsValid() {
+		src = path.Source.String()
+	}
+	c, err := lc.ListenPacket(ctx, "ip4:icmp", src)
+	if err != nil {
+		return 0, fmt.Errorf("opening an ICMP socket on %s: %w", path.Device, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	var idb [4]byte
+	_, _ = rand.Read(idb[:])
+	id, seq := binary.BigEndian.Uint16(idb[:2]), binary.BigEndian.Uint16(idb[2:])
+	msg := []byte{8, 0, 0, 0, idb[0], idb[1], idb[2], idb[3], 'p', 'a', 't', 'h', 'p', 'i', 'n', 0}
+	binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+	start := time.Now()
+	if _, err := c.WriteTo(msg, &net.IPAddr{IP: target.AsSlice()}); err != nil {
+		return 0, fmt.Errorf("sending echo to %s: %w", target, err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return 0, fmt.Errorf("no echo reply from %s: %w", target, err)
+		}
+		b := buf[:n]
+		// Raw IPv4 sockets deliver the IP header too.
+		if n > 20 && b[0]>>4 == 4 {
+			b = b[int(b[0]&0x0f)*4:]
+		}
+		ip, _ := from.(*net.IPAddr)
+		if len(b) >= 8 && b[0] == 0 && ip != nil && ip.IP.Equal(target.AsSlice()) &&
+			binary.BigEndian.Uint16(b[4:]) == id && binary.BigEndian.Uint16(b[6:]) == seq {
+			return time.Since(start), nil
+		}
+	}
+}
+
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// TCP probes by connecting to Port; a refused connection proves the path
+// works too, since the refusal came back through it.
+type TCP struct{ Port int }
+
+// Probe connects and closes at once.
+func (t TCP) Probe(ctx context.Context, path Path, target netip.Addr) (time.Duration, error) {
+	d := net.Dialer{Control: path.control}
+	if path.Source.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: path.Source.AsSlice()}
+	}
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(target, uint16(t.Port)).String())
+	if err == nil {
+		c.Close()
+		return time.Since(start), nil
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return time.Since(start), nil
+	}
+	return 0, fmt.Errorf("no TCP answer from %s:%d: %w", target, t.Port, err)
+}
+
+// Round is one probe round through one uplink.
+type Round struct {
+	OK       bool
+	Answered int
+	RTT      time.Duration // mean over the answers
+	Detail   string        // what failed, for logs and status
+}
+
+// ProbeAll probes every target concurrently within timeout; the round
+// passes when at least min targets answer.
+func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, timeout time.Duration, min int) Round {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var r Round
+	var total time.Duration
+	var fails []string
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rtt, err := p.Probe(ctx, path, t)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fails = append(fails, t.String())
+				return
+			}
+			r.Answered++
+			total += rtt
+		}()
+	}
+	wg.Wait()
+	if r.Answered > 0 {
+		r.RTT = total / time.Duration(r.Answered)
+	}
+	r.OK = r.Answered >= min
+	if len(fails) > 0 {
+		r.Detail = fmt.Sprintf("%d of %d targets silent (%s)", len(fails), len(targets), strings.Join(fails, ", "))
+	}
+	return r
+}

@@ -1,0 +1,31 @@
+package status
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWriteTable(t *testing.T) {
+	now := time.Unix(1000, 0)
+	flows, rtt, loss := 12, 3.25, 0.1
+	r := &Report{Source: "daemon", Uplinks: []Uplink{
+		{Name: "talktalk", State: "up", Since: now.Add(-90 * time.Second), Interface: "eth0", Local: "192.168.1.2", Gateway: "192.168.1.254",
+			Weight: 1, Flows: &flows, RxBytes: 1536, TxBytes: 5 << 20, RTTMillis: &rtt, Loss: &loss},
+		{Name: "plusnet", State: "down", Reason: "3 probes missed", Interface: "ppp1", Weight: 1, Session: &Session{ID: 7, ACName: "bras"}},
+	}}
+	var b bytes.Buffer
+	if err := r.WriteTable(&b, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"talktalk  up", "1m30s ago", "1.5KiB", "5MiB", "3.2ms", "10%", "7@bras", "plusnet: 3 probes missed"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"probe_rtt_ms": 3.25`) || !strings.Contains(b.String(), `"pppoe_session": {`) {
+		t.Fatalf("JSON: %v\n%s", err, b.String())
+	}
+}

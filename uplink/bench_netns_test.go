@@ -3,7 +3,6 @@ package uplink
 import (
 	"context"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/netnstest"
 	"github.com/pathpin/pathpin/internal/stats"
-	"github.com/vishvananda/netlink"
 )
 
 // BenchmarkApply times bringing a clean router to the two-uplink state,
@@ -29,19 +27,9 @@ func BenchmarkApply(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var e *Engine
 	var plan *Plan
+	e := l.engine("nft")
 	l.Router.Do(func() {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(h.Close)
-		be, err := NewBackend("nft")
-		if err != nil {
-			b.Fatal(err)
-		}
-		e = &Engine{NL: h, Backend: be, Sysctl: ProcSys{}, StateDir: l.stateDir}
 		if plan, err = e.Plan(context.Background(), cfg, nil); err != nil {
 			b.Fatal(err)
 		}

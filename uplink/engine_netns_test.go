@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"math"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/netnstest"
-	"github.com/vishvananda/netlink"
 )
 
 var backends = []string{"nft", "legacy"}
@@ -220,20 +218,9 @@ func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var applyErr error
-	l.Router.Do(func() {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Close()
-		b, err := NewBackend("nft")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Rules = failingRules{RuleSet: b.Rules, failed: new(bool)}
-		e := &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
-		_, applyErr = e.Apply(context.Background(), two, nil)
-	})
+	e := l.engine("nft")
+	e.Backend.Rules = failingRules{RuleSet: e.Backend.Rules, failed: new(bool)}
+	l.Router.Do(func() { _, applyErr = e.Apply(context.Background(), two, nil) })
 	if applyErr == nil || !strings.Contains(applyErr.Error(), "the earlier steps were undone") {
 		t.Fatalf("Apply error = %v, want the injected failure, undone", applyErr)
 	}
@@ -253,17 +240,8 @@ func TestLiveStateMatchesGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var live string
+			e := l.engine(backend)
 			l.Router.Do(func() {
-				h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer h.Close()
-				b, err := NewBackend(backend)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e := &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
 				p, err := e.Plan(context.Background(), cfg, nil)
 				if err != nil {
 					t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // engineLab is the two-ISP topology with pathpin's binary, a config file
@@ -65,6 +67,27 @@ func (l *engineLab) mustApply() {
 	if out, code := l.pathpin("apply"); code != 0 {
 		l.t.Fatalf("pathpin apply exited %d:\n%s", code, out)
 	}
+}
+
+// engine opens an engine whose sockets live in the router namespace. Its
+// methods must still run inside l.Router.Do, so that the iptables tools
+// it execs start there too.
+func (l *engineLab) engine(backend string) *Engine {
+	l.t.Helper()
+	var e *Engine
+	l.Router.Do(func() {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		l.t.Cleanup(h.Close)
+		b, err := NewBackend(backend)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		e = &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
+	})
+	return e
 }
 
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)

@@ -2,18 +2,27 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
+	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
 )
 
-func runPlan(ctx context.Context, env *cliEnv, args []string) error {
+// engineCommand is the shape of plan, apply, down and check: parse the
+// common flags (and any the command adds), load the configuration, open
+// the engine, run, close.
+func engineCommand(ctx context.Context, env *cliEnv, name string, args []string, extra func(*flag.FlagSet),
+	run func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error) error {
 	var f engineFlags
-	fs := newFlagSet("plan", env)
+	fs := newFlagSet(name, env)
 	f.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := parse(fs, args); err != nil || helpRequested(args) {
 		return err
 	}
@@ -22,101 +31,82 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer closeEngine(e)
-	p, err := e.Plan(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	printStatuses(env.stdout, p.Statuses)
-	if p.Changes.Empty() {
-		fmt.Fprintln(env.stdout, "\nNothing to change: the kernel already matches the configuration.")
-		return nil
-	}
-	fmt.Fprintln(env.stdout)
-	fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
-	return &exitError{code: 2}
+	return run(cfg, e, &f)
+}
+
+func runPlan(ctx context.Context, env *cliEnv, args []string) error {
+	return engineCommand(ctx, env, "plan", args, nil, func(cfg *config.Config, e *uplink.Engine, _ *engineFlags) error {
+		p, err := e.Plan(ctx, cfg, nil)
+		if err != nil {
+			return err
+		}
+		printStatuses(env.stdout, p.Statuses)
+		if p.Changes.Empty() {
+			fmt.Fprintln(env.stdout, "\nNothing to change: the kernel already matches the configuration.")
+			return nil
+		}
+		fmt.Fprintln(env.stdout)
+		fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
+		return &exitError{code: 2}
+	})
 }
 
 func runApply(ctx context.Context, env *cliEnv, args []string) error {
-	var f engineFlags
-	fs := newFlagSet("apply", env)
-	f.register(fs)
-	verbose := fs.Bool("v", false, "print the changes made")
-	if err := parse(fs, args); err != nil || helpRequested(args) {
-		return err
-	}
-	cfg, e, err := f.open(env)
-	if err != nil {
-		return err
-	}
-	defer closeEngine(e)
-	p, err := e.Apply(ctx, cfg, nil)
-	if err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-	if p.Changes.Empty() {
-		fmt.Fprintln(env.stdout, "Nothing to change.")
+	var verbose *bool
+	return engineCommand(ctx, env, "apply", args, func(fs *flag.FlagSet) {
+		verbose = fs.Bool("v", false, "print the changes made")
+	}, func(cfg *config.Config, e *uplink.Engine, _ *engineFlags) error {
+		p, err := e.Apply(ctx, cfg, nil)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		if p.Changes.Empty() {
+			fmt.Fprintln(env.stdout, "Nothing to change.")
+			return nil
+		}
+		if *verbose {
+			fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
+		}
+		printStatuses(env.stdout, p.Statuses)
+		fmt.Fprintln(env.stdout, "Applied and verified.")
 		return nil
-	}
-	if *verbose {
-		fmt.Fprint(env.stdout, uplink.RenderChanges(&p.Changes))
-	}
-	printStatuses(env.stdout, p.Statuses)
-	fmt.Fprintln(env.stdout, "Applied and verified.")
-	return nil
+	})
 }
 
 func runDown(ctx context.Context, env *cliEnv, args []string) error {
-	var f engineFlags
-	fs := newFlagSet("down", env)
-	f.register(fs)
-	if err := parse(fs, args); err != nil || helpRequested(args) {
-		return err
-	}
-	cfg, e, err := f.open(env)
-	if err != nil {
-		return err
-	}
-	defer closeEngine(e)
-	if _, err := e.Down(ctx, cfg); err != nil {
-		return fmt.Errorf("down: %w", err)
-	}
-	if h, ok := e.NL.(*netlink.Handle); ok {
-		if err := daemon.RemoveVLANs(daemon.VLANRecordPath(f.stateDir), h); err != nil {
-			return fmt.Errorf("down: removing the VLANs pathpin created: %w", err)
+	return engineCommand(ctx, env, "down", args, nil, func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error {
+		if _, err := e.Down(ctx, cfg); err != nil {
+			return fmt.Errorf("down: %w", err)
 		}
-	}
-	fmt.Fprintln(env.stdout, "Removed everything pathpin installed.")
-	return nil
+		if h, ok := e.NL.(*netlink.Handle); ok {
+			if err := daemon.RemoveVLANs(daemon.VLANRecordPath(f.stateDir), h); err != nil {
+				return fmt.Errorf("down: removing the VLANs pathpin created: %w", err)
+			}
+		}
+		fmt.Fprintln(env.stdout, "Removed everything pathpin installed.")
+		return nil
+	})
 }
 
 func runCheck(ctx context.Context, env *cliEnv, args []string) error {
-	var f engineFlags
-	fs := newFlagSet("check", env)
-	f.register(fs)
-	if err := parse(fs, args); err != nil || helpRequested(args) {
-		return err
-	}
-	cfg, e, err := f.open(env)
-	if err != nil {
-		return err
-	}
-	defer closeEngine(e)
-	fmt.Fprintf(env.stdout, "ok: %s is valid (%d uplinks)\n", cfg.Path, len(cfg.Uplinks))
-	findings, err := e.Check(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	problems := 0
-	for _, fd := range findings {
-		fmt.Fprintf(env.stdout, "%s: %s\n", fd.Severity, fd.Text)
-		if fd.Severity == uplink.Problem {
-			problems++
+	return engineCommand(ctx, env, "check", args, nil, func(cfg *config.Config, e *uplink.Engine, _ *engineFlags) error {
+		fmt.Fprintf(env.stdout, "ok: %s is valid (%d uplinks)\n", cfg.Path, len(cfg.Uplinks))
+		findings, err := e.Check(ctx, cfg)
+		if err != nil {
+			return err
 		}
-	}
-	if problems > 0 {
-		return fmt.Errorf("check: %d problems; fix them before pathpin apply", problems)
-	}
-	return nil
+		problems := 0
+		for _, fd := range findings {
+			fmt.Fprintf(env.stdout, "%s: %s\n", fd.Severity, fd.Text)
+			if fd.Severity == uplink.Problem {
+				problems++
+			}
+		}
+		if problems > 0 {
+			return fmt.Errorf("check: %d problems; fix them before pathpin apply", problems)
+		}
+		return nil
+	})
 }
 
 func printStatuses(w io.Writer, statuses []uplink.Status) {

@@ -32,6 +32,26 @@ func (ns *NS) Dial(addr string, timeout time.Duration) (net.Conn, error) {
 // address it came from, one line per line the client sends (and one at
 // once): the far end's view of which uplink a connection uses.
 func ServeSourceAddress(l net.Listener) {
+	serve(l, func(c net.Conn) {
+		src, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		if _, err := c.Write([]byte(src + "\n")); err != nil {
+			return
+		}
+		r := bufio.NewReader(c)
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte(src + "\n")); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serve handles every connection on l in its own goroutine, closing it
+// afterwards, until l is closed.
+func serve(l net.Listener, handle func(net.Conn)) {
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -40,19 +60,7 @@ func ServeSourceAddress(l net.Listener) {
 			}
 			go func() {
 				defer c.Close()
-				src, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-				if _, err := c.Write([]byte(src + "\n")); err != nil {
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(src + "\n")); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
@@ -97,27 +105,18 @@ func (s *SourceConn) Close() error { return s.conn.Close() }
 
 // ServeBulk sends size bytes to every connection on l, then closes it.
 func ServeBulk(l net.Listener, size int64) {
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			c, err := l.Accept()
+	buf := make([]byte, 64<<10)
+	serve(l, func(c net.Conn) {
+		for left := size; left > 0; {
+			n := int64(len(buf))
+			if left < n {
+				n = left
+			}
+			w, err := c.Write(buf[:n])
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for left := size; left > 0; {
-					n := int64(len(buf))
-					if left < n {
-						n = left
-					}
-					w, err := c.Write(buf[:n])
-					if err != nil {
-						return
-					}
-					left -= int64(w)
-				}
-			}()
+			left -= int64(w)
 		}
-	}()
+	})
 }

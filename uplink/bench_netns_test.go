@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +164,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		{name: "plain-nat", up: plain, down: unplain},
 	}
 	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-	const rounds, n = 3, 1000
+	const rounds, n = 7, 1000
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			for k := range setups {
@@ -198,4 +199,49 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(tr, "throughput-ratio")
 	b.Logf("median of %d: new connections/s pathpin %.0f vs plain NAT %.0f (%.2f×); throughput pathpin %.0f vs plain NAT %.0f Mbit/s (%.2f×); target ≥ 0.9×",
 		rounds, med(setups[0].conns), med(setups[1].conns), cr, med(setups[0].mbps), med(setups[1].mbps), tr)
+}
+
+// BenchmarkBalance reports how far the split of 2,000 new connections
+// lands from the weights (in standard deviations and percent), and the
+// share of long-lived connections that keep their source address across
+// two applies that change the weights.
+func BenchmarkBalance(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		for _, w := range [][2]int{{1, 1}, {2, 1}} {
+			l := newEngineLab(b, "nft")
+			l.configure(w[0], w[1])
+			l.mustApply()
+			const n = 2000
+			counts := l.connect(n)
+			p := float64(w[0]) / float64(w[0]+w[1])
+			got := float64(counts[l.UplinkAddrs[0]])
+			z := (got - n*p) / math.Sqrt(n*p*(1-p))
+			b.ReportMetric(z, fmt.Sprintf("z-%d:%d", w[0], w[1]))
+			b.Logf("weights %d:%d: ispA carried %.0f of %d (expected %.0f): %+.2f sd, %+.2f%%", w[0], w[1], got, n, n*p, z, 100*(got-n*p)/(n*p))
+		}
+		l := newEngineLab(b, "nft")
+		l.configure(1, 1)
+		l.mustApply()
+		var conns []*netnstest.SourceConn
+		for k := 0; k < 100; k++ {
+			c, err := l.Client.DialSource(netnstest.ServerAddr + ":80")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		l.configure(3, 1)
+		l.mustApply()
+		l.configure(1, 4)
+		l.mustApply()
+		kept := 0
+		for _, c := range conns {
+			if src, err := c.Ask(); err == nil && src == c.First {
+				kept++
+			}
+		}
+		b.ReportMetric(float64(kept), "sticky-%")
+		b.Logf("stickiness: %d of 100 long-lived connections kept their source address across two re-weighting applies", kept)
+	}
 }

@@ -76,9 +76,7 @@ func newSeed(t *testing.T) *seed {
 	// The ISP's access concentrator: CHAP, on VLAN 1000 behind the bridge.
 	s.ispa.Run("ip", "link", "add", "link", "cpe", "name", "cpe.1000", "type", "vlan", "id", "1000")
 	s.ispa.Run("ip", "link", "set", "cpe.1000", "up")
-	if err := os.WriteFile("/etc/ppp/chap-secrets", []byte("\"cpeuser\" * \"cpe pass\" *\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.ispa.EtcFile("ppp/chap-secrets", "\"cpeuser\" * \"cpe pass\" *\n", 0o600)
 	s.startAC("100.64.0.10")
 
 	if err := os.WriteFile(filepath.Join(s.dir, "password"), []byte("cpe pass\n"), 0o600); err != nil {

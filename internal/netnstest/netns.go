@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -142,6 +143,24 @@ func sweepStale() {
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		_ = exec.Command("ip", "netns", "del", name).Run()
+	}
+}
+
+// EtcFile gives commands run in the namespace their own /etc/REL (with
+// iproute2's /etc/netns/NAME overlay, which `ip netns exec` bind-mounts
+// over /etc), so that a peer's configuration never touches the host's.
+// The whole top-level entry of REL is overlaid: EtcFile("ppp/chap-secrets")
+// gives the namespace its own /etc/ppp.
+func (ns *NS) EtcFile(rel, content string, mode os.FileMode) {
+	ns.t.Helper()
+	dir := filepath.Join("/etc/netns", ns.Name)
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		ns.t.Fatal(err)
+	}
+	ns.t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		ns.t.Fatal(err)
 	}
 }
 

@@ -21,7 +21,7 @@ type failoverLab struct {
 	up                    *os.Process
 }
 
-func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string) *failoverLab {
+func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string, upArgs ...string) *failoverLab {
 	netnstest.RequireRoot(t, "iptables", "conntrack")
 	dir := t.TempDir()
 	l := &failoverLab{TwoISP: netnstest.NewTwoISP(t), t: t, bin: netnstest.Binary(t),
@@ -33,7 +33,7 @@ func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string) *fail
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := l.Router.Command(l.bin, "up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(dir, "lib"))
+	cmd := l.Router.Command(l.bin, append([]string{"up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(dir, "lib")}, upArgs...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -217,6 +217,34 @@ func TestFailoverOnSilentFailure(t *testing.T) {
 		if !strings.Contains(string(b2), want) {
 			t.Errorf("the on-change command did not see %q; it saw:\n%s", want, b2)
 		}
+	}
+}
+
+func TestStatusWithoutRootThroughTheSocketGroup(t *testing.T) {
+	l := newFailoverLab(t, 1, 1, "", "--status-group", "nogroup")
+	// As systemd's RuntimeDirectory would make it: others may traverse.
+	for dir := l.runDir; dir != "/tmp" && dir != "/"; dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An unprivileged user whose groups do not include nogroup (65534).
+	nobody := []string{"--reuid=65534", "--regid=4242", "--clear-groups", "--inh-caps=-all"}
+	run := func(extra ...string) (string, error) {
+		args := append(append(append([]string{}, nobody...), extra...), l.bin, "status", "--json", "-c", l.cfg, "--state-dir", l.runDir)
+		out, err := l.Router.Command("setpriv", args...).CombinedOutput()
+		return string(out), err
+	}
+	// nobody is not in the socket's group: only the kernel's view.
+	if out, err := run(); err != nil || !strings.Contains(out, `"source": "kernel"`) {
+		t.Fatalf("status as nobody without the group: %v\n%s", err, out)
+	}
+	// With the group (nogroup, 65534), the daemon answers.
+	args := append([]string{}, nobody...)
+	args[2] = "--groups=65534"
+	out, err := l.Router.Command("setpriv", append(args, l.bin, "status", "--json", "-c", l.cfg, "--state-dir", l.runDir)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"source": "daemon"`) || !strings.Contains(string(out), `"state": "up"`) {
+		t.Fatalf("status as a member of the socket's group: %v\n%s", err, out)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
 )
@@ -44,14 +45,14 @@ func (e *Engine) record() sysctlRecord {
 
 // Plan computes what Apply would change. down names uplinks declared down
 // by health checks or PPP hooks, with the reason.
-func (e *Engine) Plan(_ context.Context, cfg *config.Config, down map[string]string) (*Plan, error) {
+func (e *Engine) Plan(ctx context.Context, cfg *config.Config, down map[string]string) (*Plan, error) {
 	facts, err := readFacts(e.NL, devicesOf(cfg))
 	if err != nil {
 		return nil, err
 	}
 	statuses := Statuses(cfg, facts, down)
 	desired := Desired(cfg, facts, statuses)
-	live, err := e.readLive(tablesOf(cfg), desired)
+	live, err := e.readLive(ctx, tablesOf(cfg), desired)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func tablesOf(cfg *config.Config) []int {
 
 // readLive reads everything pathpin owns. desired.Sysctls is narrowed to
 // the settings that need a change at all.
-func (e *Engine) readLive(tables []int, desired *State) (*State, error) {
+func (e *Engine) readLive(ctx context.Context, tables []int, desired *State) (*State, error) {
 	_, names, err := linkIndexes(e.NL)
 	if err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func (e *Engine) readLive(tables []int, desired *State) (*State, error) {
 	if live.Routes, err = readRoutes(e.NL, tables, names); err != nil {
 		return nil, err
 	}
-	save, err := e.Backend.Rules.Save(context.Background())
+	save, err := e.Backend.Rules.Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading iptables: %w", err)
 	}
@@ -130,7 +131,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]
 // Down removes everything pathpin installed and puts back the sysctls it
 // changed.
 func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
-	live, err := e.readLive(tablesOf(cfg), nil)
+	live, err := e.readLive(ctx, tablesOf(cfg), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 			p.Changes.Sysctls = append(p.Changes.Sysctls, SysctlChange{Sysctl: Sysctl{Key: key, Value: old, Why: "restore the value found before pathpin"}, Old: now})
 		}
 	}
-	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return cmpString(a.Key, b.Key) })
+	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return strings.Compare(a.Key, b.Key) })
 	if err := e.change(ctx, &p.Changes, p.Live); err != nil {
 		return p, err
 	}
@@ -158,16 +159,6 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 		return p, err
 	}
 	return p, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // change carries out c in the order that keeps traffic flowing: sysctls,

@@ -22,6 +22,12 @@ type Engine struct {
 	Sysctl   Sysctls
 	StateDir string // where the sysctl record lives, e.g. /run/pathpin
 	Log      *slog.Logger
+	// CacheReads lets a long-lived engine (the daemon) skip iptables-save
+	// when the backend's netlink fingerprint of pathpin's chains matches
+	// one it has seen with iptables-save: the kernel then holds exactly
+	// what that read showed. Reads stay reads; only the exec is saved.
+	CacheReads bool
+	cache      chainCache
 }
 
 // A Plan is the outcome of comparing the desired state with the live one.
@@ -30,6 +36,8 @@ type Plan struct {
 	Desired  *State
 	Live     *State
 	Changes  Changes
+
+	index map[string]int // link indexes as the plan read them
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -52,11 +60,11 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, down map[string]s
 	}
 	statuses := Statuses(cfg, facts, down)
 	desired := Desired(cfg, facts, statuses)
-	live, err := e.readLive(ctx, tablesOf(cfg), desired)
+	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, desired)
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live)}, nil
+	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live), index: facts.index}, nil
 }
 
 func tablesOf(cfg *config.Config) []int {
@@ -69,11 +77,8 @@ func tablesOf(cfg *config.Config) []int {
 
 // readLive reads everything pathpin owns. desired.Sysctls is narrowed to
 // the settings that need a change at all.
-func (e *Engine) readLive(ctx context.Context, tables []int, desired *State) (*State, error) {
-	_, names, err := linkIndexes(e.NL)
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, desired *State) (*State, error) {
+	var err error
 	live := &State{}
 	if live.Rules, err = readRules(e.NL); err != nil {
 		return nil, err
@@ -88,11 +93,9 @@ func (e *Engine) readLive(ctx context.Context, tables []int, desired *State) (*S
 	if live.Routes, err = readRoutes(e.NL, tables, names); err != nil {
 		return nil, err
 	}
-	save, err := e.Backend.Rules.Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading iptables: %w", err)
+	if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
+		return nil, err
 	}
-	live.Chains, live.Jumps = parseChains(save)
 	if desired != nil {
 		if live.Sysctls, desired.Sysctls, err = readSysctls(e.Sysctl, desired.Sysctls); err != nil {
 			return nil, err
@@ -113,7 +116,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]
 	if p.Changes.Empty() {
 		return p, nil
 	}
-	if err := e.change(ctx, &p.Changes, p.Live); err != nil {
+	if err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
 		return p, err
 	}
 	after, err := e.Plan(ctx, cfg, down)
@@ -131,7 +134,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]
 // Down removes everything pathpin installed and puts back the sysctls it
 // changed.
 func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
-	live, err := e.readLive(ctx, tablesOf(cfg), nil)
+	index, names, err := linkIndexes(e.NL)
+	if err != nil {
+		return nil, err
+	}
+	live, err := e.readLive(ctx, tablesOf(cfg), names, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +147,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Desired: &State{}, Live: live}
+	p := &Plan{Desired: &State{}, Live: live, index: index}
 	p.Changes = Diff(p.Desired, live)
 	for key, old := range orig {
 		now, err := e.Sysctl.Get(key)
@@ -152,7 +159,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 		}
 	}
 	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return strings.Compare(a.Key, b.Key) })
-	if err := e.change(ctx, &p.Changes, p.Live); err != nil {
+	if err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
 		return p, err
 	}
 	if err := rec.remove(); err != nil {
@@ -164,8 +171,8 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 // change carries out c in the order that keeps traffic flowing: sysctls,
 // new routes, new rules, iptables (one restore, atomic per table), then
 // the deletions. On failure it undoes what it did, newest first; before is
-// the live state c was computed against.
-func (e *Engine) change(ctx context.Context, c *Changes, before *State) (err error) {
+// the live state c was computed against, index the links as then read.
+func (e *Engine) change(ctx context.Context, c *Changes, before *State, index map[string]int) (err error) {
 	var undo []func() error
 	defer func() {
 		if err == nil {
@@ -185,10 +192,6 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State) (err err
 	}()
 
 	if err := e.setSysctls(c.Sysctls, &undo); err != nil {
-		return err
-	}
-	index, _, err := linkIndexes(e.NL)
-	if err != nil {
 		return err
 	}
 	for _, r := range c.AddRoutes {
@@ -305,4 +308,31 @@ func devicesOf(cfg *config.Config) map[string]bool {
 		devices[u.DeviceName()] = true
 	}
 	return devices
+}
+
+// readChains reads pathpin's chains and jumps: from the cache when the
+// fingerprint matches an earlier iptables-save, else with iptables-save
+// (remembered if the fingerprint held still during the read).
+func (e *Engine) readChains(ctx context.Context) ([]Chain, []Jump, error) {
+	fp := e.Backend.Fingerprint
+	var before string
+	if e.CacheReads && fp != nil {
+		if d, err := fp.Fingerprint(); err == nil {
+			if v, ok := e.cache.get(d); ok {
+				return slices.Clone(v.chains), slices.Clone(v.jumps), nil
+			}
+			before = d
+		}
+	}
+	save, err := e.Backend.Rules.Save(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading iptables: %w", err)
+	}
+	chains, jumps := parseChains(save)
+	if before != "" {
+		if after, err := fp.Fingerprint(); err == nil && after == before {
+			e.cache.put(after, cachedChains{chains: chains, jumps: jumps})
+		}
+	}
+	return chains, jumps, nil
 }

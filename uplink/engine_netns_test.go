@@ -278,3 +278,79 @@ func TestCheckReportsClashes(t *testing.T) {
 		t.Fatalf("check with clashes exited %d, want 1:\n%s", code, out)
 	}
 }
+
+// countingRules counts iptables-save execs.
+type countingRules struct {
+	RuleSet
+	saves *int
+}
+
+func (c countingRules) Save(ctx context.Context) ([]byte, error) {
+	*c.saves++
+	return c.RuleSet.Save(ctx)
+}
+
+// TestCachedReadsSeeEveryChange: with CacheReads, an engine skips
+// iptables-save while its netlink fingerprint matches a read it has made,
+// through traffic (counters change), and still sees every change someone
+// else makes: a rule replaced in place (same handle), a jump deleted.
+func TestCachedReadsSeeEveryChange(t *testing.T) {
+	l := newEngineLab(t, "nft")
+	l.configure(2, 1)
+	cfg, err := config.Load(l.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := l.engine("nft")
+	if e.Backend.Fingerprint == nil {
+		t.Fatal("the nft backend has no fingerprint")
+	}
+	saves := 0
+	e.Backend.Rules = countingRules{RuleSet: e.Backend.Rules, saves: &saves}
+	plan := func() *Plan {
+		t.Helper()
+		var p *Plan
+		var err error
+		l.Router.Do(func() { p, err = e.Plan(context.Background(), cfg, nil) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	apply := func() {
+		t.Helper()
+		var err error
+		l.Router.Do(func() { _, err = e.Apply(context.Background(), cfg, nil) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply()
+	warm := saves
+	l.connect(50) // counters move
+	if p := plan(); !p.Changes.Empty() {
+		t.Fatalf("traffic alone made a change:\n%s", RenderChanges(&p.Changes))
+	}
+	if saves != warm {
+		t.Fatalf("a read after traffic ran iptables-save %d times; the fingerprint should have matched", saves-warm)
+	}
+
+	l.Router.Run("iptables-nft", "-t", "mangle", "-R", "PATHPIN-BALANCE", "1", "-m", "mark", "--mark", "0x0/0xff00",
+		"-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "MARK", "--set-xmark", "0x100/0xff00")
+	if p := plan(); len(p.Changes.Chains) != 1 || p.Changes.Chains[0].Chain.Name != ChainBalance {
+		t.Fatalf("a rule replaced in place went unseen: %+v", p.Changes)
+	}
+	apply()
+	if p := plan(); !p.Changes.Empty() {
+		t.Fatal("apply did not repair the replaced rule")
+	}
+
+	l.Router.Run("iptables-nft", "-t", "mangle", "-D", "PREROUTING", "-j", ChainPrerouting)
+	if p := plan(); len(p.Changes.AddJumps) != 1 {
+		t.Fatalf("a deleted jump went unseen: %+v", p.Changes)
+	}
+	apply()
+	if !strings.Contains(l.snapshot(), "-A PREROUTING -j PATHPIN-PREROUTING") {
+		t.Fatal("the jump was not restored")
+	}
+}

@@ -27,6 +27,10 @@ type Facts struct {
 	// interfaces; every uplink table carries a copy so that replies to LAN
 	// clients, and traffic to an uplink's own subnet, route inside it.
 	Connected []Route
+
+	// Every link's index by name and name by index, from the same read.
+	index map[string]int
+	names map[int]string
 }
 
 // Status is one uplink as the engine sees it.

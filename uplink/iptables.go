@@ -37,6 +37,9 @@ type Backend struct {
 	IPT   IPTables
 	Rules RuleSet
 	Name  string // "nft" or "legacy"
+	// Fingerprint, for the nft backend, digests pathpin's chains over
+	// netlink so that an Engine with CacheReads can skip iptables-save.
+	Fingerprint Fingerprinter
 }
 
 // NewBackend opens the iptables backend: "nft", "legacy", or "auto" for
@@ -74,7 +77,14 @@ func NewBackend(kind string) (*Backend, error) {
 			rs.restore = p
 		}
 	}
-	return &Backend{IPT: ipt, Rules: rs, Name: name}, nil
+	b := &Backend{IPT: ipt, Rules: rs, Name: name}
+	if name == "nft" {
+		// The socket is opened now, in the caller's network namespace.
+		if fp, err := NewNFTFingerprint(); err == nil {
+			b.Fingerprint = fp
+		}
+	}
+	return b, nil
 }
 
 type execRuleSet struct{ save, restore string }

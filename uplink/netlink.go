@@ -32,11 +32,12 @@ func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
 	}
-	f := &Facts{Links: map[string]Link{}}
-	names := map[int]string{}
+	f := &Facts{Links: map[string]Link{}, index: map[string]int{}, names: map[int]string{}}
+	names := f.names
 	for _, l := range links {
 		a := l.Attrs()
 		names[a.Index] = a.Name
+		f.index[a.Name] = a.Index
 		if !devices[a.Name] {
 			continue
 		}

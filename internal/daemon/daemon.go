@@ -81,10 +81,15 @@ type Daemon struct {
 	vlans   *vlanRecord
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
 
-	pppDown  map[string]string // PPP uplinks not (yet) up, and why
-	health   map[string]*uplinkHealth
-	statuses []uplink.Status // as of the last apply
-	sessions map[string]*pppoe.Session
+	pppDown map[string]string // PPP uplinks not (yet) up, and why
+	// flushAfterApply holds marks whose connections are deleted again once
+	// the rebalance is applied: connections marked in the moment between
+	// the fast switch and the new balance would otherwise stay on a dead
+	// uplink.
+	flushAfterApply []uint32
+	health          map[string]*uplinkHealth
+	statuses        []uplink.Status // as of the last apply
+	sessions        map[string]*pppoe.Session
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -185,6 +190,7 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 			}
 			if changed {
 				d.apply(ctx)
+				d.flushDeadMarks()
 			}
 		}
 	}

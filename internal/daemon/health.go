@@ -171,7 +171,27 @@ func (d *Daemon) switchAway(dead string) {
 			d.log.Warn("deleting the dead uplink's connections", "err", err)
 		}
 		d.log.Info("switched new connections away", "from", dead, "to", to.Name, "connections_reset", n)
+		d.flushAfterApply = append(d.flushAfterApply, from.Uplink.Mark)
 	}
+}
+
+// flushDeadMarks deletes, once more, the connections of uplinks that just
+// left service, now that the balance no longer gives them new ones.
+func (d *Daemon) flushDeadMarks() {
+	if len(d.flushAfterApply) == 0 {
+		return
+	}
+	d.mu.Lock()
+	engine, mask := d.engine, d.cfg.MarkMask
+	d.mu.Unlock()
+	if ct, ok := engine.NL.(uplink.Conntrack); ok {
+		for _, mark := range d.flushAfterApply {
+			if _, err := uplink.FlushMark(ct, mark, mask); err != nil {
+				d.log.Warn("deleting the dead uplink's connections", "err", err)
+			}
+		}
+	}
+	d.flushAfterApply = nil
 }
 
 // runOnChange runs the configured command for a state change, in the

@@ -53,6 +53,24 @@ func Send(ctx context.Context, path string, e Event) error {
 // Serve accepts events on l and passes each to handle; handle's error is
 // returned to the hook. It returns when l is closed.
 func Serve(l net.Listener, log *slog.Logger, handle func(Event) error) {
+	ServeConns(l, func(c net.Conn) {
+		var e Event
+		r := reply{OK: true}
+		if err := json.NewDecoder(c).Decode(&e); err != nil {
+			r = reply{Error: "bad event: " + err.Error()}
+		} else if err := handle(e); err != nil {
+			r = reply{Error: err.Error()}
+		}
+		if !r.OK {
+			log.Warn("hook event refused", "reason", r.Error)
+		}
+		_ = json.NewEncoder(c).Encode(r)
+	})
+}
+
+// ServeConns accepts connections on l until it is closed and handles each
+// in its own goroutine, with a 5-second deadline, closing it afterwards.
+func ServeConns(l net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -61,17 +79,7 @@ func Serve(l net.Listener, log *slog.Logger, handle func(Event) error) {
 		go func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			var e Event
-			r := reply{OK: true}
-			if err := json.NewDecoder(c).Decode(&e); err != nil {
-				r = reply{Error: "bad event: " + err.Error()}
-			} else if err := handle(e); err != nil {
-				r = reply{Error: err.Error()}
-			}
-			if !r.OK {
-				log.Warn("hook event refused", "reason", r.Error)
-			}
-			_ = json.NewEncoder(c).Encode(r)
+			handle(c)
 		}()
 	}
 }

@@ -59,7 +59,7 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	}
 
 	for _, lan := range cfg.LAN.Interfaces {
-		if !linkExists(e.NL, lan) {
+		if _, ok := p.index[lan]; !ok {
 			add(Problem, "LAN interface %s does not exist; fix lan.interfaces in %s", lan, cfg.Path)
 		}
 	}
@@ -104,13 +104,4 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 		add(Problem, "routing table %d already has routes, and pathpin has not run here; pick free tables with table: in %s", p.Live.Routes[0].Table, cfg.Path)
 	}
 	return out, nil
-}
-
-func linkExists(nl Netlink, name string) bool {
-	idx, _, err := linkIndexes(nl)
-	if err != nil {
-		return false
-	}
-	_, ok := idx[name]
-	return ok
 }

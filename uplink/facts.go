@@ -37,6 +37,7 @@ type Facts struct {
 type Status struct {
 	Name   string
 	Device string
+	Index  int // the device's link index, as the status was read
 	Up     bool
 	// Routable: its interface exists with its address, so its table can
 	// hold real routes (for probes, and for the connections still marked
@@ -56,6 +57,7 @@ func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status
 		u := &cfg.Uplinks[i]
 		st := Status{Name: u.Name, Device: u.DeviceName(), Uplink: u}
 		link, ok := facts.Links[st.Device]
+		st.Index = facts.index[st.Device]
 		// The address is known even while the link is down, so that
 		// probes can go on and tell when it recovers.
 		if u.IsPPPoE() {

@@ -12,17 +12,13 @@ import (
 // connections already marked for the dead one leave by the healthy one
 // (and are NATed there, by interface) before iptables is rebalanced.
 func (e *Engine) Redirect(dead *Status, to *Status) error {
-	index, _, err := linkIndexes(e.NL)
-	if err != nil {
-		return err
-	}
 	r := Route{Table: dead.Uplink.Table, Dst: defaultDst, Dev: to.Device, Src: to.Local}
 	if to.Uplink.IsPPPoE() {
 		r.LinkScope = true
 	} else {
 		r.Gw = to.Gateway
 	}
-	nr, err := toNetlinkRoute(r, index)
+	nr, err := toNetlinkRoute(r, map[string]int{to.Device: to.Index})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/internal/status"
@@ -41,17 +42,7 @@ func (d *Daemon) listenStatus() (net.Listener, error) {
 
 // serveStatus answers each connection with the current report as JSON.
 func (d *Daemon) serveStatus(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_ = json.NewEncoder(c).Encode(d.report())
-		}()
-	}
+	hooks.ServeConns(l, func(c net.Conn) { _ = json.NewEncoder(c).Encode(d.report()) })
 }
 
 // report is the daemon's view, with live counters from the kernel.

@@ -2,16 +2,19 @@ package hooks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pathpin/pathpin/internal/config"
+	"golang.org/x/sys/unix"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -72,13 +75,16 @@ func TestSendAndServe(t *testing.T) {
 	if err := Send(ctx, path, e); !errors.Is(err, ErrNoDaemon) {
 		t.Fatalf("Send with no daemon = %v, want ErrNoDaemon", err)
 	}
-	l, err := net.Listen("unix", path)
+	l, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("hook socket mode %v, %v; want 0600", fi.Mode(), err)
+	}
 	got := make(chan Event, 2)
-	go Serve(l, slog.New(slog.DiscardHandler), func(e Event) error {
+	go Serve(l, slog.New(slog.DiscardHandler), nil, func(e Event) error {
 		got <- e
 		if e.Uplink == "bad" {
 			return errors.New("no such uplink")
@@ -94,5 +100,65 @@ func TestSendAndServe(t *testing.T) {
 	e.Uplink = "bad"
 	if err := Send(ctx, path, e); err == nil || !strings.Contains(err.Error(), "no such uplink") {
 		t.Fatalf("refused event: %v", err)
+	}
+}
+
+func TestServeRefusesPeersThatFailTheCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pathpin.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	handled := make(chan Event, 1)
+	nobodyButUID := func(uid uint32) PeerCheck {
+		return func(c *unix.Ucred) error {
+			if c.Uid != uid {
+				return errors.New("refused")
+			}
+			return nil
+		}
+	}
+	go Serve(l, slog.New(slog.DiscardHandler), nobodyButUID(uint32(os.Getuid())+1), func(e Event) error { handled <- e; return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := Send(ctx, path, Event{Kind: IPUp, Uplink: "plusnet"}); err == nil {
+		t.Fatal("an event from a refused peer was accepted")
+	}
+	select {
+	case e := <-handled:
+		t.Fatalf("the refused peer's event reached the daemon: %+v", e)
+	default:
+	}
+}
+
+func TestServeBoundsWhatItReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pathpin.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go Serve(l, slog.New(slog.DiscardHandler), nil, func(Event) error { return nil })
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// An event that never ends: the daemon stops reading at MaxMessage
+	// and answers, instead of buffering without bound.
+	go func() {
+		_, _ = c.Write([]byte(`{"kind":"`))
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for i := 0; i < 2*MaxMessage/len(chunk); i++ {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var r reply
+	if err := json.NewDecoder(c).Decode(&r); err != nil || r.OK {
+		t.Fatalf("reply to an endless event: %+v, %v; want a refusal", r, err)
 	}
 }

@@ -65,7 +65,7 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	}
 	for _, st := range p.Statuses {
 		switch {
-		case st.Up:
+		case st.Up():
 			add(Info, "uplink %s: up on %s, address %s, gateway %s", st.Name, st.Device, st.Local, st.Gateway)
 		case st.Uplink.IsPPPoE():
 			add(Info, "uplink %s: %s (pathpin up brings PPPoE uplinks up)", st.Name, st.Reason)

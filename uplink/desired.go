@@ -37,6 +37,11 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 			s.Rules = append(s.Rules, Rule{Priority: PrioFrom + i, Src: netip.PrefixFrom(st.Local, 32), Table: u.Table})
 		}
 	}
+	if pref := RouterUplink(statuses); pref != nil {
+		s.Rules = append(s.Rules,
+			Rule{Priority: PrioMainSpecific, Table: TableMain, SuppressDefault: true},
+			Rule{Priority: PrioRouterDefault, Table: pref.Uplink.Table})
+	}
 	s.Chains = chains(cfg, statuses)
 	for _, j := range ownedChains {
 		if j.Chain != "" {
@@ -48,11 +53,31 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 	return s
 }
 
+// RouterUplink is the uplink that carries the router's own unbound
+// connections: the in-service uplink with the most weight (the first in
+// the configuration on a tie), else the first in-service standby; nil when
+// none is in service.
+func RouterUplink(statuses []Status) *Status {
+	var best *Status
+	for i := range statuses {
+		st := &statuses[i]
+		if !st.Up() {
+			continue
+		}
+		if best == nil || (best.Uplink.Weight == 0 && st.Uplink.Weight > 0) || st.Uplink.Weight > best.Uplink.Weight {
+			best = st
+		}
+	}
+	return best
+}
+
 // tableRoutes is an uplink's table: its default route and the connected
-// routes while its interface has its address (even when it takes no new
-// connections: probes still need the way out); an unreachable default once
-// the interface or address is gone, so that connections still marked for
-// it fail fast instead of leaving, unnoticed, by another uplink's NAT.
+// routes while its interface has its address — also while it takes no new
+// connections, on purpose: its probes leave by this table, and they must
+// to see it recover (so the fast switch's redirect of a dead uplink's
+// table lasts only until the next apply); an unreachable default once the
+// interface or address is gone, so that connections still marked for it
+// fail fast instead of leaving, unnoticed, by another uplink's NAT.
 func tableRoutes(st Status, facts *Facts) []Route {
 	t := st.Uplink.Table
 	if !st.Routable {
@@ -87,7 +112,7 @@ func chains(cfg *config.Config, statuses []Status) []Chain {
 	pre.add(restore, "every packet of a known connection gets the connection's uplink mark back")
 	pre.add(marked+" -j RETURN", "known connection: its mark is set, nothing more to decide")
 	for _, st := range statuses {
-		if st.Up {
+		if st.Up() {
 			pre.add(fmt.Sprintf("-i %s -m conntrack --ctstate NEW %s", st.Device, setMark(st.Uplink.Mark)),
 				fmt.Sprintf("a new connection arriving on %s (inbound, port forwards) stays on %s so replies leave by it", st.Device, st.Name))
 		}
@@ -106,7 +131,7 @@ func chains(cfg *config.Config, statuses []Status) []Chain {
 		out.add("-o "+lan+" -j RETURN", "traffic to LAN clients is never balanced")
 	}
 	for _, st := range statuses {
-		if st.Up {
+		if st.Up() {
 			out.add(fmt.Sprintf("-s %s/32 -m conntrack --ctstate NEW %s", st.Local, setMark(st.Uplink.Mark)),
 				fmt.Sprintf("a connection bound to %s's address %s stays on %s", st.Name, st.Local, st.Name))
 		}
@@ -131,11 +156,16 @@ func chains(cfg *config.Config, statuses []Status) []Chain {
 	fwd := Chain{Table: "mangle", Name: ChainForward}
 	post := Chain{Table: "nat", Name: ChainPostrouting}
 	for _, st := range statuses {
-		if !st.Up {
+		if !st.Up() {
 			continue
 		}
-		fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device),
-			fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name))
+		if mtu := st.Uplink.MTU; mtu > 0 && !st.Uplink.IsPPPoE() {
+			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mtu-40),
+				fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mtu-40, st.Name, mtu))
+		} else {
+			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device),
+				fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name))
+		}
 		if st.Uplink.IsPPPoE() {
 			post.add(fmt.Sprintf("-o %s -j MASQUERADE", st.Device),
 				fmt.Sprintf("%s's address changes on every reconnect: masquerade with whatever it is", st.Name))
@@ -163,13 +193,13 @@ type pick struct {
 func balance(statuses []Status) []pick {
 	var active []pick
 	for _, st := range statuses {
-		if st.Up && st.Uplink.Weight > 0 {
+		if st.Up() && st.Uplink.Weight > 0 {
 			active = append(active, pick{status: st, weight: st.Uplink.Weight})
 		}
 	}
 	if len(active) == 0 {
 		for _, st := range statuses {
-			if st.Up {
+			if st.Up() {
 				active = append(active, pick{status: st, weight: 1})
 			}
 		}
@@ -198,7 +228,7 @@ func probability(p float64) string {
 func sysctls(statuses []Status) []Sysctl {
 	out := []Sysctl{{Key: "net/ipv4/ip_forward", Value: "1", Why: "route LAN clients' packets to the uplinks"}}
 	for _, st := range statuses {
-		if st.Up {
+		if st.Up() {
 			out = append(out, Sysctl{Key: "net/ipv4/conf/" + st.Device + "/rp_filter", Value: "2",
 				Why: "loose reverse-path filter: with one routing table per uplink, strict mode drops valid replies"})
 		}

@@ -22,17 +22,17 @@ func lab(t *testing.T, weights []int, pppoe map[int]bool) (*config.Config, *Fact
 	t.Helper()
 	var y strings.Builder
 	y.WriteString("lan:\n  interfaces: [lan0]\nuplinks:\n")
-	facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", Up: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix("10.0.0.1/24")}}}}}
+	facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", Up: true, AdminUp: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix("10.0.0.1/24")}}}}}
 	facts.Connected = []Route{{Dst: netip.MustParsePrefix("10.0.0.0/24"), Dev: "lan0", LinkScope: true, Src: netip.MustParseAddr("10.0.0.1")}}
 	for i, w := range weights {
 		if pppoe[i] {
 			fmt.Fprintf(&y, "  - name: dsl%d\n    weight: %d\n    pppoe:\n      interface: eth%d\n      vlan: 1000\n      username: u\n      password-file: /p\n", i, w, i)
-			facts.Links[fmt.Sprintf("ppp-dsl%d", i)] = Link{Name: fmt.Sprintf("ppp-dsl%d", i), Up: true, Addrs: []Addr{{
+			facts.Links[fmt.Sprintf("ppp-dsl%d", i)] = Link{Name: fmt.Sprintf("ppp-dsl%d", i), Up: true, AdminUp: true, Addrs: []Addr{{
 				Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", 10+i)), Peer: netip.MustParseAddr("203.0.113.1")}}}
 			continue
 		}
 		fmt.Fprintf(&y, "  - name: isp%d\n    interface: eth%d\n    gateway: 192.168.%d.254\n    weight: %d\n", i, i, i, w)
-		facts.Links[fmt.Sprintf("eth%d", i)] = Link{Name: fmt.Sprintf("eth%d", i), Up: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.2/24", i))}}}
+		facts.Links[fmt.Sprintf("eth%d", i)] = Link{Name: fmt.Sprintf("eth%d", i), Up: true, AdminUp: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.2/24", i))}}}
 		facts.Connected = append(facts.Connected, Route{Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i)), Dev: fmt.Sprintf("eth%d", i), LinkScope: true, Src: netip.MustParseAddr(fmt.Sprintf("192.168.%d.2", i))})
 	}
 	cfg, err := config.Parse("test.yaml", []byte(y.String()))
@@ -67,16 +67,16 @@ func TestDesiredGolden(t *testing.T) {
 		name    string
 		weights []int
 		pppoe   map[int]bool
-		down    map[string]string
+		down    Holds
 		gone    string // a link that has disappeared
 	}{
 		{name: "one-uplink", weights: []int{1}},
 		{name: "seed-1-1", weights: []int{1, 1}, pppoe: map[int]bool{1: true}},
 		{name: "two-2-1", weights: []int{2, 1}},
 		{name: "standby", weights: []int{1, 1, 0}},
-		{name: "standby-takes-over", weights: []int{1, 0}, down: map[string]string{"isp0": "probes failing"}},
-		{name: "ppp-down", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, down: map[string]string{"dsl1": "ip-down"}},
-		{name: "all-down", weights: []int{1, 1}, down: map[string]string{"isp0": "x", "isp1": "y"}},
+		{name: "standby-takes-over", weights: []int{1, 0}, down: Holds{"isp0": Down(HealthDown, "probes failing")}},
+		{name: "ppp-down", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, down: Holds{"dsl1": Down(PPPDown, "ip-down")}},
+		{name: "all-down", weights: []int{1, 1}, down: Holds{"isp0": Down(HealthDown, "x"), "isp1": Down(HealthDown, "y")}},
 		{name: "ppp-gone", weights: []int{1, 1}, pppoe: map[int]bool{1: true}, gone: "ppp-dsl1"},
 		{name: "eight-uplinks", weights: []int{1, 2, 3, 4, 5, 6, 7, 8}},
 	}
@@ -130,8 +130,8 @@ func TestStatuses(t *testing.T) {
 	facts.Links["eth1"] = Link{Name: "eth1", Up: false}
 	delete(facts.Links, "ppp-dsl2")
 	got := map[string]string{}
-	for _, s := range Statuses(cfg, facts, map[string]string{"isp0": "probes failing"}) {
-		got[s.Name] = s.Reason
+	for _, s := range Statuses(cfg, facts, Holds{"isp0": Down(HealthDown, "probes failing")}) {
+		got[s.Name] = s.Reason.String()
 	}
 	want := map[string]string{
 		"isp0": "probes failing",

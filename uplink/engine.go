@@ -30,6 +30,10 @@ type Engine struct {
 	cache      chainCache
 }
 
+// errNoBackend is what a read-only engine (status without root) answers
+// when asked for anything that needs the firewall.
+var errNoBackend = errors.New("this engine has no firewall backend: it only reads uplink statuses (run the command as root)")
+
 // A Plan is the outcome of comparing the desired state with the live one.
 type Plan struct {
 	Statuses []Status
@@ -51,14 +55,14 @@ func (e *Engine) record() sysctlRecord {
 	return sysctlRecord{path: filepath.Join(e.StateDir, "sysctl.json")}
 }
 
-// Plan computes what Apply would change. down names uplinks declared down
-// by health checks or PPP hooks, with the reason.
-func (e *Engine) Plan(ctx context.Context, cfg *config.Config, down map[string]string) (*Plan, error) {
+// Plan computes what Apply would change. held names the uplinks health
+// checks or PPP hold out of service, with the reason.
+func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Plan, error) {
 	facts, err := readFacts(e.NL, devicesOf(cfg))
 	if err != nil {
 		return nil, err
 	}
-	statuses := Statuses(cfg, facts, down)
+	statuses := Statuses(cfg, facts, held)
 	desired := Desired(cfg, facts, statuses)
 	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, desired)
 	if err != nil {
@@ -86,7 +90,7 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 	// Tables named by pathpin's rules are pathpin's too (a config that
 	// dropped an uplink leaves them behind).
 	for _, r := range live.Rules {
-		if !slices.Contains(tables, r.Table) {
+		if !kernelTable(r.Table) && !slices.Contains(tables, r.Table) {
 			tables = append(tables, r.Table)
 		}
 	}
@@ -106,25 +110,29 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 }
 
 // Apply makes the live state match the desired one: it adds before it
-// deletes, reads back and verifies. When a step fails, the steps already
-// taken are undone, so the previous working state stays in place.
-func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]string) (*Plan, error) {
-	p, err := e.Plan(ctx, cfg, down)
+// deletes, reads back and verifies. When a step fails, or the read-back
+// differs, the steps taken are undone, so the previous state stays in
+// place; the error says when even the undo failed.
+func (e *Engine) Apply(ctx context.Context, cfg *config.Config, held Holds) (*Plan, error) {
+	p, err := e.Plan(ctx, cfg, held)
 	if err != nil {
 		return nil, err
 	}
 	if p.Changes.Empty() {
 		return p, nil
 	}
-	if err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
+	undo, err := e.change(ctx, &p.Changes, p.Live, p.index)
+	if err != nil {
 		return p, err
 	}
-	after, err := e.Plan(ctx, cfg, down)
+	after, err := e.Plan(ctx, cfg, held)
 	if err != nil {
-		return p, fmt.Errorf("reading back after apply: %w", err)
+		err = fmt.Errorf("reading back after apply: %w", err)
+	} else if !after.Changes.Empty() {
+		err = fmt.Errorf("verification failed: after applying, the live state still differs:\n%s", RenderChanges(&after.Changes))
 	}
-	if !after.Changes.Empty() {
-		return p, fmt.Errorf("verification failed: after applying, the live state still differs:\n%s", RenderChanges(&after.Changes))
+	if err != nil {
+		return p, undo.unwind(err)
 	}
 	e.log().Info("applied", "routes_added", len(p.Changes.AddRoutes), "routes_deleted", len(p.Changes.DelRoutes),
 		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "chains_changed", len(p.Changes.Chains))
@@ -132,7 +140,8 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, down map[string]
 }
 
 // Down removes everything pathpin installed and puts back the sysctls it
-// changed.
+// changed. A setting whose device has gone since (a USB NIC unplugged, a
+// PPP link closed) went with its device: there is nothing to put back.
 func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	index, names, err := linkIndexes(e.NL)
 	if err != nil {
@@ -154,12 +163,12 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 		if err != nil {
 			return p, err
 		}
-		if now != old && old != "" {
+		if now != old && old != "" && now != "" {
 			p.Changes.Sysctls = append(p.Changes.Sysctls, SysctlChange{Sysctl: Sysctl{Key: key, Value: old, Why: "restore the value found before pathpin"}, Old: now})
 		}
 	}
 	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return strings.Compare(a.Key, b.Key) })
-	if err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
+	if _, err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
 		return p, err
 	}
 	if err := rec.remove(); err != nil {
@@ -168,125 +177,16 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	return p, nil
 }
 
-// change carries out c in the order that keeps traffic flowing: sysctls,
-// new routes, new rules, iptables (one restore, atomic per table), then
-// the deletions. On failure it undoes what it did, newest first; before is
-// the live state c was computed against, index the links as then read.
-func (e *Engine) change(ctx context.Context, c *Changes, before *State, index map[string]int) (err error) {
-	var undo []func() error
-	defer func() {
-		if err == nil {
-			return
-		}
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			if uerr := undo[i](); uerr != nil {
-				errs = append(errs, uerr)
-			}
-		}
-		if len(errs) > 0 {
-			err = fmt.Errorf("%w; undoing the earlier steps also failed (run pathpin down, then apply): %w", err, errors.Join(errs...))
-		} else {
-			err = fmt.Errorf("%w (nothing was changed: the earlier steps were undone)", err)
-		}
-	}()
-
-	if err := e.setSysctls(c.Sysctls, &undo); err != nil {
-		return err
+// Close releases the engine's sockets (netlink, the nftables fingerprint).
+func (e *Engine) Close() {
+	if c, ok := e.NL.(interface{ Close() }); ok {
+		c.Close()
 	}
-	for _, r := range c.AddRoutes {
-		nr, err := toNetlinkRoute(r, index)
-		if err != nil {
-			return err
-		}
-		if err := e.NL.RouteReplace(nr); err != nil {
-			return fmt.Errorf("adding route %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(nr)) })
-	}
-	for _, r := range c.AddRules {
-		nr := toNetlinkRule(r)
-		if err := ignoreExists(e.NL.RuleAdd(nr)); err != nil {
-			return fmt.Errorf("adding rule %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RuleDel(nr)) })
-	}
-	if batch := iptablesBatch(c); batch != nil {
-		err := e.Backend.Rules.Restore(ctx, batch)
-		// Even a failed restore may have committed its first table: undo
-		// puts back, from a fresh read, whatever differs from before.
-		undo = append(undo, func() error { return e.restoreChains(ctx, before) })
-		if err != nil {
-			return fmt.Errorf("applying the iptables rules: %w", err)
+	if e.Backend != nil {
+		if c, ok := e.Backend.Fingerprint.(interface{ Close() error }); ok {
+			_ = c.Close()
 		}
 	}
-	for _, r := range c.DelRules {
-		nr := toNetlinkRule(r)
-		if err := ignoreExists(e.NL.RuleDel(nr)); err != nil {
-			return fmt.Errorf("deleting rule %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RuleAdd(nr)) })
-	}
-	for _, r := range c.DelRoutes {
-		nr, err := toNetlinkRoute(r, index)
-		if err != nil {
-			// Its interface is gone, and the kernel removed the route with it.
-			continue
-		}
-		if err := ignoreExists(e.NL.RouteDel(nr)); err != nil {
-			return fmt.Errorf("deleting route %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return e.NL.RouteReplace(nr) })
-	}
-	return nil
-}
-
-// setSysctls records each original value before its first change.
-func (e *Engine) setSysctls(changes []SysctlChange, undo *[]func() error) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	rec := e.record()
-	orig, err := rec.load()
-	if err != nil {
-		return err
-	}
-	dirty := false
-	for _, s := range changes {
-		if _, seen := orig[s.Key]; !seen && s.Old != "" {
-			orig[s.Key] = s.Old
-			dirty = true
-		}
-	}
-	if dirty {
-		if err := rec.save(orig); err != nil {
-			return err
-		}
-	}
-	for _, s := range changes {
-		if err := e.Sysctl.Set(s.Key, s.Value); err != nil {
-			return err
-		}
-		old := s.Old
-		key := s.Key
-		*undo = append(*undo, func() error { return e.Sysctl.Set(key, old) })
-	}
-	return nil
-}
-
-// restoreChains makes pathpin's chains and jumps what they were in before.
-func (e *Engine) restoreChains(ctx context.Context, before *State) error {
-	save, err := e.Backend.Rules.Save(ctx)
-	if err != nil {
-		return err
-	}
-	now := &State{}
-	now.Chains, now.Jumps = parseChains(save)
-	c := Diff(before, now)
-	if batch := iptablesBatch(&c); batch != nil {
-		return e.Backend.Rules.Restore(ctx, batch)
-	}
-	return nil
 }
 
 // Statuses reads only what decides each uplink's status (links, addresses,
@@ -314,6 +214,9 @@ func devicesOf(cfg *config.Config) map[string]bool {
 // fingerprint matches an earlier iptables-save, else with iptables-save
 // (remembered if the fingerprint held still during the read).
 func (e *Engine) readChains(ctx context.Context) ([]Chain, []Jump, error) {
+	if e.Backend == nil {
+		return nil, nil, errNoBackend
+	}
 	fp := e.Backend.Fingerprint
 	var before string
 	if e.CacheReads && fp != nil {

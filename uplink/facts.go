@@ -10,6 +10,9 @@ import (
 type Link struct {
 	Name  string
 	Up    bool // administratively up and with carrier (LOWER_UP)
+	// AdminUp: administratively up. The kernel refuses routes through a
+	// link that is not (a PPP link before pppd has finished with it).
+	AdminUp bool
 	MTU   int
 	Addrs []Addr
 }
@@ -38,20 +41,26 @@ type Status struct {
 	Name   string
 	Device string
 	Index  int // the device's link index, as the status was read
-	Up     bool
-	// Routable: its interface exists with its address, so its table can
-	// hold real routes (for probes, and for the connections still marked
-	// for it) even while it takes no new connections.
+	// Reason is why it takes no new connections; InService when it does.
+	Reason Reason
+	// Routable: its interface exists, is administratively up and has its
+	// address (and, for PPP, pppd has said ip-up), so its table can hold
+	// real routes (for probes, and for the connections still marked for
+	// it) even while it takes no new connections.
 	Routable bool
-	Reason   string     // why it is not up
 	Local    netip.Addr // the uplink's own address
 	Gateway  netip.Addr // the static gateway, or the PPP peer
 	Uplink   *config.Uplink
 }
 
-// Statuses decides which uplinks can carry traffic. down names uplinks
-// another source (health probes, the PPP hooks) has declared down, with why.
-func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status {
+// Up reports whether the uplink takes new connections.
+func (s Status) Up() bool { return s.Reason.InService() }
+
+// Statuses decides which uplinks can carry traffic. held names uplinks
+// another source (health probes, the PPP hooks) holds out of service. The
+// kernel's facts come first: an uplink without its interface is down for
+// that reason whatever else is said of it.
+func Statuses(cfg *config.Config, facts *Facts, held Holds) []Status {
 	out := make([]Status, 0, len(cfg.Uplinks))
 	for i := range cfg.Uplinks {
 		u := &cfg.Uplinks[i]
@@ -76,21 +85,25 @@ func Statuses(cfg *config.Config, facts *Facts, down map[string]string) []Status
 			}
 			st.Gateway = u.Gateway
 		}
+		hold, isHeld := held[u.Name]
 		switch {
+		case isHeld && hold.Cause == PPPDown && (!ok || !st.Local.IsValid()):
+			// pppd's own account (connecting, auth failed) says more than
+			// the missing PPP link does.
+			st.Reason = hold
 		case !ok:
-			st.Reason = "interface " + st.Device + " does not exist"
+			st.Reason = Down(NoInterface, "interface "+st.Device+" does not exist")
 		case !link.Up:
-			st.Reason = "interface " + st.Device + " is down or has no carrier"
+			st.Reason = Down(NoCarrier, "interface "+st.Device+" is down or has no carrier")
 		case !st.Local.IsValid() && u.IsPPPoE():
-			st.Reason = "PPP interface " + st.Device + " has no address yet"
+			st.Reason = Down(NoAddress, "PPP interface "+st.Device+" has no address yet")
 		case !st.Local.IsValid():
-			st.Reason = "interface " + st.Device + " has no address in the gateway's subnet (" + u.Gateway.String() + ")"
+			st.Reason = Down(NoAddress, "interface "+st.Device+" has no address in the gateway's subnet ("+u.Gateway.String()+")")
+		case isHeld && !hold.InService():
+			st.Reason = hold
 		}
-		if why, isDown := down[u.Name]; isDown && st.Reason == "" {
-			st.Reason = why
-		}
-		st.Up = st.Reason == ""
-		st.Routable = ok && st.Local.IsValid()
+		pppHeld := u.IsPPPoE() && isHeld && hold.Cause == PPPDown
+		st.Routable = ok && link.AdminUp && st.Local.IsValid() && !pppHeld
 		out = append(out, st)
 	}
 	return out

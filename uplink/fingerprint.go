@@ -203,3 +203,6 @@ func (c *chainCache) put(fp string, v cachedChains) {
 	}
 	c.entries[fp] = v
 }
+
+// Close closes the netfilter socket.
+func (f *NFTFingerprint) Close() error { return f.conn.Close() }

@@ -41,7 +41,7 @@ func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
 		if !devices[a.Name] {
 			continue
 		}
-		link := Link{Name: a.Name, MTU: a.MTU, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0}
+		link := Link{Name: a.Name, MTU: a.MTU, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0, AdminUp: a.Flags&net.FlagUp != 0}
 		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
 		if err != nil {
 			return nil, fmt.Errorf("listing addresses of %s: %w", a.Name, err)
@@ -185,6 +185,7 @@ func readRules(nl Netlink) ([]Rule, error) {
 		if r.Mask != nil {
 			rule.Mask = *r.Mask
 		}
+		rule.SuppressDefault = r.SuppressPrefixlen == 0
 		out = append(out, rule)
 	}
 	return out, nil
@@ -202,6 +203,9 @@ func toNetlinkRule(r Rule) *netlink.Rule {
 		nr.Mark = r.Mark
 		mask := r.Mask
 		nr.Mask = &mask
+	}
+	if r.SuppressDefault {
+		nr.SuppressPrefixlen = 0
 	}
 	return nr
 }

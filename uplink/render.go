@@ -77,7 +77,9 @@ func RenderChanges(c *Changes) string {
 	if len(c.AddRules)+len(c.DelRules) > 0 {
 		section("policy rules: which table a packet uses")
 		b.WriteString("# 'fwmark' rules send each connection's packets to its uplink's table;\n" +
-			"# 'from' rules keep traffic the router sends from an uplink's address on it.\n")
+			"# 'from' rules keep traffic the router sends from an uplink's address on it;\n" +
+			"# the last two give the router's own unbound connections the preferred\n" +
+			"# uplink (the main table's default route is skipped, its other routes kept).\n")
 		for _, r := range c.AddRules {
 			b.WriteString("ip rule add " + ruleArgs(r) + "\n")
 		}
@@ -154,6 +156,10 @@ func ruleArgs(r Rule) string {
 	if r.Mark != 0 || r.Mask != 0 {
 		parts = append(parts, fmt.Sprintf("fwmark %#x/%#x", r.Mark, r.Mask))
 	}
-	parts = append(parts, fmt.Sprintf("lookup %d priority %d", r.Table, r.Priority))
+	parts = append(parts, fmt.Sprintf("lookup %s", tableName(r.Table)))
+	if r.SuppressDefault {
+		parts = append(parts, "suppress_prefixlength 0")
+	}
+	parts = append(parts, fmt.Sprintf("priority %d", r.Priority))
 	return strings.Join(parts, " ")
 }

@@ -17,8 +17,20 @@ const (
 	PrioFrom = 10100
 	// PrioMark + n: connections marked for uplink n.
 	PrioMark = 10200
-	PrioLast = 10999
+	// PrioMainSpecific: the main table without its default route, so the
+	// router's own traffic to connected and other specific destinations
+	// keeps routing as the host has it (wg-quick's suppress_prefixlength
+	// rule).
+	PrioMainSpecific = 10900
+	// PrioRouterDefault: the router's own unbound traffic takes the table of
+	// the uplink pathpin prefers now, whether or not the main table has a
+	// default route, and leaves with that uplink's address.
+	PrioRouterDefault = 10901
+	PrioLast          = 10999
 )
+
+// TableMain is the kernel's main routing table.
+const TableMain = 254
 
 // Route is one route in an uplink's table, in the terms `ip route` uses.
 type Route struct {
@@ -65,6 +77,9 @@ type Rule struct {
 	Mark     uint32
 	Mask     uint32
 	Table    int
+	// SuppressDefault ignores routes with a prefix length of 0 (default
+	// routes) found in Table: suppress_prefixlength 0.
+	SuppressDefault bool
 }
 
 // String renders the rule as `ip rule` prints it.
@@ -80,8 +95,24 @@ func (r Rule) String() string {
 	if r.Mark != 0 || r.Mask != 0 {
 		s += fmt.Sprintf(" fwmark %#x/%#x", r.Mark, r.Mask)
 	}
-	return s + fmt.Sprintf(" lookup %d", r.Table)
+	s += " lookup " + tableName(r.Table)
+	if r.SuppressDefault {
+		s += " suppress_prefixlength 0"
+	}
+	return s
 }
+
+// tableName is a table as `ip rule` prints it.
+func tableName(t int) string {
+	if t == TableMain {
+		return "main"
+	}
+	return fmt.Sprint(t)
+}
+
+// kernelTable reports the tables pathpin never owns, even when one of its
+// rules looks them up: local, main and default.
+func kernelTable(t int) bool { return t >= 253 && t <= 255 }
 
 // Chain is one of pathpin's iptables chains: its rules exactly as
 // iptables-save prints them ("-A CHAIN ...").

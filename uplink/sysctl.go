@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pathpin/pathpin/internal/atomicfile"
 )
 
 // Sysctls reads and writes kernel settings by their /proc/sys path
@@ -86,18 +88,8 @@ func (r sysctlRecord) load() (map[string]string, error) {
 
 // save writes the record atomically.
 func (r sysctlRecord) save(m map[string]string) error {
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
-	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	tmp := r.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, r.path); err != nil {
-		return fmt.Errorf("renaming %s: %w", tmp, err)
-	}
-	return nil
+	return atomicfile.Write(r.path, b, 0o644)
 }
 
 // remove deletes the record once everything is restored.

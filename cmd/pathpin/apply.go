@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
+	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
 )
@@ -30,8 +32,19 @@ func engineCommand(ctx context.Context, env *cliEnv, name string, args []string,
 	if err != nil {
 		return err
 	}
-	defer closeEngine(e)
+	defer e.Close()
 	return run(cfg, e, &f)
+}
+
+// lockWait bounds how long a command waits for another command's change.
+const lockWait = 30 * time.Second
+
+// lockState takes the state lock for one change. With `pathpin up`
+// running it fails at once and says what to do instead.
+func lockState(ctx context.Context, stateDir string) (*lock.Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	return lock.Acquire(ctx, stateDir, lock.Command)
 }
 
 func runPlan(ctx context.Context, env *cliEnv, args []string) error {
@@ -55,7 +68,12 @@ func runApply(ctx context.Context, env *cliEnv, args []string) error {
 	var verbose *bool
 	return engineCommand(ctx, env, "apply", args, func(fs *flag.FlagSet) {
 		verbose = fs.Bool("v", false, "print the changes made")
-	}, func(cfg *config.Config, e *uplink.Engine, _ *engineFlags) error {
+	}, func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error {
+		l, err := lockState(ctx, f.stateDir)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		defer l.Release()
 		p, err := e.Apply(ctx, cfg, nil)
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
@@ -75,6 +93,11 @@ func runApply(ctx context.Context, env *cliEnv, args []string) error {
 
 func runDown(ctx context.Context, env *cliEnv, args []string) error {
 	return engineCommand(ctx, env, "down", args, nil, func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error {
+		l, err := lockState(ctx, f.stateDir)
+		if err != nil {
+			return fmt.Errorf("down: %w", err)
+		}
+		defer l.Release()
 		if _, err := e.Down(ctx, cfg); err != nil {
 			return fmt.Errorf("down: %w", err)
 		}
@@ -111,7 +134,7 @@ func runCheck(ctx context.Context, env *cliEnv, args []string) error {
 
 func printStatuses(w io.Writer, statuses []uplink.Status) {
 	for _, s := range statuses {
-		if s.Up {
+		if s.Up() {
 			fmt.Fprintf(w, "uplink %-11s up    %-10s %s via %s (weight %d, table %d, mark %#x)\n", s.Name, s.Device, s.Local, s.Gateway, s.Uplink.Weight, s.Uplink.Table, s.Uplink.Mark)
 		} else {
 			fmt.Fprintf(w, "uplink %-11s down  %s\n", s.Name, s.Reason)

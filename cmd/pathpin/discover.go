@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/carrier"
 	"github.com/pathpin/pathpin/pppoe"
 )
 
@@ -34,14 +35,18 @@ func runDiscover(ctx context.Context, env *cliEnv, args []string) error {
 	if *keep && !*session {
 		return &exitError{code: 2, msg: "discover: --keep only makes sense with --session"}
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	// A link brought up a moment ago has no carrier yet: wait for it within
+	// the timeout. Listen then says what is wrong, if anything still is.
+	_ = carrier.Wait(ctx, *iface, func() {
+		fmt.Fprintf(env.stderr, "pathpin: %s has no carrier yet; waiting up to %s\n", *iface, *timeout)
+	})
 	conn, hw, err := pppoe.Listen(*iface)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	cfg := pppoe.Config{Service: *service, ACName: *ac, MTU: *mtu, InitialTimeout: *initial, Attempts: *attempts}
 	if !*session && cfg.MTU <= pppoe.DefaultMaxPayload {
 		// Listing asks for 1500 so that RFC 4638 support shows in the offers.

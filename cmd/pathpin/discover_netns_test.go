@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -173,11 +175,11 @@ func TestDiscoverFailsCleanly(t *testing.T) {
 			"no access concentrator answered", 3 * time.Second},
 		{"no such interface", []string{"discover", "-i", "wan9"}, nil,
 			"interface wan9 does not exist", time.Second},
-		{"no carrier", []string{"discover", "-i", "wan0"}, func() {
+		{"no carrier", []string{"discover", "-i", "wan0", "--timeout", "1s"}, func() {
 			peer.Run("ip", "link", "set", "nobody", "down")
 			waitFor(t, "wan0 to lose carrier", func() bool { return !strings.Contains(ns.Run("ip", "link", "show", "wan0"), "LOWER_UP") })
 		},
-			"interface wan0 has no carrier", time.Second},
+			"interface wan0 has no carrier", 2 * time.Second},
 		{"interface down", []string{"discover", "-i", "wan0"}, func() { ns.Run("ip", "link", "set", "wan0", "down") },
 			"interface wan0 is down", time.Second},
 	}
@@ -194,6 +196,10 @@ func TestDiscoverFailsCleanly(t *testing.T) {
 				t.Fatalf("pathpin %v: err %v, want exit status 1\n%s", tt.args, err, out)
 			}
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			// Waiting for carrier is said once, before the error.
+			if len(lines) == 2 && strings.Contains(lines[0], "has no carrier yet; waiting up to") {
+				lines = lines[1:]
+			}
 			if len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
 				t.Fatalf("pathpin %v printed %q, want one line containing %q", tt.args, out, tt.want)
 			}
@@ -201,6 +207,36 @@ func TestDiscoverFailsCleanly(t *testing.T) {
 				t.Fatalf("pathpin %v took %s, want under %s", tt.args, elapsed, tt.maxTime)
 			}
 		})
+	}
+}
+
+// TestDiscoverWaitsForLateCarrier brings the link's carrier only once
+// discover has said it is waiting: it must find the AC, not fail.
+func TestDiscoverWaitsForLateCarrier(t *testing.T) {
+	lab := newPPPoELab(t, "isp-ac")
+	lab.acs[0].Run("ip", "link", "set", "isp0", "down")
+	waitFor(t, "wan0 to lose carrier", func() bool { return !strings.Contains(lab.client.Run("ip", "link", "show", "wan0"), "LOWER_UP") })
+	cmd := lab.client.Command(lab.bin, "discover", "-i", "wan0", "--timeout", "10s")
+	var out strings.Builder
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil || !strings.Contains(line, "wan0 has no carrier yet; waiting up to 10s") {
+		t.Fatalf("discover's first word: %q, %v", line, err)
+	}
+	lab.acs[0].Run("ip", "link", "set", "isp0", "up")
+	rest, _ := io.ReadAll(stderr)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("discover after carrier came: %v\n%s", err, rest)
+	}
+	if !strings.Contains(out.String(), "Access-Concentrator: isp-ac") {
+		t.Fatalf("discover found no AC:\n%s%s", out.String(), rest)
 	}
 }
 

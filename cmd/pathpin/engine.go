@@ -10,6 +10,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
+// defaultStateDir is --state-dir's default.
+const defaultStateDir = "/run/pathpin"
+
 // engineFlags are the flags every command that touches kernel state takes.
 type engineFlags struct {
 	config   string
@@ -20,7 +23,7 @@ type engineFlags struct {
 func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "c", config.DefaultPath, "configuration file")
 	fs.StringVar(&f.config, "config", config.DefaultPath, "configuration file")
-	fs.StringVar(&f.stateDir, "state-dir", "/run/pathpin", "where pathpin keeps its runtime state")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir, "where pathpin keeps what lives as long as its kernel state (lock, sockets, records)")
 	fs.BoolVar(&f.debug, "debug", false, "verbose logging")
 }
 
@@ -40,12 +43,6 @@ func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) 
 		return nil, nil, err
 	}
 	return cfg, &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: newLogger(env.stderr, f.debug)}, nil
-}
-
-func closeEngine(e *uplink.Engine) {
-	if h, ok := e.NL.(*netlink.Handle); ok {
-		h.Close()
-	}
 }
 
 // openReadOnly loads the configuration and opens netlink only: enough to

@@ -11,6 +11,7 @@ import (
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
+	"github.com/pathpin/pathpin/uplink"
 )
 
 // hookKind returns ip-up or ip-down when pathpin runs under that name, as
@@ -34,19 +35,19 @@ func runHook(ctx context.Context, env *cliEnv, args []string) error {
 
 // hook hands pppd's event to the daemon, or applies it itself when no
 // daemon runs. argv0 locates the daemon when pppd runs pathpin through
-// the links in RUN_DIR/hooks.
+// the links in STATE_DIR/hooks.
 func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv0 string) error {
 	log := newLogger(env.stderr, false)
 	e, err := hooks.Parse(kind, args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	runDir := os.Getenv("PATHPIN_RUN_DIR")
-	if runDir == "" && argv0 != "" {
-		runDir = filepath.Dir(filepath.Dir(argv0))
+	stateDir := os.Getenv("PATHPIN_STATE_DIR")
+	if stateDir == "" && argv0 != "" {
+		stateDir = filepath.Dir(filepath.Dir(argv0))
 	}
-	if runDir == "" {
-		runDir = "/run/pathpin"
+	if stateDir == "" {
+		stateDir = defaultStateDir
 	}
 	cfgPath := os.Getenv("PATHPIN_CONFIG")
 	if cfgPath == "" {
@@ -54,25 +55,31 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	err = hooks.Send(ctx, daemon.SocketPath(runDir), e)
+	err = hooks.Send(ctx, daemon.SocketPath(stateDir), e)
 	if !errors.Is(err, hooks.ErrNoDaemon) {
 		return err
 	}
-	// No daemon: pathpin as a plain ppp hook applies the change itself.
-	f := engineFlags{config: cfgPath, stateDir: runDir}
+	// No daemon: pathpin as a plain ppp hook applies the change itself,
+	// under the same lock as apply and down.
+	f := engineFlags{config: cfgPath, stateDir: stateDir}
 	cfg, engine, err := f.open(env)
 	if err != nil {
 		return err
 	}
-	defer closeEngine(engine)
+	defer engine.Close()
 	if err := e.Validate(cfg); err != nil {
 		return err
 	}
-	down := map[string]string{}
-	if kind == hooks.IPDown {
-		down[e.Uplink] = "pppd ip-down"
+	l, err := lockState(ctx, stateDir)
+	if err != nil {
+		return fmt.Errorf("hook %s for %s: %w", kind, e.Uplink, err)
 	}
-	if _, err := engine.Apply(context.Background(), cfg, down); err != nil {
+	defer l.Release()
+	held := uplink.Holds{}
+	if kind == hooks.IPDown {
+		held[e.Uplink] = uplink.Down(uplink.PPPDown, "pppd ip-down")
+	}
+	if _, err := engine.Apply(context.Background(), cfg, held); err != nil {
 		return fmt.Errorf("hook %s for %s: %w", kind, e.Uplink, err)
 	}
 	log.Info("applied without a daemon", "event", kind, "uplink", e.Uplink)

@@ -35,6 +35,6 @@ func kernelStatus(ctx context.Context, env *cliEnv, f *engineFlags) (*status.Rep
 	if err != nil {
 		return nil, err
 	}
-	defer closeEngine(e)
+	defer e.Close()
 	return daemon.KernelReport(ctx, cfg, e)
 }

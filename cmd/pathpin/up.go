@@ -63,7 +63,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	}()
 	log := newDaemonLogger(env.stderr, f.debug)
 	return daemon.Run(ctx, daemon.Options{
-		ConfigPath: f.config, RunDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
+		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid,
 		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
 			// Routes and rules, and conntrack (netfilter) for failover.

@@ -1,7 +1,8 @@
 // Package daemon is `pathpin up`: it applies the static uplinks, brings up
 // each PPPoE uplink (VLAN, discovery, pppd) concurrently, takes pppd's
 // ip-up/ip-down events from the hooks, and serialises every kernel change
-// through one applier.
+// through one applier: the loop in loop.go is the only writer of kernel
+// state while the daemon runs, and the state lock keeps the CLI out.
 package daemon
 
 import (
@@ -9,31 +10,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
-	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/pppoe"
 	"github.com/pathpin/pathpin/uplink"
-	"github.com/vishvananda/netlink"
 )
 
 // Options configure the daemon.
 type Options struct {
 	ConfigPath string
-	RunDir     string // socket, hook links, pppd options, sysctl record (e.g. /run/pathpin)
-	LibDir     string // PPPoE sessions, kept across reboots (e.g. /var/lib/pathpin)
-	Exe        string // pathpin's own binary, which pppd runs as ip-up/ip-down
-	PPPD       string // pppd's path
-	Log        *slog.Logger
-	Notify     Notifier
+	// StateDir holds what lives as long as the kernel state pathpin made
+	// (the lock, sockets, hook links, pppd options, the sysctl and VLAN
+	// records), e.g. /run/pathpin (--state-dir).
+	StateDir string
+	// LibDir holds what must survive a reboot (PPPoE sessions), e.g.
+	// /var/lib/pathpin (--lib-dir).
+	LibDir string
+	Exe    string // pathpin's own binary, which pppd runs as ip-up/ip-down
+	PPPD   string // pppd's path
+	Log    *slog.Logger
+	Notify Notifier // nil: nobody is told
 	// NewEngine builds the engine for a configuration.
 	NewEngine func(cfg *config.Config) (*uplink.Engine, error)
 	// Discovery timing; zero values take the pppoe package's defaults.
@@ -45,59 +48,46 @@ type Options struct {
 	StatusGID int
 }
 
-// SocketPath is where the daemon listens for hook events.
-func SocketPath(runDir string) string { return filepath.Join(runDir, "pathpin.sock") }
-
-// HookDir is where the ip-up and ip-down links to pathpin live.
-func HookDir(runDir string) string { return filepath.Join(runDir, "hooks") }
-
-// eventKind says what an event reports.
-type eventKind int
-
-const (
-	evPPP     eventKind = iota // PPP state: down reason, or "" for ip-up
-	evLink                     // carrier or link presence changed
-	evProbe                    // a probe round finished
-	evReapply                  // something pathpin owns changed under it
-)
-
-// event is one input to the applier.
-type event struct {
-	kind   eventKind
-	uplink string
-	down   string // evPPP, evLink: why it is down; "" means it came up
-	round  health.Round
-}
-
 // Daemon is a running `pathpin up`.
 type Daemon struct {
-	opt     Options
-	log     *slog.Logger
-	events  chan event
-	mu      sync.Mutex // guards cfg, engine, statuses, health and sessions
-	cfg     *config.Config
-	engine  *uplink.Engine
+	opt    Options
+	log    *slog.Logger
+	events chan event
+	// stopped is closed when the applier stops taking events: every send
+	// gives way to it.
+	stopped chan struct{}
+
+	mu       sync.Mutex // guards what other goroutines read: cfg, engine, uplinks, statuses, sessions, pppdPIDs
+	cfg      *config.Config
+	engine   *uplink.Engine
+	uplinks  map[string]*uplinkState
+	statuses []uplink.Status // as of the last apply
+	sessions map[string]*pppoe.Session
+	pppdPIDs map[string]int // the pppd each PPPoE uplink runs now
+
+	// Owned by the applier goroutine.
 	tasks   map[string]*task
 	vlans   *vlanRecord
+	probes  *probeSet
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
-
-	pppDown map[string]string // PPP uplinks not (yet) up, and why
 	// flushAfterApply holds marks whose connections are deleted again once
 	// the rebalance is applied: connections marked in the moment between
 	// the fast switch and the new balance would otherwise stay on a dead
 	// uplink.
 	flushAfterApply []uint32
-	health          map[string]*uplinkHealth
-	statuses        []uplink.Status // as of the last apply
-	sessions        map[string]*pppoe.Session
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
-// everything pathpin installed and returns nil. reload receives a value
-// for each SIGHUP.
+// everything pathpin installed and returns. reload receives a value for
+// each SIGHUP. It fails at once, changing nothing, when another pathpin
+// holds the state lock, and returns the reason when the first apply fails
+// (the service manager restarts it).
 func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Notify == nil {
+		opt.Notify = nopNotifier{}
 	}
 	if opt.Backoff.Initial == 0 {
 		opt.Backoff = pppd.Backoff{Initial: time.Second, Max: time.Minute, StableAfter: 2 * time.Minute}
@@ -106,146 +96,97 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
+	lk, err := lock.Acquire(ctx, opt.StateDir, lock.Daemon)
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
 	engine, err := opt.NewEngine(cfg)
 	if err != nil {
 		return err
 	}
-	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), cfg: cfg, engine: engine,
-		tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.RunDir)},
-		pppDown: map[string]string{}, health: map[string]*uplinkHealth{}, sessions: map[string]*pppoe.Session{}}
-	if err := d.prepareRunDir(); err != nil {
+	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
+		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
+		pppdPIDs: map[string]int{}, tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)}}
+	defer func() { d.engine.Close() }()
+	if err := d.prepareStateDir(); err != nil {
 		return err
 	}
-	l, err := d.listen()
+	hl, err := hooks.Listen(SocketPath(opt.StateDir))
 	if err != nil {
 		return err
 	}
-	go hooks.Serve(l, d.log, d.hookEvent)
+	defer hl.Close()
+	go hooks.Serve(hl, d.log, hooks.RootOnly, d.hookEvent)
 	sl, err := d.listenStatus()
 	if err != nil {
-		l.Close()
 		return err
 	}
+	defer sl.Close()
 	go d.serveStatus(sl)
 
-	d.resetHealth()
-	for _, u := range cfg.Uplinks {
-		if u.IsPPPoE() {
-			d.pppDown[u.Name] = "PPP connecting"
-		}
+	d.resetUplinks()
+	// The static uplinks first: they route at once. If this cannot work,
+	// say why and stop: nothing is half-applied (the engine undoes).
+	if err := d.apply(ctx); err != nil {
+		d.removeRuntimeFiles()
+		return fmt.Errorf("the first apply failed, so pathpin is not starting: %w", err)
 	}
-	// The static uplinks first: they route at once.
-	d.apply(ctx)
-	taskCtx, stopTasks := context.WithCancel(context.Background())
-	var tasksDone sync.WaitGroup
-	d.startTasks(taskCtx, &tasksDone)
-	go d.watchLinks(taskCtx)
-	d.startProbes(taskCtx, &tasksDone)
+	workers, stopWorkers := context.WithCancel(context.Background())
+	var workersDone sync.WaitGroup
+	d.startTasks(workers, &workersDone)
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.watchLinks(workers) }()
+	d.probes = d.startProbes(workers)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()
 
-	err = d.loop(ctx, ready, reload, taskCtx, &tasksDone)
+	d.loop(ctx, ready, reload, workers, &workersDone)
 
+	close(d.stopped)
 	d.opt.Notify.Notify("STOPPING=1")
-	stopTasks()
-	tasksDone.Wait()
-	l.Close()
-	sl.Close()
-	d.shutdown()
-	return err
+	stopWorkers()
+	d.probes.stop()
+	workersDone.Wait()
+	return d.shutdown()
 }
 
-// loop is the single applier: every kernel change happens here.
-func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan struct{}, taskCtx context.Context, tasksDone *sync.WaitGroup) error {
-	var watchdog <-chan time.Time
-	if iv := d.opt.Notify.WatchdogInterval(); iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		watchdog = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ready:
-			ready = nil
-			d.opt.Notify.Notify("READY=1")
-			d.log.Info("ready: static uplinks applied, every PPPoE uplink has made its first attempt")
-		case <-watchdog:
-			d.opt.Notify.Notify("WATCHDOG=1")
-		case <-reload:
-			d.reload(taskCtx, tasksDone)
-			d.apply(ctx)
-		case ev := <-d.events:
-			// Take every queued event before applying once; an uplink that
-			// died is switched away from first.
-			changed := false
-			for more := true; more; {
-				changed = d.handle(ev) || changed
-				select {
-				case ev = <-d.events:
-				default:
-					more = false
-				}
-			}
-			if changed {
-				d.apply(ctx)
-				d.flushDeadMarks()
-			}
-		}
-	}
-}
-
-// apply makes the kernel match; a failure is logged and the previous
-// state stays (the engine undoes a half-done change).
-func (d *Daemon) apply(ctx context.Context) {
+// shutdown removes what pathpin installed, after pppd has stopped, and
+// says truthfully what is left when that fails.
+func (d *Daemon) shutdown() error {
 	d.mu.Lock()
 	cfg, engine := d.cfg, d.engine
-	down := d.downSet()
 	d.mu.Unlock()
-	p, err := engine.Apply(ctx, cfg, down)
-	if err != nil {
-		d.log.Error("apply failed; the previous state stays", "err", err)
-		d.opt.Notify.Notify("STATUS=apply failed: " + firstLine(err.Error()))
-		return
+	var errs []error
+	if _, err := engine.Down(context.Background(), cfg); err != nil {
+		errs = append(errs, fmt.Errorf("removing routes, rules and chains: %w", err))
 	}
-	var parts []string
-	for _, s := range p.Statuses {
-		if s.Up {
-			parts = append(parts, fmt.Sprintf("%s up (%s)", s.Name, s.Local))
-		} else {
-			parts = append(parts, fmt.Sprintf("%s down (%s)", s.Name, s.Reason))
+	if nl, ok := engine.NL.(VLANDeleter); ok {
+		if err := d.vlans.removeAll(nl); err != nil {
+			errs = append(errs, fmt.Errorf("removing VLANs: %w", err))
 		}
 	}
-	status := strings.Join(parts, ", ")
-	d.mu.Lock()
-	d.statuses = p.Statuses
-	d.mu.Unlock()
-	if !p.Changes.Empty() {
-		d.log.Info("uplinks changed", "status", status)
+	d.removeRuntimeFiles()
+	if err := errors.Join(errs...); err != nil {
+		d.log.Error("stopped, but pathpin's state is not fully removed; run pathpin down", "err", err)
+		return fmt.Errorf("stopping: %w", err)
 	}
-	d.opt.Notify.Notify("STATUS=" + status)
-}
-
-// hookEvent takes an ip-up/ip-down from pppd's script.
-func (d *Daemon) hookEvent(e hooks.Event) error {
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
-	if err := e.Validate(cfg); err != nil {
-		return err
-	}
-	d.log.Info("pppd "+string(e.Kind), "uplink", e.Uplink, "interface", e.IfName, "local", e.Local, "peer", e.Remote)
-	if e.Kind == hooks.IPUp {
-		d.events <- event{kind: evPPP, uplink: e.Uplink}
-	} else {
-		d.events <- event{kind: evPPP, uplink: e.Uplink, down: "pppd ip-down"}
-	}
+	d.log.Info("stopped; pathpin's routes, rules, chains and VLANs are removed")
 	return nil
 }
 
-func (d *Daemon) prepareRunDir() error {
-	dir := HookDir(d.opt.RunDir)
+func (d *Daemon) removeRuntimeFiles() {
+	for _, p := range []string{SocketPath(d.opt.StateDir), StatusSocketPath(d.opt.StateDir), HookDir(d.opt.StateDir)} {
+		_ = os.RemoveAll(p)
+	}
+	matches, _ := filepath.Glob(filepath.Join(d.opt.StateDir, "ppp-*.options"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}
+
+func (d *Daemon) prepareStateDir() error {
+	dir := HookDir(d.opt.StateDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -259,49 +200,40 @@ func (d *Daemon) prepareRunDir() error {
 	return nil
 }
 
-func (d *Daemon) listen() (net.Listener, error) {
-	path := SocketPath(d.opt.RunDir)
-	if err := hooks.Send(context.Background(), path, hooks.Event{}); !errors.Is(err, hooks.ErrNoDaemon) {
-		return nil, fmt.Errorf("another pathpin is already running (it answers on %s); stop it first", path)
-	}
-	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
-	}
-	return l, nil
-}
-
-// shutdown removes what pathpin installed and its runtime files.
-func (d *Daemon) shutdown() {
+// hookEvent takes an ip-up/ip-down from pppd's script. An event from a
+// pppd that is not the uplink's current one (an old pppd's late ip-down)
+// is acknowledged and ignored.
+func (d *Daemon) hookEvent(e hooks.Event) error {
 	d.mu.Lock()
-	cfg, engine := d.cfg, d.engine
+	cfg, current := d.cfg, d.pppdPIDs[e.Uplink]
 	d.mu.Unlock()
-	if _, err := engine.Down(context.Background(), cfg); err != nil {
-		d.log.Error("removing pathpin's state", "err", err)
+	if err := e.Validate(cfg); err != nil {
+		return err
 	}
-	if nl, ok := engine.NL.(VLANDeleter); ok {
-		if err := d.vlans.removeAll(nl); err != nil {
-			d.log.Error("removing VLANs", "err", err)
-		}
+	if e.PID != current {
+		d.log.Info("ignoring pppd "+string(e.Kind)+" from a pppd that is not the uplink's current one",
+			"uplink", e.Uplink, "pppd_pid", e.PID, "current_pid", current)
+		return nil
 	}
-	for _, p := range []string{SocketPath(d.opt.RunDir), StatusSocketPath(d.opt.RunDir), HookDir(d.opt.RunDir)} {
-		_ = os.RemoveAll(p)
+	d.log.Info("pppd "+string(e.Kind), "uplink", e.Uplink, "interface", e.IfName, "local", e.Local, "peer", e.Remote)
+	ev := event{kind: evPPP, uplink: e.Uplink}
+	if e.Kind == hooks.IPDown {
+		ev.reason = uplink.Down(uplink.PPPDown, "pppd ip-down")
 	}
-	matches, _ := filepath.Glob(filepath.Join(d.opt.RunDir, "ppp-*.options"))
-	for _, m := range matches {
-		_ = os.Remove(m)
-	}
-	d.log.Info("stopped; pathpin's routes, rules, chains and VLANs are removed")
+	d.send(context.Background(), ev)
+	return nil
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
+// Paths in the state directory.
 
-// VLANDeleter is the part of *netlink.Handle that removes links.
-type VLANDeleter interface {
-	LinkByName(name string) (netlink.Link, error)
-	LinkDel(link netlink.Link) error
-}
+// SocketPath is where the daemon listens for hook events.
+func SocketPath(stateDir string) string { return filepath.Join(stateDir, "pathpin.sock") }
+
+// HookDir is where the ip-up and ip-down links to pathpin live.
+func HookDir(stateDir string) string { return filepath.Join(stateDir, "hooks") }
+
+// StatusSocketPath is where the daemon answers `pathpin status`.
+func StatusSocketPath(stateDir string) string { return filepath.Join(stateDir, "status.sock") }
+
+// VLANRecordPath is where the record of the VLANs pathpin made lives.
+func VLANRecordPath(stateDir string) string { return filepath.Join(stateDir, "vlans") }

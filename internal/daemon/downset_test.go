@@ -8,6 +8,7 @@ import (
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/uplink"
 )
 
 func testDaemon(t *testing.T) *Daemon {
@@ -30,8 +31,8 @@ health:
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), pppDown: map[string]string{}}
-	d.resetHealth()
+	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	d.resetUplinks()
 	return d
 }
 
@@ -44,39 +45,39 @@ func miss(d *Daemon, name string, n int) {
 func TestDownSetKeepsTheLastConfigurationWhenAllAreDown(t *testing.T) {
 	d := testDaemon(t)
 	miss(d, "a", 3)
-	if got := d.downSet(); len(got) != 1 || !strings.Contains(got["a"], "health down") {
+	if got := d.holds(); len(got) != 1 || got["a"].Cause != uplink.HealthDown || !strings.Contains(got["a"].String(), "health down") {
 		t.Fatalf("one uplink down: %v", got)
 	}
 	miss(d, "b", 3)
-	if got := d.downSet(); len(got) != 2 {
+	if got := d.holds(); len(got) != 2 {
 		t.Fatalf("two down, the standby left: %v", got)
 	}
 	miss(d, "spare", 3)
-	if got := d.downSet(); len(got) != 0 {
+	if got := d.holds(); len(got) != 0 {
 		t.Fatalf("with every uplink down by its probes the last configuration must stay: %v", got)
 	}
 	// PPP state still counts: an uplink whose PPP is down stays down.
-	d.pppDown["b"] = "pppd exited"
-	if got := d.downSet(); len(got) != 1 || got["b"] != "pppd exited" {
+	d.uplinks["b"].ppp = uplink.Down(uplink.PPPDown, "pppd exited")
+	if got := d.holds(); len(got) != 1 || got["b"].String() != "pppd exited" {
 		t.Fatalf("PPP down while all are sick: %v", got)
 	}
 }
 
 func TestHandleReportsWhatNeedsAnApply(t *testing.T) {
 	d := testDaemon(t)
-	if d.handle(event{kind: evProbe, uplink: "a", round: health.Round{OK: true, Answered: 1, RTT: time.Millisecond}}) {
+	if apply, _ := d.handle(event{kind: evProbe, uplink: "a", round: health.Round{OK: true, Answered: 1, RTT: time.Millisecond}}); apply {
 		t.Fatal("a passing probe on a healthy uplink asked for an apply")
 	}
-	if d.handle(event{kind: evProbe, uplink: "a", round: health.Round{Detail: "x"}}) {
+	if apply, _ := d.handle(event{kind: evProbe, uplink: "a", round: health.Round{Detail: "x"}}); apply {
 		t.Fatal("one miss (degraded, still usable) asked for an apply")
 	}
-	if !d.handle(event{kind: evLink, uplink: "b", down: "carrier lost on wan1"}) {
-		t.Fatal("carrier loss did not ask for an apply")
+	if apply, left := d.handle(event{kind: evLink, uplink: "b", reason: uplink.Down(uplink.NoCarrier, "carrier lost on wan1")}); !apply || !left {
+		t.Fatalf("carrier loss: apply %v, left service %v; want both", apply, left)
 	}
-	if !d.handle(event{kind: evPPP, uplink: "a", down: "pppd ip-down"}) {
+	if apply, _ := d.handle(event{kind: evPPP, uplink: "a", reason: uplink.Down(uplink.PPPDown, "pppd ip-down")}); !apply {
 		t.Fatal("a PPP event did not ask for an apply")
 	}
-	if st, _, _ := d.health["b"].machine.State(); st != health.Down {
+	if st, _, _ := d.uplinks["b"].machine.State(); st != health.Down {
 		t.Fatalf("b is %s after carrier loss", st)
 	}
 }

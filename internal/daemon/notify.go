@@ -28,3 +28,9 @@ func (Systemd) WatchdogInterval() time.Duration {
 	}
 	return d / 2
 }
+
+// nopNotifier tells nobody: the daemon run outside a service manager.
+type nopNotifier struct{}
+
+func (nopNotifier) Notify(string)                   {}
+func (nopNotifier) WatchdogInterval() time.Duration { return 0 }

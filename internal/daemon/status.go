@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -19,30 +20,27 @@ import (
 // listenStatus opens the status socket. It is readable by root and the
 // socket's group (set with StatusGroup), so `pathpin status` needs no root.
 func (d *Daemon) listenStatus() (net.Listener, error) {
-	path := StatusSocketPath(d.opt.RunDir)
-	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
+	path := StatusSocketPath(d.opt.StateDir)
+	l, err := hooks.ListenUnix(path, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", path, err)
+		return nil, err
 	}
-	mode := os.FileMode(0o600)
 	if d.opt.StatusGID >= 0 {
 		if err := os.Chown(path, 0, d.opt.StatusGID); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("giving %s to group %d: %w", path, d.opt.StatusGID, err)
 		}
-		mode = 0o660
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		l.Close()
-		return nil, err
+		if err := os.Chmod(path, 0o660); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
 
 // serveStatus answers each connection with the current report as JSON.
 func (d *Daemon) serveStatus(l net.Listener) {
-	hooks.ServeConns(l, func(c net.Conn) { _ = json.NewEncoder(c).Encode(d.report()) })
+	hooks.ServeConns(l, nil, func(c net.Conn) { _ = json.NewEncoder(c).Encode(d.report()) })
 }
 
 // report is the daemon's view, with live counters from the kernel.
@@ -53,10 +51,10 @@ func (d *Daemon) report() *status.Report {
 	r := &status.Report{Source: "daemon"}
 	for _, st := range statuses {
 		u := baseUplink(&st)
-		if h, ok := d.health[st.Name]; ok {
+		if h, ok := d.uplinks[st.Name]; ok {
 			state, since, reason := h.machine.State()
 			u.Since = since
-			if st.Up {
+			if st.Up() {
 				u.State = state.String()
 				if state != health.Up {
 					u.Reason = reason
@@ -87,8 +85,8 @@ func (d *Daemon) report() *status.Report {
 func baseUplink(st *uplink.Status) status.Uplink {
 	u := status.Uplink{Name: st.Name, Interface: st.Device, Weight: st.Uplink.Weight, Table: st.Uplink.Table,
 		Mark: fmt.Sprintf("%#x", st.Uplink.Mark), State: "up"}
-	if !st.Up {
-		u.State, u.Reason = "down", st.Reason
+	if !st.Up() {
+		u.State, u.Reason = "down", st.Reason.String()
 	}
 	if st.Local.IsValid() {
 		u.Local = st.Local.String()
@@ -135,16 +133,16 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 }
 
 // QueryStatus asks a running daemon for its report.
-func QueryStatus(ctx context.Context, runDir string) (*status.Report, error) {
+func QueryStatus(ctx context.Context, stateDir string) (*status.Report, error) {
 	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, "unix", StatusSocketPath(runDir))
+	c, err := dialer.DialContext(ctx, "unix", StatusSocketPath(stateDir))
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	var r status.Report
-	if err := json.NewDecoder(c).Decode(&r); err != nil {
+	if err := json.NewDecoder(io.LimitReader(c, hooks.MaxMessage)).Decode(&r); err != nil {
 		return nil, fmt.Errorf("reading the daemon's status: %w", err)
 	}
 	return &r, nil

@@ -3,19 +3,23 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"log/slog"
 	"os"
 	"reflect"
 	"sync"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/carrier"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/pppoe"
+	"github.com/pathpin/pathpin/uplink"
 	"github.com/pathpin/pathpin/vlan"
-	"github.com/vishvananda/netlink"
 )
+
+// carrierWait bounds the wait for carrier on the PPPoE link before
+// discovery: a link brought up a moment ago has none yet.
+const carrierWait = 10 * time.Second
 
 // task brings one PPPoE uplink up and keeps it up.
 type task struct {
@@ -47,7 +51,9 @@ func (d *Daemon) startTasks(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // reload re-reads the configuration. PPPoE uplinks whose settings changed
-// (or that are gone) are stopped; new or changed ones are started.
+// (or that are gone) are stopped; new or changed ones are started; the
+// probe loops start again with the new targets; the old engine's sockets
+// are closed.
 func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	cfg, err := config.Load(d.opt.ConfigPath)
 	if err != nil {
@@ -59,8 +65,6 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 		d.log.Error("reload: keeping the running configuration", "err", err)
 		return
 	}
-	d.mu.Lock()
-	d.cfg, d.engine = cfg, engine
 	var stop []*task
 	for name, t := range d.tasks {
 		u, ok := cfg.Uplink(name)
@@ -69,19 +73,28 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 			delete(d.tasks, name)
 		}
 	}
-	d.mu.Unlock()
+	// Cancel first: a task waiting on the applier gives way at once.
 	for _, t := range stop {
 		t.cancel()
+	}
+	for _, t := range stop {
 		<-t.done
-		d.pppDown[t.uplink.Name] = "PPP restarting for the new configuration"
 	}
-	for _, u := range cfg.Uplinks {
-		if _, ok := d.pppDown[u.Name]; !ok && u.IsPPPoE() && d.tasks[u.Name] == nil {
-			d.pppDown[u.Name] = "PPP connecting"
+	d.probes.stop()
+	d.mu.Lock()
+	old := d.engine
+	d.cfg, d.engine = cfg, engine
+	d.resetUplinks()
+	for _, t := range stop {
+		if s, ok := d.uplinks[t.uplink.Name]; ok {
+			s.ppp = uplink.Down(uplink.PPPDown, "PPP restarting for the new configuration")
 		}
+		delete(d.pppdPIDs, t.uplink.Name)
 	}
-	d.resetHealth()
+	d.mu.Unlock()
+	old.Close()
 	d.startTasks(ctx, wg)
+	d.probes = d.startProbes(ctx)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }
 
@@ -94,17 +107,30 @@ func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink) {
 	store := pppd.Store{Dir: d.opt.LibDir}
 	backoff := d.opt.Backoff
 	for attempt := 1; ; attempt++ {
-		uptime, err := d.session(ctx, u, store, log, first)
+		res, err := d.session(ctx, u, store, log, first)
 		first()
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
+		reason := ""
+		switch {
+		case err != nil:
+			reason = firstLine(err.Error())
 			log.Error("PPPoE uplink failed", "err", err, "attempt", attempt)
-			d.events <- event{kind: evPPP, uplink: u.Name, down: firstLine(err.Error())}
+		default:
+			reason = res.Reason()
+			log.Warn("PPP uplink down", "reason", reason, "uptime", res.Uptime.Round(time.Millisecond))
 		}
-		wait := backoff.Next(uptime)
-		log.Info("redialling", "in", wait.Round(time.Millisecond))
+		if !d.send(ctx, event{kind: evPPP, uplink: u.Name, reason: uplink.Down(uplink.PPPDown, reason)}) {
+			return
+		}
+		wait := backoff.Next(res.Uptime)
+		if err == nil && res.NeedsAPerson() {
+			wait = backoff.Slow()
+			log.Error("not redialling soon: "+reason, "in", wait.Round(time.Millisecond))
+		} else {
+			log.Info("redialling", "in", wait.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -113,24 +139,17 @@ func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink) {
 	}
 }
 
-// session runs one PPPoE session to its end and returns how long pppd ran.
-func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store, log *slog.Logger, started func()) (time.Duration, error) {
+// session runs one PPPoE session to its end and returns how pppd ended.
+func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store, log *slog.Logger, started func()) (pppd.Result, error) {
 	p := u.PPPoE
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return 0, fmt.Errorf("opening netlink: %w", err)
-	}
-	defer h.Close()
 	link := p.LinkName()
-	_, missing := h.LinkByName(link)
-	if _, err := vlan.Ensure(h, vlan.Spec{Parent: p.Interface, ID: p.VLAN, PPPMTU: p.MTU}); err != nil {
-		return 0, err
+	if err := d.ask(ctx, event{kind: evVLAN, uplink: u.Name, vlan: vlan.Spec{Parent: p.Interface, ID: p.VLAN, PPPMTU: p.MTU}}); err != nil {
+		return pppd.Result{}, err
 	}
-	if missing != nil && p.VLAN != 0 { // pathpin creates it now
-		if err := d.vlans.add(link); err != nil {
-			log.Warn("recording the VLAN", "err", err)
-		}
-	}
+	// Listen below says what is wrong if the wait ends without carrier.
+	wctx, cancel := context.WithTimeout(ctx, carrierWait)
+	_ = carrier.Wait(wctx, link, func() { log.Info("waiting for carrier before discovery", "interface", link, "up_to", carrierWait) })
+	cancel()
 	// A session left by a crash or power cut: close it before a new login.
 	if stale, err := store.Load(u.Name); err != nil {
 		log.Warn("reading the last session", "err", err)
@@ -143,12 +162,12 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	}
 	password, err := os.ReadFile(p.PasswordFile)
 	if err != nil {
-		return 0, fmt.Errorf("reading the PPP password: %w (write it to %s, mode 0600)", err, p.PasswordFile)
+		return pppd.Result{}, fmt.Errorf("reading the PPP password: %w (write it to %s, mode 0600)", err, p.PasswordFile)
 	}
 
 	conn, hw, err := pppoe.Listen(link)
 	if err != nil {
-		return 0, err
+		return pppd.Result{}, err
 	}
 	client := pppoe.NewClient(conn, link, hw, pppoe.Config{
 		Service: p.Service, ACName: p.ACName, MTU: p.MTU,
@@ -157,7 +176,7 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	sess, err := client.Session(ctx)
 	conn.Close()
 	if err != nil {
-		return 0, err
+		return pppd.Result{}, err
 	}
 	d.setSession(u.Name, sess)
 	if err := store.Save(u.Name, sess); err != nil {
@@ -165,26 +184,27 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	}
 	plugin, sessOpt, err := pluginFor()
 	if err != nil {
-		return 0, err
+		return pppd.Result{}, err
 	}
 	opts := &pppd.Options{
 		Uplink: u.Name, Session: *sess, Username: p.Username, Password: trimNewline(string(password)),
 		IfName: p.IfName, MTU: min(p.MTU, int(sess.MaxPayload)),
 		LCPEchoInterval: p.LCPEchoInterval, LCPEchoFailure: p.LCPEchoFailure,
-		IPUpScript: HookDir(d.opt.RunDir) + "/ip-up", IPDownScript: HookDir(d.opt.RunDir) + "/ip-down",
-		Env:    map[string]string{"PATHPIN_CONFIG": d.opt.ConfigPath, "PATHPIN_RUN_DIR": d.opt.RunDir},
+		IPUpScript: HookDir(d.opt.StateDir) + "/ip-up", IPDownScript: HookDir(d.opt.StateDir) + "/ip-down",
+		Env:    map[string]string{"PATHPIN_CONFIG": d.opt.ConfigPath, "PATHPIN_STATE_DIR": d.opt.StateDir},
 		Plugin: plugin, SessionOption: sessOpt,
 	}
-	path, err := opts.Write(d.opt.RunDir)
+	path, err := opts.Write(d.opt.StateDir)
 	if err != nil {
-		return 0, err
+		return pppd.Result{}, err
 	}
 	res, err := pppd.Run(ctx, d.opt.PPPD, path, 5*time.Second, log, func(pid int) {
+		d.setPPPD(u.Name, pid)
 		log.Info("pppd started", "pid", pid, "session", sess.String(), "ac", sess.ACName)
 		started()
 	})
+	d.setPPPD(u.Name, 0)
 	d.setSession(u.Name, nil)
-	d.events <- event{kind: evPPP, uplink: u.Name, down: fmt.Sprintf("pppd exited (status %d)", res.Code)}
 	if err == nil && !res.EndedCleanly() {
 		log.Info("pppd did not close the session; sending PADT", "status", res.Code, "session", sess.String())
 		if terr := terminate(sess, log); terr != nil {
@@ -192,7 +212,45 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 		}
 	}
 	_ = store.Clear(u.Name)
-	return res.Uptime, err
+	return res, err
+}
+
+// ensureVLAN creates or checks a PPPoE uplink's VLAN link; the applier
+// runs it, and records a link it created so that stopping removes it.
+func (d *Daemon) ensureVLAN(spec vlan.Spec) error {
+	nl, ok := d.engine.NL.(vlan.Netlink)
+	if !ok {
+		return fmt.Errorf("vlan: this engine cannot create links")
+	}
+	_, missing := nl.LinkByName(spec.Name())
+	if _, err := vlan.Ensure(nl, spec); err != nil {
+		return err
+	}
+	if missing != nil && spec.ID != 0 {
+		if err := d.vlans.add(spec.Name()); err != nil {
+			d.log.Warn("recording the VLAN", "err", err)
+		}
+	}
+	return nil
+}
+
+// setSession records the PPPoE session an uplink runs on, for status.
+func (d *Daemon) setSession(name string, s *pppoe.Session) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s == nil {
+		delete(d.sessions, name)
+	} else {
+		d.sessions[name] = s
+	}
+}
+
+// setPPPD records the pppd an uplink runs now (0: none), so that hook
+// events from any other pppd are ignored.
+func (d *Daemon) setPPPD(name string, pid int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pppdPIDs[name] = pid
 }
 
 // terminate sends a PADT for s on its interface.

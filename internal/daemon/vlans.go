@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/pathpin/pathpin/internal/atomicfile"
+	"github.com/vishvananda/netlink"
 )
 
 // vlanRecord lists the VLAN links pathpin created, so that stopping (or
@@ -40,10 +42,7 @@ func (r *vlanRecord) add(name string) error {
 	if slices.Contains(names, name) {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(r.path, []byte(strings.Join(append(names, name), "\n")+"\n"), 0o644)
+	return atomicfile.Write(r.path, []byte(strings.Join(append(names, name), "\n")+"\n"), 0o644)
 }
 
 func (r *vlanRecord) removeAll(nl VLANDeleter) error {
@@ -74,5 +73,8 @@ func RemoveVLANs(path string, nl VLANDeleter) error {
 	return errors.Join(errs...)
 }
 
-// VLANRecordPath is where the record lives in runDir.
-func VLANRecordPath(runDir string) string { return filepath.Join(runDir, "vlans") }
+// VLANDeleter is the part of *netlink.Handle that removes links.
+type VLANDeleter interface {
+	LinkByName(name string) (netlink.Link, error)
+	LinkDel(link netlink.Link) error
+}

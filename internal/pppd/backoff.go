@@ -25,3 +25,10 @@ func (b *Backoff) Next(uptime time.Duration) time.Duration {
 	jitter := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(d) * jitter)
 }
+
+// Slow returns a wait of at least Max (up to 20% more), for an ending no
+// quick redial can fix; the next ordinary wait starts again from Max.
+func (b *Backoff) Slow() time.Duration {
+	b.next = b.Max
+	return time.Duration(float64(b.Max) * (1 + 0.2*rand.Float64()))
+}

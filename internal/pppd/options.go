@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/pppoe"
 )
 
@@ -85,35 +86,10 @@ func (o *Options) Write(dir string) (string, error) {
 		return "", fmt.Errorf("pppd: creating %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "ppp-"+o.Uplink+".options")
-	if err := writeAtomic(path, []byte(o.Render()), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(o.Render()), 0o600); err != nil {
 		return "", fmt.Errorf("pppd: writing options: %w", err)
 	}
 	return path, nil
-}
-
-// writeAtomic writes through a temporary file, synced, then renamed.
-func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // DetectPlugin finds pppd's PPPoE plugin and its session option. dir is

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -88,9 +89,29 @@ func Run(ctx context.Context, pppdPath, optionsFile string, grace time.Duration,
 	return res, nil
 }
 
+// maxLogLine is the longest piece of one pppd output line that is logged;
+// the rest of such a line is dropped, and reading goes on.
+const maxLogLine = 4096
+
+// relay logs pppd's output line by line until it closes. It never stops
+// reading early: a pppd whose pipe fills up blocks.
 func relay(r io.Reader, log *slog.Logger) {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		log.Info("pppd: " + s.Text())
+	br := bufio.NewReaderSize(r, maxLogLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			text := strings.TrimRight(string(line), "\r\n")
+			if errors.Is(err, bufio.ErrBufferFull) {
+				text += " [line cut]"
+				// Skip the rest of the line.
+				for errors.Is(err, bufio.ErrBufferFull) {
+					_, err = br.ReadSlice('\n')
+				}
+			}
+			log.Info("pppd: " + text)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/pppoe"
 )
 
@@ -23,14 +24,11 @@ func (s Store) path(uplink string) string {
 
 // Save records the session atomically.
 func (s Store) Save(uplink string, sess *pppoe.Session) error {
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return fmt.Errorf("pppd: creating %s: %w", s.Dir, err)
-	}
 	b, err := json.Marshal(storedSession{Interface: sess.Interface, ACMAC: sess.ACMAC.String(), ID: sess.ID, ACName: sess.ACName})
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(s.path(uplink), b, 0o644); err != nil {
+	if err := atomicfile.Write(s.path(uplink), b, 0o644); err != nil {
 		return fmt.Errorf("pppd: saving session: %w", err)
 	}
 	return nil

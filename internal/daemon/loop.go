@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pathpin/pathpin/uplink"
+)
+
+// loop is the single applier: every kernel change happens here.
+func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan struct{}, workers context.Context, workersDone *sync.WaitGroup) {
+	var watchdog <-chan time.Time
+	if iv := d.opt.Notify.WatchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ready:
+			ready = nil
+			d.opt.Notify.Notify("READY=1")
+			d.log.Info("ready: static uplinks applied, every PPPoE uplink has made its first attempt")
+		case <-watchdog:
+			d.opt.Notify.Notify("WATCHDOG=1")
+		case <-reload:
+			d.reload(workers, workersDone)
+			_ = d.apply(ctx)
+		case ev := <-d.events:
+			d.batch(ctx, ev)
+		}
+	}
+}
+
+// batch takes ev and every event queued behind it. First the state is
+// updated from all of them; then an uplink that left service is switched
+// away from (the fast path) before anything else is done; then requests
+// are served, and one apply makes the kernel match.
+func (d *Daemon) batch(ctx context.Context, ev event) {
+	var requests []event
+	var dead []string
+	changed := false
+	for more := true; more; {
+		if ev.kind == evVLAN {
+			requests = append(requests, ev)
+		} else {
+			apply, left := d.handle(ev)
+			changed = changed || apply
+			if left {
+				dead = append(dead, ev.uplink)
+			}
+		}
+		select {
+		case ev = <-d.events:
+		default:
+			more = false
+		}
+	}
+	for _, name := range dead {
+		d.switchAway(name)
+	}
+	for _, r := range requests {
+		r.reply <- d.ensureVLAN(r.vlan)
+		changed = true
+	}
+	if changed {
+		_ = d.apply(ctx)
+		d.flushDeadMarks()
+	}
+}
+
+// apply makes the kernel match; a failure is logged, and the engine has
+// put the previous state back (or says what it could not).
+func (d *Daemon) apply(ctx context.Context) error {
+	d.mu.Lock()
+	cfg, engine := d.cfg, d.engine
+	held := d.holds()
+	d.mu.Unlock()
+	p, err := engine.Apply(ctx, cfg, held)
+	if err != nil {
+		d.log.Error("apply failed", "err", err)
+		d.opt.Notify.Notify("STATUS=apply failed: " + firstLine(err.Error()))
+		return err
+	}
+	var parts []string
+	for _, s := range p.Statuses {
+		if s.Up() {
+			parts = append(parts, fmt.Sprintf("%s up (%s)", s.Name, s.Local))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s down (%s)", s.Name, s.Reason))
+		}
+	}
+	status := strings.Join(parts, ", ")
+	d.mu.Lock()
+	d.statuses = p.Statuses
+	d.mu.Unlock()
+	if !p.Changes.Empty() {
+		d.log.Info("uplinks changed", "status", status)
+	}
+	d.opt.Notify.Notify("STATUS=" + status)
+	return nil
+}
+
+// statusOf returns the uplink's status as of the last apply.
+func (d *Daemon) statusOf(name string) (uplink.Status, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.statuses {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return uplink.Status{}, false
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,169 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// undoStack holds the inverse of each step taken, oldest first.
+type undoStack []func() error
+
+// unwind undoes every step, newest first, and says in the returned error
+// what is in place now: the previous state, or, when an undo failed too,
+// something to repair by hand.
+func (u undoStack) unwind(cause error) error {
+	var errs []error
+	for i := len(u) - 1; i >= 0; i-- {
+		if err := u[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; undoing the earlier steps also failed, so the kernel holds part of the change (run pathpin down, then apply): %w", cause, errors.Join(errs...))
+	}
+	return fmt.Errorf("%w (nothing was changed: the earlier steps were undone)", cause)
+}
+
+// change carries out c in the order that keeps traffic flowing: sysctls,
+// new routes, new rules, iptables (one restore, atomic per table), then
+// the deletions. On failure it undoes what it did and returns the error;
+// on success it returns the undo steps, for a failed verification. before
+// is the live state c was computed against, index the links as then read.
+func (e *Engine) change(ctx context.Context, c *Changes, before *State, index map[string]int) (undo undoStack, err error) {
+	defer func() {
+		if err != nil {
+			err = undo.unwind(err)
+			undo = nil
+		}
+	}()
+	if err := e.setSysctls(c.Sysctls, &undo); err != nil {
+		return undo, err
+	}
+	// A new route whose table and destination a live one has is a
+	// replacement: its undo puts the live one back, and that live one is
+	// already gone when the deletions come.
+	replaced := map[string]Route{}
+	for _, r := range before.Routes {
+		replaced[routeKey(r)] = r
+	}
+	gone := map[string]bool{}
+	for _, r := range c.AddRoutes {
+		nr, err := toNetlinkRoute(r, index)
+		if err != nil {
+			return undo, err
+		}
+		if err := e.NL.RouteReplace(nr); err != nil {
+			return undo, fmt.Errorf("adding route %s: %w", r, err)
+		}
+		if old, ok := replaced[routeKey(r)]; ok {
+			gone[old.String()] = true
+			if onr, err := toNetlinkRoute(old, index); err == nil {
+				undo = append(undo, func() error { return e.NL.RouteReplace(onr) })
+				continue
+			}
+		}
+		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(nr)) })
+	}
+	for _, r := range c.AddRules {
+		nr := toNetlinkRule(r)
+		if err := ignoreExists(e.NL.RuleAdd(nr)); err != nil {
+			return undo, fmt.Errorf("adding rule %s: %w", r, err)
+		}
+		undo = append(undo, func() error { return ignoreExists(e.NL.RuleDel(nr)) })
+	}
+	if batch := iptablesBatch(c); batch != nil {
+		err := e.Backend.Rules.Restore(ctx, batch)
+		// Even a failed restore may have committed its first table: undo
+		// puts back, from a fresh read, whatever differs from before.
+		undo = append(undo, func() error { return e.restoreChains(ctx, before) })
+		if err != nil {
+			return undo, fmt.Errorf("applying the iptables rules: %w", err)
+		}
+	}
+	for _, r := range c.DelRules {
+		nr := toNetlinkRule(r)
+		if err := e.NL.RuleDel(nr); err != nil {
+			if ignoreExists(err) == nil {
+				continue
+			}
+			return undo, fmt.Errorf("deleting rule %s: %w", r, err)
+		}
+		undo = append(undo, func() error { return ignoreExists(e.NL.RuleAdd(nr)) })
+	}
+	for _, r := range c.DelRoutes {
+		if gone[r.String()] {
+			continue
+		}
+		nr, err := toNetlinkRoute(r, index)
+		if err != nil {
+			// Its interface is gone, and the kernel removed the route with it.
+			continue
+		}
+		if err := e.NL.RouteDel(nr); err != nil {
+			if ignoreExists(err) == nil {
+				continue
+			}
+			return undo, fmt.Errorf("deleting route %s: %w", r, err)
+		}
+		undo = append(undo, func() error { return e.NL.RouteReplace(nr) })
+	}
+	return undo, nil
+}
+
+// routeKey is what the kernel replaces a route by: its table and
+// destination (pathpin sets no TOS or metric).
+func routeKey(r Route) string { return fmt.Sprintf("%d %s", r.Table, r.Dst) }
+
+// setSysctls records each original value before its first change.
+func (e *Engine) setSysctls(changes []SysctlChange, undo *undoStack) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	rec := e.record()
+	orig, err := rec.load()
+	if err != nil {
+		return err
+	}
+	dirty := false
+	for _, s := range changes {
+		if _, seen := orig[s.Key]; !seen && s.Old != "" {
+			orig[s.Key] = s.Old
+			dirty = true
+		}
+	}
+	if dirty {
+		if err := rec.save(orig); err != nil {
+			return err
+		}
+	}
+	for _, s := range changes {
+		if err := e.Sysctl.Set(s.Key, s.Value); err != nil {
+			return err
+		}
+		key, old := s.Key, s.Old
+		*undo = append(*undo, func() error {
+			if err := e.Sysctl.Set(key, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil // the device went, and its setting with it
+		})
+	}
+	return nil
+}
+
+// restoreChains makes pathpin's chains and jumps what they were in before.
+func (e *Engine) restoreChains(ctx context.Context, before *State) error {
+	save, err := e.Backend.Rules.Save(ctx)
+	if err != nil {
+		return err
+	}
+	now := &State{}
+	now.Chains, now.Jumps = parseChains(save)
+	c := Diff(before, now)
+	if batch := iptablesBatch(&c); batch != nil {
+		return e.Backend.Rules.Restore(ctx, batch)
+	}
+	return nil
+}

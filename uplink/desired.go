@@ -228,7 +228,9 @@ func probability(p float64) string {
 func sysctls(statuses []Status) []Sysctl {
 	out := []Sysctl{{Key: "net/ipv4/ip_forward", Value: "1", Why: "route LAN clients' packets to the uplinks"}}
 	for _, st := range statuses {
-		if st.Up() {
+		// Routable, not only in service: a dead uplink's probe replies
+		// must pass the filter for it to be seen recovering.
+		if st.Routable {
 			out = append(out, Sysctl{Key: "net/ipv4/conf/" + st.Device + "/rp_filter", Value: "2",
 				Why: "loose reverse-path filter: with one routing table per uplink, strict mode drops valid replies"})
 		}

@@ -101,7 +101,11 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 		return nil, err
 	}
 	if desired != nil {
-		if live.Sysctls, desired.Sysctls, err = readSysctls(e.Sysctl, desired.Sysctls); err != nil {
+		orig, err := e.record().load()
+		if err != nil {
+			return nil, err
+		}
+		if live.Sysctls, desired.Sysctls, err = readSysctls(e.Sysctl, desired.Sysctls, orig); err != nil {
 			return nil, err
 		}
 	}

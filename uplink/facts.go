@@ -8,13 +8,13 @@ import (
 
 // Link is what the kernel shows about one interface.
 type Link struct {
-	Name  string
-	Up    bool // administratively up and with carrier (LOWER_UP)
+	Name string
+	Up   bool // administratively up and with carrier (LOWER_UP)
 	// AdminUp: administratively up. The kernel refuses routes through a
 	// link that is not (a PPP link before pppd has finished with it).
 	AdminUp bool
-	MTU   int
-	Addrs []Addr
+	MTU     int
+	Addrs   []Addr
 }
 
 // Addr is one IPv4 address on a link.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
@@ -46,17 +48,32 @@ func (ProcSys) Set(key, value string) error {
 // readSysctls returns the live values of the desired settings, leaving out
 // rp_filter settings that need no change: the kernel uses the larger of
 // conf/all and conf/DEV, so only a strict (1) effective value is relaxed.
-func readSysctls(sys Sysctls, desired []Sysctl) (live, needed []Sysctl, err error) {
+// A setting pathpin changed earlier (in orig, the record of the values it
+// found) that is no longer desired is wanted back at its original value,
+// unless its device has gone.
+func readSysctls(sys Sysctls, desired []Sysctl, orig map[string]string) (live, needed []Sysctl, err error) {
 	all, err := sys.Get("net/ipv4/conf/all/rp_filter")
 	if err != nil {
 		return nil, nil, err
+	}
+	wanted := map[string]bool{}
+	for _, s := range desired {
+		wanted[s.Key] = true
+	}
+	for _, key := range slices.Sorted(maps.Keys(orig)) {
+		if !wanted[key] && orig[key] != "" {
+			desired = append(desired, Sysctl{Key: key, Value: orig[key], Why: "no longer needed: put back the value found before pathpin"})
+		}
 	}
 	for _, s := range desired {
 		v, err := sys.Get(s.Key)
 		if err != nil {
 			return nil, nil, err
 		}
-		if strings.HasSuffix(s.Key, "/rp_filter") && v != "1" && all != "1" {
+		if wanted[s.Key] && strings.HasSuffix(s.Key, "/rp_filter") && v != "1" && all != "1" {
+			continue
+		}
+		if !wanted[s.Key] && (v == "" || v == s.Value) {
 			continue
 		}
 		live = append(live, Sysctl{Key: s.Key, Value: v})

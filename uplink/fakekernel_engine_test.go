@@ -1,0 +1,407 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// fakeHome is a router with a LAN and two static uplinks, plus state of
+// other software that pathpin must never touch: a rule, a table, an
+// iptables chain with its jump.
+func fakeHome(t *testing.T) (*fakeKernel, *config.Config) {
+	t.Helper()
+	k := newFakeKernel()
+	k.addLink("lan0", "10.0.0.1/24", true)
+	k.addLink("wan0", "192.168.1.2/24", true)
+	k.addLink("wan1", "192.168.2.2/24", true)
+	foreign := netlink.NewRule()
+	foreign.Priority, foreign.Table = 100, 200
+	k.rules = append(k.rules, *foreign)
+	k.routes = append(k.routes, netlink.Route{Table: 200, Type: unix.RTN_UNREACHABLE, Dst: defaultDst4()})
+	k.tables["mangle"].order = append(k.tables["mangle"].order, "FOREIGN")
+	k.tables["mangle"].chains["FOREIGN"] = []string{"-j RETURN"}
+	k.tables["mangle"].chains["PREROUTING"] = []string{"-j FOREIGN"}
+	return k, fakeConfig(t, 1, 1, "")
+}
+
+func defaultDst4() *net.IPNet { return &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)} }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func fakeConfig(t *testing.T, a, b int, extraA string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(`lan:
+  interfaces: [lan0]
+uplinks:
+  - name: a
+    interface: wan0
+    gateway: 192.168.1.254
+    weight: %d
+%s  - name: b
+    interface: wan1
+    gateway: 192.168.2.254
+    weight: %d
+`, a, extraA, b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func mustApply(t *testing.T, e *Engine, cfg *config.Config, held Holds) *Plan {
+	t.Helper()
+	p, err := e.Apply(context.Background(), cfg, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFakeApplyTwiceThenDown(t *testing.T) {
+	k, cfg := fakeHome(t)
+	k.sysctl["net/ipv4/conf/wan1/rp_filter"] = "1"
+	before := k.dump()
+	e := fakeEngine(k, t.TempDir())
+	if p := mustApply(t, e, cfg, nil); p.Changes.Empty() {
+		t.Fatal("the first apply changed nothing")
+	}
+	applied := k.dump()
+	if p := mustApply(t, e, cfg, nil); !p.Changes.Empty() {
+		t.Fatalf("the second apply changed something:\n%s", RenderChanges(&p.Changes))
+	}
+	if diff := cmp.Diff(applied, k.dump()); diff != "" {
+		t.Fatalf("the second apply changed the kernel:\n%s", diff)
+	}
+	if _, err := e.Down(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, k.dump()); diff != "" {
+		t.Fatalf("down did not restore the kernel (-before +after):\n%s", diff)
+	}
+}
+
+// TestDownAfterTheDeviceVanished: a USB NIC unplugged (or a PPP link
+// closed) after apply took its rp_filter setting with it; down must still
+// remove everything, every time.
+func TestDownAfterTheDeviceVanished(t *testing.T) {
+	k, cfg := fakeHome(t)
+	before := k.clone()
+	e := fakeEngine(k, t.TempDir())
+	mustApply(t, e, cfg, nil)
+	if k.sysctl["net/ipv4/conf/wan1/rp_filter"] != "2" {
+		t.Fatal("apply did not relax wan1's rp_filter")
+	}
+	k.removeLink("wan1")
+	before.removeLink("wan1")
+	for i := 0; i < 2; i++ {
+		if _, err := e.Down(context.Background(), cfg); err != nil {
+			t.Fatalf("down %d: %v", i+1, err)
+		}
+	}
+	if diff := cmp.Diff(before.dump(), k.dump()); diff != "" {
+		t.Fatalf("down left pathpin's state (-want +got):\n%s", diff)
+	}
+}
+
+// TestUndoPutsBackAReplacedRoute: a new gateway replaces the default route
+// in the uplink's table; when a later step fails, the old route is put
+// back, not deleted.
+func TestUndoPutsBackAReplacedRoute(t *testing.T) {
+	k, cfg := fakeHome(t)
+	e := fakeEngine(k, t.TempDir())
+	mustApply(t, e, cfg, nil)
+	before := k.dump()
+	moved := fakeConfig(t, 3, 1, "")
+	moved.Uplinks[0].Gateway = mustAddr("192.168.1.253")
+	k.fail["Restore"] = 1
+	_, err := e.Apply(context.Background(), moved, nil)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("apply with a failing restore: %v", err)
+	}
+	if diff := cmp.Diff(before, k.dump()); diff != "" {
+		t.Fatalf("the kernel differs after the undo (-before +after):\n%s", diff)
+	}
+}
+
+// TestFailedVerificationIsUndone: the kernel holds something else than
+// what was asked; the apply says so and the previous state is back.
+func TestFailedVerificationIsUndone(t *testing.T) {
+	k, cfg := fakeHome(t)
+	e := fakeEngine(k, t.TempDir())
+	mustApply(t, e, cfg, nil)
+	before := k.dump()
+	k.afterRestore = func(k *fakeKernel) {
+		bal := k.tables["mangle"].chains[ChainBalance]
+		if len(bal) > 0 {
+			k.tables["mangle"].chains[ChainBalance] = bal[:len(bal)-1]
+		}
+		k.afterRestore = nil
+	}
+	_, err := e.Apply(context.Background(), fakeConfig(t, 2, 1, ""), nil)
+	if err == nil || !strings.Contains(err.Error(), "verification failed") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("apply against a kernel that drops a rule: %v", err)
+	}
+	if diff := cmp.Diff(before, k.dump()); diff != "" {
+		t.Fatalf("the new state stayed after a failed verification (-before +after):\n%s", diff)
+	}
+}
+
+// TestFailureAtEveryStepLeavesThePreviousState injects a failure into
+// each kind of kernel change in turn.
+func TestFailureAtEveryStepLeavesThePreviousState(t *testing.T) {
+	for _, op := range []string{"Set", "RouteReplace", "RuleAdd", "Restore", "RuleDel", "RouteDel"} {
+		t.Run(op, func(t *testing.T) {
+			k, cfg := fakeHome(t)
+			k.sysctl["net/ipv4/conf/wan1/rp_filter"] = "1"
+			e := fakeEngine(k, t.TempDir())
+			mustApply(t, e, cfg, Holds{"a": Down(HealthDown, "probes")})
+			before := k.dump()
+			k.fail[op] = 1
+			// a back in service, b gone from service: every kind of change.
+			_, err := e.Apply(context.Background(), cfg, Holds{"b": Down(HealthDown, "probes")})
+			if err == nil {
+				t.Skipf("this change takes no %s step", op)
+			}
+			if !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("apply: %v", err)
+			}
+			if diff := cmp.Diff(before, k.dump()); diff != "" {
+				t.Fatalf("a failed %s left part of the change (-before +after):\n%s", op, diff)
+			}
+		})
+	}
+}
+
+func TestPlanWithoutAFirewallSaysSo(t *testing.T) {
+	k, cfg := fakeHome(t)
+	e := &Engine{NL: k}
+	if _, err := e.Plan(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "no firewall backend") {
+		t.Fatalf("Plan on a read-only engine: %v", err)
+	}
+	if _, err := e.Statuses(context.Background(), cfg); err != nil {
+		t.Fatalf("Statuses on a read-only engine: %v", err)
+	}
+}
+
+// TestADeadUplinkKeepsItsOwnWayOut makes the desired-state rule explicit:
+// an uplink held out of service by its probes takes no new connections and
+// does not carry the router's own, but its table keeps its own default
+// route, because its probes leave by it and must to see it recover.
+func TestADeadUplinkKeepsItsOwnWayOut(t *testing.T) {
+	k, cfg := fakeHome(t)
+	e := fakeEngine(k, t.TempDir())
+	p := mustApply(t, e, cfg, Holds{"a": Down(HealthDown, "3 probes missed")})
+	state := RenderState(p.Desired)
+	for _, want := range []string{
+		"table 101 default via 192.168.1.254 dev wan0 src 192.168.1.2",
+		"10100:\tfrom 192.168.1.2 lookup 101",
+		"10901:\tfrom all lookup 102",
+		"net.ipv4.conf.wan0.rp_filter = 2",
+	} {
+		if !strings.Contains(state, want) {
+			t.Errorf("desired state lacks %q:\n%s", want, state)
+		}
+	}
+	if strings.Contains(state, "--set-xmark 0x100/0xff00") && !strings.Contains(state, "-s 192.168.1.2/32") {
+		t.Errorf("the dead uplink still takes new connections:\n%s", state)
+	}
+}
+
+func TestStaticMTUClampsMSS(t *testing.T) {
+	k, _ := fakeHome(t)
+	e := fakeEngine(k, t.TempDir())
+	p := mustApply(t, e, fakeConfig(t, 1, 1, "    mtu: 1492\n"), nil)
+	state := RenderState(p.Desired)
+	if !strings.Contains(state, "-A PATHPIN-FORWARD -o wan0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1452") ||
+		!strings.Contains(state, "-A PATHPIN-FORWARD -o wan1 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu") {
+		t.Fatalf("mtu: 1492 on wan0 is not clamped to MSS 1452 (and wan1 to its path MTU):\n%s", state)
+	}
+}
+
+// The random state cycling: configurations and uplink states applied one
+// after another; after each step the kernel equals a fresh apply of that
+// step's input, and down at any point returns to the starting state.
+
+// cycleStep is one step's input.
+type cycleStep struct {
+	weights [3]int
+	mtu     bool
+	// links: static uplinks a (wan0) and b (wan1): "up", "nocarrier",
+	// "noaddr", "gone"; the PPP uplink c (ppp-c): "up1", "up2" (another
+	// address), "down" (pppd ip-down), "gone".
+	links [3]string
+	sick  [3]bool
+}
+
+func randomStep(r *rand.Rand) cycleStep {
+	var s cycleStep
+	static := []string{"up", "up", "up", "nocarrier", "noaddr", "gone"}
+	ppp := []string{"up1", "up1", "up2", "down", "gone"}
+	for i := range 3 {
+		s.weights[i] = r.IntN(4)
+		s.sick[i] = r.IntN(5) == 0
+		if i < 2 {
+			s.links[i] = static[r.IntN(len(static))]
+		} else {
+			s.links[i] = ppp[r.IntN(len(ppp))]
+		}
+	}
+	if s.weights == [3]int{} {
+		s.weights[r.IntN(3)] = 1 + r.IntN(3) // at least one weighted uplink
+	}
+	s.mtu = r.IntN(2) == 0
+	return s
+}
+
+func (s cycleStep) config(t *testing.T) *config.Config {
+	mtu := ""
+	if s.mtu {
+		mtu = "    mtu: 1480\n"
+	}
+	cfg, err := config.Parse("cycle.yaml", []byte(fmt.Sprintf(`lan:
+  interfaces: [lan0]
+uplinks:
+  - name: a
+    interface: wan0
+    gateway: 192.168.1.254
+    weight: %d
+%s  - name: b
+    interface: wan1
+    gateway: 192.168.2.254
+    weight: %d
+  - name: c
+    weight: %d
+    pppoe:
+      interface: wan2
+      username: u
+      password-file: /p
+      ifname: ppp-c
+`, s.weights[0], mtu, s.weights[1], s.weights[2])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func (s cycleStep) holds() Holds {
+	h := Holds{}
+	for i, name := range []string{"a", "b", "c"} {
+		if s.sick[i] {
+			h[name] = Down(HealthDown, "probes")
+		}
+	}
+	if s.links[2] == "down" || s.links[2] == "gone" {
+		h["c"] = Down(PPPDown, "pppd ip-down")
+	}
+	return h
+}
+
+// shape makes k's links what the step says.
+func (s cycleStep) shape(k *fakeKernel) {
+	for i, spec := range []struct{ name, cidr string }{{"wan0", "192.168.1.2/24"}, {"wan1", "192.168.2.2/24"}} {
+		state := s.links[i]
+		if state == "gone" {
+			k.removeLink(spec.name)
+			continue
+		}
+		if k.link(spec.name) == nil {
+			k.addLink(spec.name, "", true)
+		}
+		k.setUp(spec.name, state != "nocarrier")
+		l := k.link(spec.name)
+		l.addrs = nil
+		k.routes = slices.DeleteFunc(k.routes, func(r netlink.Route) bool { return r.Table == unix.RT_TABLE_MAIN && r.LinkIndex == l.attrs.Index })
+		if state != "noaddr" {
+			k.addAddr(spec.name, spec.cidr, "")
+		}
+	}
+	switch s.links[2] {
+	case "gone":
+		k.removeLink("ppp-c")
+	default:
+		if k.link("ppp-c") == nil {
+			k.addLink("ppp-c", "", true)
+		}
+		l := k.link("ppp-c")
+		l.addrs = nil
+		local := map[string]string{"up1": "100.64.0.10/32", "up2": "100.64.0.20/32", "down": "100.64.0.10/32"}[s.links[2]]
+		k.addAddr("ppp-c", local, "100.64.0.1")
+	}
+}
+
+// world is a kernel in the step's shape that pathpin never touched.
+func (s cycleStep) world() *fakeKernel {
+	k := newFakeKernel()
+	k.addLink("lan0", "10.0.0.1/24", true)
+	k.addLink("wan2", "", true)
+	s.shape(k)
+	return k
+}
+
+func TestRandomStateCycling(t *testing.T) {
+	sequences, steps := 250, 10
+	if testing.Short() {
+		sequences = 50
+	}
+	for seq := range sequences {
+		r := rand.New(rand.NewPCG(uint64(seq), 7))
+		first := randomStep(r)
+		k := first.world()
+		dir := t.TempDir()
+		e := fakeEngine(k, dir)
+		for step := range steps {
+			s := first
+			if step > 0 {
+				s = randomStep(r)
+				s.shape(k)
+			}
+			cfg := s.config(t)
+			if _, err := e.Apply(context.Background(), cfg, s.holds()); err != nil {
+				t.Fatalf("sequence %d step %d %+v: apply: %v", seq, step, s, err)
+			}
+			fresh := s.world()
+			if _, err := fakeEngine(fresh, t.TempDir()).Apply(context.Background(), cfg, s.holds()); err != nil {
+				t.Fatalf("sequence %d step %d %+v: fresh apply: %v", seq, step, s, err)
+			}
+			if diff := cmp.Diff(fresh.dump(), k.dump()); diff != "" {
+				t.Fatalf("sequence %d step %d %+v: the kernel differs from a fresh apply (-fresh +cycled):\n%s", seq, step, s, diff)
+			}
+			if r.IntN(4) == 0 {
+				// Down here, on a copy, returns to the world pathpin found.
+				downDir := t.TempDir()
+				copyRecord(t, dir, downDir)
+				c := k.clone()
+				if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
+					t.Fatalf("sequence %d step %d: down: %v", seq, step, err)
+				}
+				if diff := cmp.Diff(s.world().dump(), c.dump()); diff != "" {
+					t.Fatalf("sequence %d step %d %+v: down did not return to the start (-start +after down):\n%s", seq, step, s, diff)
+				}
+			}
+		}
+	}
+}
+
+func copyRecord(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(from, "sysctl.json"))
+	if err != nil {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(to, "sysctl.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

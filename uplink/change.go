@@ -27,8 +27,10 @@ func (u undoStack) unwind(cause error) error {
 }
 
 // change carries out c in the order that keeps traffic flowing: sysctls,
-// new routes, new rules, iptables (one restore, atomic per table), then
-// the deletions. On failure it undoes what it did and returns the error;
+// new rules, then at once the old rules they replace (same priority: a new
+// rule goes in behind the old one, so the old one must go for the new to
+// take effect, before any table it pointed at changes), new routes,
+// iptables (one restore, atomic per table), then the other deletions. On failure it undoes what it did and returns the error;
 // on success it returns the undo steps, for a failed verification. before
 // is the live state c was computed against, index the links as then read.
 func (e *Engine) change(ctx context.Context, c *Changes, before *State, index map[string]int) (undo undoStack, err error) {
@@ -39,6 +41,18 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		}
 	}()
 	if err := e.setSysctls(c.Sysctls, &undo); err != nil {
+		return undo, err
+	}
+	replacedRule := map[int]bool{}
+	for _, r := range c.AddRules {
+		nr := toNetlinkRule(r)
+		if err := ignoreExists(e.NL.RuleAdd(nr)); err != nil {
+			return undo, fmt.Errorf("adding rule %s: %w", r, err)
+		}
+		undo = append(undo, func() error { return ignoreExists(e.NL.RuleDel(nr)) })
+		replacedRule[r.Priority] = true
+	}
+	if err := e.delRules(c.DelRules, func(r Rule) bool { return replacedRule[r.Priority] }, &undo); err != nil {
 		return undo, err
 	}
 	// A new route whose table and destination a live one has is a
@@ -66,13 +80,6 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		}
 		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(nr)) })
 	}
-	for _, r := range c.AddRules {
-		nr := toNetlinkRule(r)
-		if err := ignoreExists(e.NL.RuleAdd(nr)); err != nil {
-			return undo, fmt.Errorf("adding rule %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RuleDel(nr)) })
-	}
 	if batch := iptablesBatch(c); batch != nil {
 		err := e.Backend.Rules.Restore(ctx, batch)
 		// Even a failed restore may have committed its first table: undo
@@ -82,15 +89,8 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 			return undo, fmt.Errorf("applying the iptables rules: %w", err)
 		}
 	}
-	for _, r := range c.DelRules {
-		nr := toNetlinkRule(r)
-		if err := e.NL.RuleDel(nr); err != nil {
-			if ignoreExists(err) == nil {
-				continue
-			}
-			return undo, fmt.Errorf("deleting rule %s: %w", r, err)
-		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RuleAdd(nr)) })
+	if err := e.delRules(c.DelRules, func(r Rule) bool { return !replacedRule[r.Priority] }, &undo); err != nil {
+		return undo, err
 	}
 	for _, r := range c.DelRoutes {
 		if gone[r.String()] {
@@ -110,6 +110,24 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		undo = append(undo, func() error { return e.NL.RouteReplace(nr) })
 	}
 	return undo, nil
+}
+
+// delRules deletes the rules that pick selects.
+func (e *Engine) delRules(rules []Rule, pick func(Rule) bool, undo *undoStack) error {
+	for _, r := range rules {
+		if !pick(r) {
+			continue
+		}
+		nr := toNetlinkRule(r)
+		if err := e.NL.RuleDel(nr); err != nil {
+			if ignoreExists(err) == nil {
+				continue
+			}
+			return fmt.Errorf("deleting rule %s: %w", r, err)
+		}
+		*undo = append(*undo, func() error { return ignoreExists(e.NL.RuleAdd(nr)) })
+	}
+	return nil
 }
 
 // routeKey is what the kernel replaces a route by: its table and

@@ -30,8 +30,10 @@ func TestEnsureOnThisKernel(t *testing.T) {
 		name, err = Ensure(h, Spec{Parent: "eth1", ID: 1000, PPPMTU: 1500})
 	})
 	if errors.Is(err, ErrNo8021Q) {
-		t.Logf("this kernel has no 8021q; the error says so: %v", err)
-		return
+		if os.Getenv("PATHPIN_VM") != "" {
+			t.Fatalf("the test VM's kernel has 8021q, yet: %v", err)
+		}
+		t.Skipf("skipping: this kernel has no 8021q (the VM tests run this; the error says so: %v)", err)
 	}
 	if err != nil {
 		t.Fatal(err)

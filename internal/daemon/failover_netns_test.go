@@ -22,27 +22,44 @@ type failoverLab struct {
 }
 
 func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string, upArgs ...string) *failoverLab {
+	l := prepareLab(t, weightA, weightB, healthYAML)
+	l.start(upArgs...)
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	return l
+}
+
+// prepareLab builds the topology and writes the configuration; start
+// runs the daemon.
+func prepareLab(t testing.TB, weightA, weightB int, healthYAML string) *failoverLab {
 	netnstest.RequireRoot(t, "iptables", "conntrack")
 	dir := t.TempDir()
 	l := &failoverLab{TwoISP: netnstest.NewTwoISP(t), t: t, bin: netnstest.Binary(t),
 		cfg: filepath.Join(dir, "pathpin.yaml"), runDir: filepath.Join(dir, "run"), log: filepath.Join(dir, "pathpin.log")}
+	l.writeConfig(weightA, weightB, healthYAML)
+	return l
+}
+
+func (l *failoverLab) writeConfig(weightA, weightB int, healthYAML string) {
 	if err := os.WriteFile(l.cfg, []byte(l.Config(weightA, weightB, healthYAML)), 0o644); err != nil {
-		t.Fatal(err)
+		l.t.Fatal(err)
 	}
+}
+
+// start runs `pathpin up` in the router namespace.
+func (l *failoverLab) start(upArgs ...string) {
+	t := l.t
 	f, err := os.Create(l.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := l.Router.Command(l.bin, append([]string{"up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(dir, "lib")}, upArgs...)...)
+	cmd := l.Router.Command(l.bin, append([]string{"up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(filepath.Dir(l.cfg), "lib")}, upArgs...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	l.up = cmd.Process
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
-	l.waitState("ispa", "up", 10*time.Second)
-	l.waitState("ispb", "up", 10*time.Second)
-	return l
 }
 
 const fastHealth = `health:

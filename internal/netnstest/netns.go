@@ -59,6 +59,10 @@ func New(t testing.TB) *NS {
 		t.Fatalf("ip netns add %s: %v: %s", ns.Name, err, out)
 	}
 	t.Cleanup(ns.remove)
+	// No IPv6 in test namespaces: the kernel would otherwise add link-local
+	// addresses and routes on its own, a moment after each link comes up,
+	// and tests that compare kernel state would race it.
+	ns.Run("sh", "-c", "for f in all default; do p=/proc/sys/net/ipv6/conf/$f/disable_ipv6; [ ! -e $p ] || echo 1 > $p; done")
 	ns.Run("ip", "link", "set", "lo", "up")
 	return ns
 }

@@ -22,9 +22,19 @@ func (ns *NS) Listen(addr string) net.Listener {
 
 // Dial opens a TCP connection from inside the namespace.
 func (ns *NS) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	return ns.DialFrom("", addr, timeout)
+}
+
+// DialFrom opens a TCP connection from inside the namespace, bound to the
+// local address when it is not "".
+func (ns *NS) DialFrom(local, addr string, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
 	var err error
-	ns.Do(func() { c, err = net.DialTimeout("tcp4", addr, timeout) })
+	d := net.Dialer{Timeout: timeout}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	ns.Do(func() { c, err = d.Dial("tcp4", addr) })
 	return c, err
 }
 
@@ -76,7 +86,12 @@ type SourceConn struct {
 
 // DialSource connects from ns to a ServeSourceAddress server.
 func (ns *NS) DialSource(addr string) (*SourceConn, error) {
-	c, err := ns.Dial(addr, 3*time.Second)
+	return ns.DialSourceFrom("", addr)
+}
+
+// DialSourceFrom is DialSource from a bound local address.
+func (ns *NS) DialSourceFrom(local, addr string) (*SourceConn, error) {
+	c, err := ns.DialFrom(local, addr, 3*time.Second)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package uplink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -425,4 +424,3 @@ func fakeEngine(k *fakeKernel, dir string) *Engine {
 	return &Engine{NL: k, Backend: &Backend{Rules: k, Name: "fake"}, Sysctl: k, StateDir: dir}
 }
 
-var errInjected = errors.New("injected")

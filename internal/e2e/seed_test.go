@@ -38,6 +38,8 @@ type seed struct {
 	bin, dir, cfg, runDir, libDir      string
 	log                                string
 	up                                 *os.Process
+	// upArgs replace the discovery timer startPathpin gives pathpin up.
+	upArgs []string
 }
 
 func newSeed(t *testing.T) *seed {
@@ -129,7 +131,11 @@ func (s *seed) startPathpin() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := s.router.Command(s.bin, "up", "-c", s.cfg, "--state-dir", s.runDir, "--lib-dir", s.libDir, "--discovery-initial-timeout", "300ms")
+	args := s.upArgs
+	if args == nil {
+		args = []string{"--discovery-initial-timeout", "300ms"}
+	}
+	cmd := s.router.Command(s.bin, append([]string{"up", "-c", s.cfg, "--state-dir", s.runDir, "--lib-dir", s.libDir}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)

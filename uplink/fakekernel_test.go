@@ -423,4 +423,3 @@ var (
 func fakeEngine(k *fakeKernel, dir string) *Engine {
 	return &Engine{NL: k, Backend: &Backend{Rules: k, Name: "fake"}, Sysctl: k, StateDir: dir}
 }
-

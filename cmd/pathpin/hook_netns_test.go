@@ -33,7 +33,7 @@ func TestHookWithoutDaemon(t *testing.T) {
 	bin := netnstest.Binary(t)
 	hook := func(kind string, ipparam string) (string, error) {
 		cmd := l.Router.Command(bin, "hook", kind, "ppp1", "wan1.1000", "0", "100.64.0.10", "100.64.0.1", ipparam)
-		cmd.Env = append(os.Environ(), "PATHPIN_CONFIG="+cfg, "PATHPIN_RUN_DIR="+dir, "IFNAME=ppp1")
+		cmd.Env = append(os.Environ(), "PATHPIN_CONFIG="+cfg, "PATHPIN_STATE_DIR="+dir, "IFNAME=ppp1")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -1,20 +1,16 @@
 package uplink
 
 import (
-	"flag"
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // lab builds a configuration of n static uplinks (eth0..) with the given
 // weights, and the facts of a router where each is up unless listed in down.
@@ -42,26 +38,6 @@ func lab(t *testing.T, weights []int, pppoe map[int]bool) (*config.Config, *Fact
 	return cfg, facts
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./uplink -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-golden +got); run go test ./uplink -update if intended:\n%s", path, diff)
-	}
-}
-
 func TestDesiredGolden(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -85,7 +61,7 @@ func TestDesiredGolden(t *testing.T) {
 			cfg, facts := lab(t, tt.weights, tt.pppoe)
 			delete(facts.Links, tt.gone)
 			st := Desired(cfg, facts, Statuses(cfg, facts, tt.down))
-			golden(t, tt.name, RenderState(st))
+			golden.Check(t, tt.name+".golden", RenderState(st))
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/golden"
 	"github.com/pathpin/pathpin/internal/netnstest"
 )
 
@@ -249,7 +250,7 @@ func TestLiveStateMatchesGolden(t *testing.T) {
 				live = RenderState(p.Live)
 			})
 			// The same golden file for both backends: they print alike.
-			golden(t, "live-two-isp-2-1", live)
+			golden.Check(t, "live-two-isp-2-1.golden", live)
 		})
 	}
 }

@@ -29,6 +29,7 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
+		{"init", "find the PPPoE line, ask, and write the configuration (replaces pppoeconf)", runInit},
 		{"up", "run the router: static uplinks, PPPoE, hooks (the systemd service)", runUp},
 		{"status", "show each uplink's state, addresses, flows and probes", runStatus},
 		{"check", "validate the configuration and the host", runCheck},

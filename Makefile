@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-host test-vm deps lint unit bench demo cross clean
+.PHONY: all build test test-host test-arm test-vm deb deps lint unit bench demo cross clean
 
 all: build
 
@@ -31,18 +31,30 @@ unit:
 
 ## test: everything CI runs. As root the namespace tests run too, and the
 ## end-to-end tests in the VM (a stock Debian kernel with PPP and 802.1Q).
-test: deps lint test-host test-vm
+test: deps lint test-host test-arm deb test-vm
 
 test-host:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+## test-arm: every package's unit tests built for the Pi 2 (linux/arm,
+## GOARM=7), run under qemu-arm-static as an unprivileged user.
+test-arm:
+	scripts/test-arm
+
+## deb: dist/pathpin_<version>_{amd64,arm64,armhf}.deb, checked by lintian.
+deb:
+	scripts/build-deb
+
+## test-vm: PPP and VLANs on a stock Debian kernel, then the package
+## installed on a booted Debian with systemd as PID 1.
 test-vm:
-	@if [ "$$(id -u)" = 0 ]; then vm/test; else echo "skipping the VM tests: they need root (make test as root runs them)"; fi
+	@if [ "$$(id -u)" = 0 ]; then vm/test && vm/systemd-test; else echo "skipping the VM tests: they need root (make test as root runs them)"; fi
 
 ## bench: side-by-side measurements; prints ratios.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./...
 	PATHPIN_BENCH=1 vm/test
+	vm/systemd-test
 
 ## demo: the seed topology (PPPoE over VLAN 1000 + a static line) working,
 ## in network namespaces, inside the VM when this kernel lacks PPP/802.1Q.
@@ -56,4 +68,4 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pathpin-linux-amd64 ./cmd/pathpin
 
 clean:
-	rm -rf bin
+	rm -rf bin build dist

@@ -32,6 +32,10 @@ type Event struct {
 	Local  netip.Addr `json:"local"`
 	Remote netip.Addr `json:"remote"`
 	PID    int        `json:"pppd_pid,omitempty"`
+	// Args and Env are pppd's arguments and environment as the hook got
+	// them: Debian's own ip-up/ip-down script runs with them afterwards.
+	Args []string `json:"args,omitempty"`
+	Env  []string `json:"env,omitempty"`
 }
 
 // Parse reads pppd's script arguments (interface, device, speed, local
@@ -43,7 +47,7 @@ func Parse(kind Kind, args []string, getenv func(string) string) (Event, error) 
 	if len(args) < 6 {
 		return Event{}, fmt.Errorf("hook: pppd passes 6 arguments (interface device speed local remote ipparam), got %d; is ipparam set?", len(args))
 	}
-	e := Event{Kind: kind, IfName: args[0], Device: args[1], Uplink: args[5]}
+	e := Event{Kind: kind, IfName: args[0], Device: args[1], Uplink: args[5], Args: append([]string(nil), args...)}
 	var err error
 	if e.Local, err = netip.ParseAddr(args[3]); err != nil || !e.Local.Is4() {
 		return Event{}, fmt.Errorf("hook: local address %q is not IPv4", args[3])

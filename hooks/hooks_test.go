@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,8 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Event{Kind: IPUp, Uplink: "plusnet", IfName: "ppp1", Device: "eth1.1000", Local: netip.MustParseAddr("100.64.0.10"), Remote: netip.MustParseAddr("100.64.0.1"), PID: 42}
-	if e != want {
+	want := Event{Kind: IPUp, Uplink: "plusnet", IfName: "ppp1", Device: "eth1.1000", Local: netip.MustParseAddr("100.64.0.10"), Remote: netip.MustParseAddr("100.64.0.1"), PID: 42, Args: args}
+	if !reflect.DeepEqual(e, want) {
 		t.Fatalf("Parse = %+v, want %+v", e, want)
 	}
 	for name, tc := range map[string]struct {
@@ -94,7 +95,7 @@ func TestSendAndServe(t *testing.T) {
 	if err := Send(ctx, path, e); err != nil {
 		t.Fatal(err)
 	}
-	if g := <-got; g != e {
+	if g := <-got; !reflect.DeepEqual(g, e) {
 		t.Fatalf("daemon got %+v, want %+v", g, e)
 	}
 	e.Uplink = "bad"
@@ -160,5 +161,43 @@ func TestServeBoundsWhatItReads(t *testing.T) {
 	var r reply
 	if err := json.NewDecoder(c).Decode(&r); err != nil || r.OK {
 		t.Fatalf("reply to an endless event: %+v, %v; want a refusal", r, err)
+	}
+}
+
+// TestRunPPPScript: Debian's ip-up runs with pppd's arguments and
+// environment, its output logged; a missing script is fine; one that hangs
+// is killed.
+func TestRunPPPScript(t *testing.T) {
+	dir := t.TempDir()
+	record := filepath.Join(dir, "record")
+	script := "#!/bin/sh\necho \"$*|$IFNAME|$PPPD_PID\" > " + record + "\necho hello from ip-up\n"
+	if err := os.WriteFile(filepath.Join(dir, "ip-up"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	e := Event{Kind: IPUp, Uplink: "plusnet", Args: []string{"ppp1", "eth1.1000", "0", "100.64.0.10", "100.64.0.1", "plusnet"},
+		Env: []string{"PATH=/usr/bin:/bin", "IFNAME=ppp1", "PPPD_PID=42"}}
+	if err := RunPPPScript(context.Background(), dir, e, log); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(record); string(b) != "ppp1 eth1.1000 0 100.64.0.10 100.64.0.1 plusnet|ppp1|42\n" {
+		t.Errorf("ip-up saw %q", b)
+	}
+	if !strings.Contains(logged.String(), "hello from ip-up") || !strings.Contains(logged.String(), "uplink=plusnet") {
+		t.Errorf("the script's output is not in the log:\n%s", logged.String())
+	}
+	e.Kind = IPDown
+	if err := RunPPPScript(context.Background(), dir, e, log); err != nil {
+		t.Errorf("a missing ip-down: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ip-down"), []byte("#!/bin/sh\nsleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := RunPPPScript(ctx, dir, e, log); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("a hanging ip-down: %v after %s", err, time.Since(start))
 	}
 }

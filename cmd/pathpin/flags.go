@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/pathpin/pathpin/internal/journal"
 )
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
@@ -49,12 +51,17 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// newDaemonLogger logs at info level; under journald (JOURNAL_STREAM set)
-// it leaves out timestamps, which the journal adds.
+// newDaemonLogger logs at info level. Under systemd (JOURNAL_STREAM set)
+// it writes to the journal with each attribute as a field, or, when the
+// journal's socket is missing, as text without the timestamps the journal
+// adds.
 func newDaemonLogger(w io.Writer, debug bool) *slog.Logger {
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
+	}
+	if os.Getenv("JOURNAL_STREAM") != "" && journal.Enabled() {
+		return slog.New(journal.New(level, nil))
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if os.Getenv("JOURNAL_STREAM") != "" {

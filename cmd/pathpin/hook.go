@@ -42,6 +42,8 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 	if err != nil {
 		return err
 	}
+	// pppd's own environment, for the host's ip-up/ip-down run afterwards.
+	e.Env = os.Environ()
 	stateDir := os.Getenv("PATHPIN_STATE_DIR")
 	if stateDir == "" && argv0 != "" {
 		stateDir = filepath.Dir(filepath.Dir(argv0))
@@ -53,9 +55,9 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 	if cfgPath == "" {
 		cfgPath = config.DefaultPath
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	sendCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	err = hooks.Send(ctx, daemon.SocketPath(stateDir), e)
+	err = hooks.Send(sendCtx, daemon.SocketPath(stateDir), e)
 	if !errors.Is(err, hooks.ErrNoDaemon) {
 		return err
 	}
@@ -83,5 +85,14 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 		return fmt.Errorf("hook %s for %s: %w", kind, e.Uplink, err)
 	}
 	log.Info("applied without a daemon", "event", kind, "uplink", e.Uplink)
+	if cfg.RunPPPScripts {
+		dir := os.Getenv("PATHPIN_PPP_DIR")
+		if dir == "" {
+			dir = hooks.DefaultPPPDir
+		}
+		if err := hooks.RunPPPScript(ctx, dir, e, log); err != nil {
+			log.Warn("the host's ppp script failed; pathpin's own work for the event is done", "err", err)
+		}
+	}
 	return nil
 }

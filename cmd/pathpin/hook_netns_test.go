@@ -31,9 +31,16 @@ func TestHookWithoutDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := netnstest.Binary(t)
+	// The host's ip-up, which pathpin runs after its own work, records
+	// its arguments and the rules in place when it ran.
+	pppDir := t.TempDir()
+	record := filepath.Join(pppDir, "record")
+	if err := os.WriteFile(filepath.Join(pppDir, "ip-up"), []byte("#!/bin/sh\necho \"$*\" > "+record+"\nip rule >> "+record+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	hook := func(kind string, ipparam string) (string, error) {
 		cmd := l.Router.Command(bin, "hook", kind, "ppp1", "wan1.1000", "0", "100.64.0.10", "100.64.0.1", ipparam)
-		cmd.Env = append(os.Environ(), "PATHPIN_CONFIG="+cfg, "PATHPIN_STATE_DIR="+dir, "IFNAME=ppp1")
+		cmd.Env = append(os.Environ(), "PATHPIN_CONFIG="+cfg, "PATHPIN_STATE_DIR="+dir, "PATHPIN_PPP_DIR="+pppDir, "IFNAME=ppp1")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -42,6 +49,9 @@ func TestHookWithoutDaemon(t *testing.T) {
 	}
 	if rules := l.Router.Run("ip", "rule"); !strings.Contains(rules, "from 100.64.0.10 lookup 102") {
 		t.Fatalf("after ip-up the PPP uplink has no rule:\n%s", rules)
+	}
+	if ran, _ := os.ReadFile(record); !strings.HasPrefix(string(ran), "ppp1 wan1.1000 0 100.64.0.10 100.64.0.1 plusnet\n") || !strings.Contains(string(ran), "from 100.64.0.10 lookup 102") {
+		t.Errorf("the host's ip-up did not run after pathpin's own work:\n%s", ran)
 	}
 	if ipt := l.Router.Run("iptables-save"); !strings.Contains(ipt, "-o ppp1 -j MASQUERADE") {
 		t.Fatal("after ip-up the PPP uplink has no NAT")

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/uplink"
@@ -23,6 +24,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("up", env)
 	f.register(fs)
 	libDir := fs.String("lib-dir", "/var/lib/pathpin", "where PPPoE sessions are kept across reboots")
+	pppDir := fs.String("ppp-dir", hooks.DefaultPPPDir, "where the host's ip-up and ip-down scripts are, run after pathpin's own work (run-ppp-scripts)")
 	pppdPath := fs.String("pppd", "/usr/sbin/pppd", "pppd to run")
 	initial := fs.Duration("discovery-initial-timeout", 0, "wait after the first PADI; doubles on each retry (default 500ms)")
 	statusGroup := fs.String("status-group", "", "group allowed to read the status socket (pathpin status without root)")
@@ -63,7 +65,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	}()
 	log := newDaemonLogger(env.stderr, f.debug)
 	return daemon.Run(ctx, daemon.Options{
-		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, Exe: exe, PPPD: *pppdPath,
+		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, PPPDir: *pppDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid,
 		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
 			// Routes and rules, and conntrack (netfilter) for failover.

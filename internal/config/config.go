@@ -34,6 +34,10 @@ type Config struct {
 	// IPTables selects the backend: "auto" (whatever `iptables` is),
 	// "nft" or "legacy".
 	IPTables string
+	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
+	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
+	// put in ip-up.d), as pppd would have. Default true.
+	RunPPPScripts bool
 }
 
 // LAN describes where clients arrive.

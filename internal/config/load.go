@@ -60,7 +60,7 @@ func (v *validator) fail(path []any, format string, args ...any) {
 }
 
 func (v *validator) config(raw *rawConfig) *Config {
-	cfg := &Config{Path: v.path, MarkMask: DefaultMarkMask, IPTables: "auto"}
+	cfg := &Config{Path: v.path, MarkMask: DefaultMarkMask, IPTables: "auto", RunPPPScripts: raw.RunPPPScripts == nil || *raw.RunPPPScripts}
 	switch raw.IPTables {
 	case "", "auto":
 	case "nft", "legacy":

@@ -10,6 +10,8 @@ type rawConfig struct {
 	MarkMask *int64      `yaml:"mark-mask"`
 	Health   rawHealth   `yaml:"health"`
 	IPTables string      `yaml:"iptables"`
+	// RunPPPScripts: nil means true.
+	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }
 
 type rawLAN struct {

@@ -44,7 +44,11 @@ type Options struct {
 	DiscoveryAttempts       int
 	// Redial back-off.
 	Backoff pppd.Backoff
-	// StatusGID, when not -1, is the group that may read the status socket.
+	// PPPDir holds the host's ip-up and ip-down scripts, run after
+	// pathpin's own work (default /etc/ppp).
+	PPPDir string
+	// StatusGID, when above 0, is the group that may read the status
+	// socket (root reads it anyway).
 	StatusGID int
 }
 
@@ -64,6 +68,7 @@ type Daemon struct {
 	statuses []uplink.Status // as of the last apply
 	sessions map[string]*pppoe.Session
 	pppdPIDs map[string]int // the pppd each PPPoE uplink runs now
+	scripts  *pppScripts
 
 	// Owned by the applier goroutine.
 	tasks   map[string]*task
@@ -107,7 +112,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
-		pppdPIDs: map[string]int{}, tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)}}
+		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)}}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -135,6 +140,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
 	d.startTasks(workers, &workersDone)
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.scripts.run(workers, d) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.watchLinks(workers) }()
 	d.probes = d.startProbes(workers)
@@ -216,7 +223,7 @@ func (d *Daemon) hookEvent(e hooks.Event) error {
 		return nil
 	}
 	d.log.Info("pppd "+string(e.Kind), "uplink", e.Uplink, "interface", e.IfName, "local", e.Local, "peer", e.Remote)
-	ev := event{kind: evPPP, uplink: e.Uplink}
+	ev := event{kind: evPPP, uplink: e.Uplink, ppp: &e}
 	if e.Kind == hooks.IPDown {
 		ev.reason = uplink.Down(uplink.PPPDown, "pppd ip-down")
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/pathpin/pathpin/vlan"
@@ -29,6 +30,8 @@ type event struct {
 	// the applier never waits for the asker).
 	vlan  vlan.Spec
 	reply chan error
+	// ppp is pppd's ip-up or ip-down behind an evPPP from the hook.
+	ppp *hooks.Event
 }
 
 // send queues ev for the applier. It gives way, returning false, when ctx

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // on a silent link and never succeeds, so no pppd is current and the
 // hook's events are taken (PPPD_PID unset is pid 0). ispa is on standby:
 // before ip-up it carries everything, after ip-up nothing new.
-func hookLab(b *testing.B) *failoverLab {
+func hookLab(b testing.TB, pppDir string) *failoverLab {
 	l := prepareLab(b, 0, 1, "")
 	l.Router.Run("ip", "addr", "flush", "dev", "wan1")
 	l.Router.Run("ip", "addr", "add", "192.168.2.2", "peer", "192.168.2.254/32", "dev", "wan1")
@@ -49,7 +50,7 @@ uplinks:
 	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	l.start("--discovery-initial-timeout", "200ms")
+	l.start("--discovery-initial-timeout", "200ms", "--ppp-dir", pppDir)
 	l.waitState("ispa", "up", 10*time.Second)
 	return l
 }
@@ -76,7 +77,7 @@ func pppdEnv() []string {
 // Between rounds ip-down (sent in process) puts every new connection back
 // on the standby uplink.
 func BenchmarkHookPath(b *testing.B) {
-	l := hookLab(b)
+	l := hookLab(b, b.TempDir())
 	link := filepath.Join(HookDir(l.runDir), "ip-up")
 	args := []string{"wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet"}
 	event := func(kind hooks.Kind) hooks.Event {
@@ -144,4 +145,33 @@ func BenchmarkHookPath(b *testing.B) {
 	b.ReportMetric(stats.Ratio(hook, daemon), "pppd-exec/in-process")
 	b.Logf("ip-up → first new client connection via the PPP uplink, median of %d: as pppd runs it (exec of the ip-up link) %s, the event sent in process %s (%.2f×); the hook process exits after %s",
 		rounds, hook.Round(10*time.Microsecond), daemon.Round(10*time.Microsecond), stats.Ratio(hook, daemon), stats.Median(hookExit).Round(10*time.Microsecond))
+}
+
+// TestDaemonRunsTheHostsPPPScripts: after the applier's own work for an
+// ip-up, the host's ip-up runs with pppd's arguments and environment, its
+// output in pathpin's log.
+func TestDaemonRunsTheHostsPPPScripts(t *testing.T) {
+	pppDir := t.TempDir()
+	record := filepath.Join(pppDir, "record")
+	script := "#!/bin/sh\necho \"$*|$IFNAME\" > " + record + ".tmp\nip rule >> " + record + ".tmp\nmv " + record + ".tmp " + record + "\necho chrony told\n"
+	if err := os.WriteFile(filepath.Join(pppDir, "ip-up"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := hookLab(t, pppDir)
+	var out []byte
+	var err error
+	l.Router.Do(func() {
+		cmd := exec.Command(filepath.Join(HookDir(l.runDir), "ip-up"), "wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet")
+		cmd.Env = pppdEnv()
+		out, err = cmd.CombinedOutput()
+	})
+	if err != nil {
+		t.Fatalf("ip-up: %v\n%s", err, out)
+	}
+	var ran []byte
+	l.waitFor("the host's ip-up", func() bool { ran, _ = os.ReadFile(record); return len(ran) > 0 })
+	if !strings.HasPrefix(string(ran), "wan1 dsl0 0 192.168.2.2 192.168.2.254 plusnet|wan1\n") || !strings.Contains(string(ran), "from 192.168.2.2 lookup") {
+		t.Errorf("the host's ip-up ran without pppd's arguments or before pathpin's rules:\n%s", ran)
+	}
+	l.waitFor("the script's output in the log", func() bool { return strings.Contains(l.logText(), "chrony told") })
 }

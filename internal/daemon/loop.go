@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/uplink"
 )
 
@@ -44,11 +45,15 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 func (d *Daemon) batch(ctx context.Context, ev event) {
 	var requests []event
 	var dead []string
+	var ppp []hooks.Event
 	changed := false
 	for more := true; more; {
 		if ev.kind == evVLAN {
 			requests = append(requests, ev)
 		} else {
+			if ev.ppp != nil {
+				ppp = append(ppp, *ev.ppp)
+			}
 			apply, left := d.handle(ev)
 			changed = changed || apply
 			if left {
@@ -72,6 +77,7 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 		_ = d.apply(ctx)
 		d.flushDeadMarks()
 	}
+	d.scripts.add(d, ppp)
 }
 
 // apply makes the kernel match; a failure is logged, and the engine has

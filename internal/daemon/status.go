@@ -25,7 +25,7 @@ func (d *Daemon) listenStatus() (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.opt.StatusGID >= 0 {
+	if d.opt.StatusGID > 0 {
 		if err := os.Chown(path, 0, d.opt.StatusGID); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("giving %s to group %d: %w", path, d.opt.StatusGID, err)

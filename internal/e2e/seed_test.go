@@ -185,17 +185,21 @@ func (s *seed) routed(addr string) bool {
 }
 
 // state is the router's networking state, for before/after comparisons.
-func (s *seed) state() string {
+func (s *seed) state() string { return routerState(s.router.Run) }
+
+// routerState is a router's networking state as run (a command in the
+// router's namespace) prints it.
+func routerState(run func(name string, args ...string) string) string {
 	var b strings.Builder
 	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
-		b.WriteString(nonEmptyTables(s.router.Run(save)))
+		b.WriteString(nonEmptyTables(run(save)))
 	}
-	b.WriteString(s.router.Run("ip", "rule"))
-	b.WriteString(s.router.Run("ip", "route", "show", "table", "all"))
-	for _, l := range regexp.MustCompile(`(?m)^\d+: ([^:@]+)`).FindAllStringSubmatch(s.router.Run("ip", "-o", "link"), -1) {
+	b.WriteString(run("ip", "rule"))
+	b.WriteString(run("ip", "route", "show", "table", "all"))
+	for _, l := range regexp.MustCompile(`(?m)^\d+: ([^:@]+)`).FindAllStringSubmatch(run("ip", "-o", "link"), -1) {
 		b.WriteString("link " + l[1] + "\n")
 	}
-	b.WriteString(s.router.Run("sh", "-c", "grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter"))
+	b.WriteString(run("sh", "-c", "grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter"))
 	return b.String()
 }
 
@@ -228,9 +232,12 @@ func nonEmptyTables(save string) string {
 var sessArg = regexp.MustCompile(`-e (\d+):([0-9a-f:]{17})`)
 
 // acSessions returns the session ids the AC is running.
-func (s *seed) acSessions() []string {
+func (s *seed) acSessions() []string { return sessionsOf(s.ispa) }
+
+// sessionsOf returns the session ids the AC in ns is running.
+func sessionsOf(ns *netnstest.NS) []string {
 	var out []string
-	for _, p := range s.ispa.Processes() {
+	for _, p := range ns.Processes() {
 		if f := strings.Fields(p); len(f) > 0 && filepath.Base(f[0]) == "pppoe" {
 			if m := sessArg.FindStringSubmatch(p); m != nil {
 				out = append(out, m[1])

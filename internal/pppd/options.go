@@ -50,7 +50,13 @@ func (o *Options) Render() string {
 		"linkname pathpin-" + o.Uplink,
 		"nodetach",
 		"logfd 2",
+		// Debian's /etc/ppp/options applies to every pppd: its auth is
+		// undone here, its lcp-echo-interval below. Its tty options (lock,
+		// modem, crtscts) do not apply to the PPPoE channel, and pppd
+		// refuses them once nic- has chosen it.
 		"noauth",
+		// pathpin does not handle IPv6 yet: no IPV6CP.
+		"noipv6",
 		"noipdefault",
 		"nodefaultroute",
 		"maxfail 1",

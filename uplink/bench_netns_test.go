@@ -154,7 +154,7 @@ func shellScript(p *Plan) string {
 // throughput through the router with pathpin's rules, against the same
 // router as a plain single-uplink NAT, alternating. Target ≥ 0.9×.
 func BenchmarkDataPlane(b *testing.B) {
-	l := newEngineLab(b, "nft")
+	l := newEngineLab(b, "nftables")
 	l.configure(1, 1)
 	netnstest.ServeBulk(l.Server.Listen(netnstest.ServerAddr+":81"), 256<<20)
 	plain := func() {
@@ -216,7 +216,7 @@ func BenchmarkDataPlane(b *testing.B) {
 func BenchmarkBalance(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, w := range [][2]int{{1, 1}, {2, 1}} {
-			l := newEngineLab(b, "nft")
+			l := newEngineLab(b, "nftables")
 			l.configure(w[0], w[1])
 			l.mustApply()
 			const n = 2000

@@ -80,6 +80,14 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		}
 		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(nr)) })
 	}
+	if c.NFT != nil {
+		// One transaction: the kernel holds the old table or the new one.
+		if err := e.Backend.Tables.Apply(c.NFT.Want); err != nil {
+			return undo, fmt.Errorf("applying pathpin's nftables table: %w", err)
+		}
+		have := c.NFT.Have
+		undo = append(undo, func() error { return e.Backend.Tables.Apply(have) })
+	}
 	if batch := iptablesBatch(c); batch != nil {
 		err := e.Backend.Rules.Restore(ctx, batch)
 		// Even a failed restore may have committed its first table: undo

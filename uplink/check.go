@@ -47,7 +47,13 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	// loads the matches and targets pathpin needs (connmark, mark,
 	// statistic, conntrack, TCPMSS, SNAT, MASQUERADE) without committing.
 	full := Diff(p.Desired, &State{})
-	if err := e.Backend.Rules.Check(ctx, iptablesBatch(&full)); err != nil {
+	if t := e.Backend.Tables; t != nil {
+		if err := t.Check(p.Desired.NFT); err != nil {
+			add(Problem, "nftables cannot load pathpin's table; the kernel may lack conntrack marks, numgen or NAT: %v", err)
+		} else {
+			add(Info, "nftables accepts pathpin's table (connection marks, numgen balancing, NAT), written in one transaction")
+		}
+	} else if err := e.Backend.Rules.Check(ctx, iptablesBatch(&full)); err != nil {
 		add(Problem, "iptables (%s backend) cannot load pathpin's rules; the kernel may lack conntrack marks, xt_statistic or NAT: %v", e.Backend.Name, err)
 	} else {
 		add(Info, "iptables %s backend accepts pathpin's rules (connection marks, statistic balancing, NAT)", e.Backend.Name)

@@ -60,8 +60,11 @@ func TestDesiredGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, facts := lab(t, tt.weights, tt.pppoe)
 			delete(facts.Links, tt.gone)
-			st := Desired(cfg, facts, Statuses(cfg, facts, tt.down))
-			golden.Check(t, tt.name+".golden", RenderState(st))
+			statuses := Statuses(cfg, facts, tt.down)
+			golden.Check(t, tt.name+".golden", RenderState(Desired(cfg, facts, statuses)))
+			// The same state with pathpin's own nftables table, as plan
+			// shows it (comments included; nft -f accepts the text).
+			golden.Check(t, tt.name+".nft.golden", nftDesired(cfg, statuses).Render(true))
 		})
 	}
 }

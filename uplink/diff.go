@@ -8,7 +8,9 @@ type Changes struct {
 	AddRules, DelRules   []Rule
 	Chains               []ChainChange
 	AddJumps, DelJumps   []Jump
-	Sysctls              []SysctlChange
+	// NFT rewrites pathpin's nftables table whole.
+	NFT     *NFTChange
+	Sysctls []SysctlChange
 }
 
 // ChainChange rewrites, creates or deletes one of pathpin's chains.
@@ -28,7 +30,7 @@ type SysctlChange struct {
 // Empty reports whether nothing would change.
 func (c *Changes) Empty() bool {
 	return len(c.AddRoutes)+len(c.DelRoutes)+len(c.AddRules)+len(c.DelRules)+
-		len(c.Chains)+len(c.AddJumps)+len(c.DelJumps)+len(c.Sysctls) == 0
+		len(c.Chains)+len(c.AddJumps)+len(c.DelJumps)+len(c.Sysctls) == 0 && c.NFT == nil
 }
 
 // Diff compares a desired state with the live one.
@@ -37,6 +39,9 @@ func Diff(desired, live *State) Changes {
 	c.AddRoutes, c.DelRoutes = diffBy(desired.Routes, live.Routes, Route.String)
 	c.AddRules, c.DelRules = diffBy(desired.Rules, live.Rules, Rule.String)
 	c.AddJumps, c.DelJumps = diffBy(desired.Jumps, live.Jumps, Jump.Spec)
+	if desired.NFT.Render(false) != live.NFT.Render(false) {
+		c.NFT = &NFTChange{Want: desired.NFT, Have: live.NFT}
+	}
 
 	liveChains := map[string]Chain{}
 	for _, ch := range live.Chains {

@@ -64,6 +64,10 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 	}
 	statuses := Statuses(cfg, facts, held)
 	desired := Desired(cfg, facts, statuses)
+	if e.Backend != nil && e.Backend.Tables != nil {
+		desired.NFT = nftDesired(cfg, statuses)
+		desired.Chains, desired.Jumps = nil, nil
+	}
 	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, desired)
 	if err != nil {
 		return nil, err
@@ -97,7 +101,11 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 	if live.Routes, err = readRoutes(e.NL, tables, names); err != nil {
 		return nil, err
 	}
-	if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
+	if e.Backend != nil && e.Backend.Tables != nil {
+		if live.NFT, err = e.Backend.Tables.Read(); err != nil {
+			return nil, err
+		}
+	} else if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
 		return nil, err
 	}
 	if desired != nil {
@@ -139,7 +147,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, held Holds) (*Pl
 		return p, undo.unwind(err)
 	}
 	e.log().Info("applied", "routes_added", len(p.Changes.AddRoutes), "routes_deleted", len(p.Changes.DelRoutes),
-		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "chains_changed", len(p.Changes.Chains))
+		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "chains_changed", len(p.Changes.Chains), "nftables_table", p.Changes.NFT != nil)
 	return p, nil
 }
 
@@ -189,6 +197,9 @@ func (e *Engine) Close() {
 	if e.Backend != nil {
 		if c, ok := e.Backend.Fingerprint.(interface{ Close() error }); ok {
 			_ = c.Close()
+		}
+		if e.Backend.Tables != nil {
+			_ = e.Backend.Tables.Close()
 		}
 	}
 }

@@ -14,13 +14,13 @@ import (
 	"github.com/pathpin/pathpin/internal/netnstest"
 )
 
-var backends = []string{"nft", "legacy"}
+var backends = []string{"nftables", "nft", "legacy"}
 
 func TestBalanceSplitsNewConnectionsByWeight(t *testing.T) {
 	for _, tc := range []struct {
 		backend string
 		a, b    int
-	}{{"nft", 1, 1}, {"nft", 2, 1}, {"legacy", 2, 1}} {
+	}{{"nftables", 1, 1}, {"nftables", 2, 1}, {"nft", 1, 1}, {"nft", 2, 1}, {"legacy", 2, 1}} {
 		t.Run(fmt.Sprintf("%s-%d:%d", tc.backend, tc.a, tc.b), func(t *testing.T) {
 			l := newEngineLab(t, tc.backend)
 			l.configure(tc.a, tc.b)
@@ -84,7 +84,11 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			l := newEngineLab(t, backend)
 			l.configure(2, 1)
-			if out, code := l.pathpin("plan"); code != 2 || !strings.Contains(out, "iptables -t mangle -A PATHPIN-BALANCE") {
+			planned := "iptables -t mangle -A PATHPIN-BALANCE"
+			if backend == "nftables" {
+				planned = "numgen random mod 3 vmap { 0 : jump to_ispa, 1 : jump to_ispa, 2 : jump to_ispb }"
+			}
+			if out, code := l.pathpin("plan"); code != 2 || !strings.Contains(out, planned) {
 				t.Fatalf("plan before apply exited %d, want 2 with the changes:\n%s", code, out)
 			}
 			l.mustApply()
@@ -100,13 +104,17 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 				t.Fatalf("plan after apply exited %d, want 0:\n%s", code, out)
 			}
 			// What pathpin owns is exactly the golden rendering of the desired state.
-			for _, want := range []string{
+			wants := []string{
 				"10100:\tfrom 192.168.1.2 lookup 101", "10201:\tfrom all fwmark 0x200/0xff00 lookup 102",
 				"default via 192.168.1.254 dev wan0 table 101 src 192.168.1.2",
 				"-A PATHPIN-BALANCE -m mark --mark 0x0/0xff00 -m statistic --mode random --probability 0.66666666651 -j MARK --set-xmark 0x100/0xff00",
 				"-A PATHPIN-POSTROUTING -o wan1 -j SNAT --to-source 192.168.2.2",
 				"/proc/sys/net/ipv4/ip_forward:1",
-			} {
+			}
+			if backend == "nftables" {
+				wants[3], wants[4] = planned, `oifname "wan1" snat to 192.168.2.2`
+			}
+			for _, want := range wants {
 				if !strings.Contains(first, want) {
 					t.Errorf("router state lacks %q", want)
 				}
@@ -116,10 +124,17 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 }
 
 // foreign installs rules and routes pathpin does not own.
+// With pathpin's own nftables table, the foreign rules are iptables-nft's
+// and another tool's nft table.
 func foreign(l *engineLab) {
-	l.Router.Run("iptables-"+l.backend, "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "9", "-j", "MARK", "--set-mark", "0x7")
-	l.Router.Run("iptables-"+l.backend, "-t", "nat", "-A", "POSTROUTING", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
-	l.Router.Run("iptables-"+l.backend, "-A", "FORWARD", "-p", "tcp", "--dport", "25", "-j", "DROP")
+	ipt := "iptables-" + l.backend
+	if l.backend == "nftables" {
+		ipt = "iptables-nft"
+		l.Router.Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input tcp dport 22 accept")
+	}
+	l.Router.Run(ipt, "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "9", "-j", "MARK", "--set-mark", "0x7")
+	l.Router.Run(ipt, "-t", "nat", "-A", "POSTROUTING", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
+	l.Router.Run(ipt, "-A", "FORWARD", "-p", "tcp", "--dport", "25", "-j", "DROP")
 	l.Router.Run("ip", "rule", "add", "priority", "500", "from", "10.9.9.9", "lookup", "200")
 	l.Router.Run("ip", "route", "add", "10.9.0.0/16", "via", "192.168.2.254", "table", "200")
 	l.Router.Run("sysctl", "-qw", "net.ipv4.conf.wan0.rp_filter=1")
@@ -209,12 +224,12 @@ func (f failingRules) Restore(ctx context.Context, batch []byte) error {
 func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 	l := newEngineLab(t, "nft")
 	// The previous working state: ispA alone.
-	one := strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
+	one := l.firewallYAML() + strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
 	l.write(one)
 	l.mustApply()
 	before := l.snapshot()
 
-	two, err := config.Parse("two.yaml", []byte(l.Config(2, 1, "")))
+	two, err := config.Parse("two.yaml", []byte(l.Config(2, 1, l.firewallYAML())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,8 +264,13 @@ func TestLiveStateMatchesGolden(t *testing.T) {
 				}
 				live = RenderState(p.Live)
 			})
-			// The same golden file for both backends: they print alike.
-			golden.Check(t, "live-two-isp-2-1.golden", live)
+			// The same golden file for both iptables variants: they print
+			// alike.
+			name := "live-two-isp-2-1.golden"
+			if backend == "nftables" {
+				name = "live-two-isp-2-1-nftables.golden"
+			}
+			golden.Check(t, name, live)
 		})
 	}
 }

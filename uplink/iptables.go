@@ -40,6 +40,9 @@ type Backend struct {
 	// Fingerprint, for the nft backend, digests pathpin's chains over
 	// netlink so that an Engine with CacheReads can skip iptables-save.
 	Fingerprint Fingerprinter
+	// Tables, when set, is the nftables firewall: pathpin's own table
+	// instead of iptables chains (IPT, Rules and Fingerprint are unused).
+	Tables NFTables
 }
 
 // NewBackend opens the iptables backend: "nft", "legacy", or "auto" for

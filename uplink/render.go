@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/pathpin/pathpin/internal/textdiff"
 )
 
 // RenderState renders a state as the text `ip rule`, `ip route show table
@@ -42,6 +44,9 @@ func RenderState(s *State) string {
 			}
 		}
 		b.WriteString("COMMIT\n")
+	}
+	if s.NFT != nil {
+		b.WriteString("# nft list table ip pathpin\n" + s.NFT.Render(false))
 	}
 	b.WriteString("# sysctl\n")
 	for _, s := range s.Sysctls {
@@ -85,6 +90,27 @@ func RenderChanges(c *Changes) string {
 		}
 		for _, r := range c.DelRules {
 			b.WriteString("ip rule del " + ruleArgs(r) + "\n")
+		}
+	}
+	if n := c.NFT; n != nil {
+		if n.Want == nil {
+			section("nftables: table ip pathpin (removed)")
+			b.WriteString("delete table ip pathpin\n")
+		} else {
+			section("nftables: table ip pathpin (written whole, in one transaction)")
+			b.WriteString("# Marks: a connection's mark is restored from conntrack for every packet;\n" +
+				"# a new connection gets one (by weight: one random number, one lookup),\n" +
+				"# which is saved in conntrack. MSS clamping and NAT per uplink. nft -f\n" +
+				"# accepts this text.\n")
+			b.WriteString(n.Want.Render(true))
+			if n.Have != nil {
+				b.WriteString("# How it differs from the table in the kernel (- there now, + to come):\n")
+				for _, l := range strings.Split(strings.TrimSuffix(textdiff.Diff(n.Have.Render(false), n.Want.Render(false)), "\n"), "\n") {
+					if !strings.HasPrefix(l, "  ") {
+						b.WriteString("# " + l + "\n")
+					}
+				}
+			}
 		}
 	}
 	for _, table := range []string{"mangle", "nat"} {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/pathpin/pathpin/internal/nft"
 )
 
 // Rule priorities pathpin owns. Everything in [PrioFirst, PrioLast] is
@@ -147,10 +149,12 @@ type Sysctl struct {
 
 // State is everything pathpin owns in the kernel.
 type State struct {
-	Routes  []Route
-	Rules   []Rule
-	Chains  []Chain
-	Jumps   []Jump
+	Routes []Route
+	Rules  []Rule
+	Chains []Chain
+	Jumps  []Jump
+	// NFT is pathpin's nftables table (the nftables firewall only).
+	NFT     *nft.Table
 	Sysctls []Sysctl
 }
 

@@ -37,7 +37,7 @@ func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening netlink: %w", err)
 	}
-	backend, err := uplink.NewBackend(cfg.IPTables)
+	backend, err := uplink.NewFirewall(cfg)
 	if err != nil {
 		h.Close()
 		return nil, nil, err

@@ -53,8 +53,10 @@ func TestHookWithoutDaemon(t *testing.T) {
 	if ran, _ := os.ReadFile(record); !strings.HasPrefix(string(ran), "ppp1 wan1.1000 0 100.64.0.10 100.64.0.1 plusnet\n") || !strings.Contains(string(ran), "from 100.64.0.10 lookup 102") {
 		t.Errorf("the host's ip-up did not run after pathpin's own work:\n%s", ran)
 	}
-	if ipt := l.Router.Run("iptables-save"); !strings.Contains(ipt, "-o ppp1 -j MASQUERADE") {
-		t.Fatal("after ip-up the PPP uplink has no NAT")
+	// pathpin's own nftables table (the default firewall on this kernel).
+	table := func() string { return l.Router.Run("nft", "list", "table", "ip", "pathpin") }
+	if got := table(); !strings.Contains(got, `oifname "ppp1" masquerade`) || !strings.Contains(got, ": jump to_plusnet") {
+		t.Fatalf("after ip-up the PPP uplink has no NAT or no balance share:\n%s", got)
 	}
 	if out, err := hook("ip-up", "someone-else"); err == nil || !strings.Contains(out, `ipparam "someone-else" names no PPPoE uplink`) {
 		t.Fatalf("a foreign ipparam was accepted: %v\n%s", err, out)
@@ -62,8 +64,8 @@ func TestHookWithoutDaemon(t *testing.T) {
 	if out, err := hook("ip-down", "plusnet"); err != nil {
 		t.Fatalf("ip-down: %v\n%s", err, out)
 	}
-	if ipt := l.Router.Run("iptables-save"); strings.Contains(ipt, "-o ppp1 -j MASQUERADE") || strings.Contains(ipt, "0x200/0xff00\n-A PATHPIN-FORWARD") {
-		t.Fatal("after ip-down the PPP uplink still has NAT or a balance share")
+	if got := table(); strings.Contains(got, `oifname "ppp1" masquerade`) || strings.Contains(got, ": jump to_plusnet") {
+		t.Fatalf("after ip-down the PPP uplink still has NAT or a balance share:\n%s", got)
 	}
 	if out, err := l.Router.Command(bin, "down", "-c", cfg, "--state-dir", dir).CombinedOutput(); err != nil {
 		t.Fatalf("down: %v\n%s", err, out)

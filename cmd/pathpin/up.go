@@ -73,7 +73,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 			if err != nil {
 				return nil, fmt.Errorf("opening netlink (route and netfilter): %w", err)
 			}
-			backend, err := uplink.NewBackend(cfg.IPTables)
+			backend, err := uplink.NewFirewall(cfg)
 			if err != nil {
 				h.Close()
 				return nil, err

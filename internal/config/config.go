@@ -31,7 +31,11 @@ type Config struct {
 	Uplinks  []Uplink
 	MarkMask uint32
 	Health   Health
-	// IPTables selects the backend: "auto" (whatever `iptables` is),
+	// Firewall selects the firewall: "nftables" (pathpin's own table over
+	// netlink), "iptables", or "auto": nftables when the kernel has
+	// nf_tables, unless iptables: names a variant.
+	Firewall string
+	// IPTables selects the iptables variant: "auto" (whatever `iptables` is),
 	// "nft" or "legacy".
 	IPTables string
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs

@@ -68,6 +68,14 @@ func (v *validator) config(raw *rawConfig) *Config {
 	default:
 		v.fail([]any{"iptables"}, "%q is not a backend; use auto, nft or legacy", raw.IPTables)
 	}
+	switch raw.Firewall {
+	case "", "auto":
+		cfg.Firewall = "auto"
+	case "nftables", "iptables":
+		cfg.Firewall = raw.Firewall
+	default:
+		v.fail([]any{"firewall"}, "%q is not a firewall; use auto, nftables or iptables", raw.Firewall)
+	}
 	if raw.MarkMask != nil {
 		m := *raw.MarkMask
 		if m <= 0 || m > 0xffffffff {

@@ -10,6 +10,7 @@ type rawConfig struct {
 	MarkMask *int64      `yaml:"mark-mask"`
 	Health   rawHealth   `yaml:"health"`
 	IPTables string      `yaml:"iptables"`
+	Firewall string      `yaml:"firewall"`
 	// RunPPPScripts: nil means true.
 	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }

@@ -29,6 +29,9 @@ func (l *failoverLab) ownState() string {
 			b.WriteString(line + "\n")
 		}
 	}
+	// pathpin's own nftables table, when there is one.
+	table, _ := l.Router.Command("nft", "list", "table", "ip", "pathpin").Output()
+	b.Write(table)
 	return b.String()
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,18 +203,35 @@ func (b *booted) restarted(oldPID string, limit time.Duration) {
 
 var duplicateRule = regexp.MustCompile(`(?m)^\d+:\s+`)
 
-// noDuplicates fails when an ip rule or an iptables rule is there twice.
+// noDuplicates fails when an ip rule is there twice, or pathpin's table
+// (written whole each time) is not there exactly once.
 func (b *booted) noDuplicates() {
 	b.t.Helper()
+	if n := strings.Count(b.run("nft", "list", "tables"), "table ip pathpin\n"); n != 1 {
+		b.t.Errorf("pathpin's nftables table is there %d times", n)
+	}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(duplicateRule.ReplaceAllString(b.run("ip", "rule"), "")+b.run("iptables-save"), "\n") {
-		if strings.HasPrefix(line, "-A ") || strings.HasPrefix(line, "from ") || strings.HasPrefix(line, "fwmark ") {
+	for _, line := range strings.Split(duplicateRule.ReplaceAllString(b.run("ip", "rule"), ""), "\n") {
+		if strings.HasPrefix(line, "from ") || strings.HasPrefix(line, "fwmark ") {
 			if seen[line] {
 				b.t.Errorf("after the restart this is there twice: %s", line)
 			}
 			seen[line] = true
 		}
 	}
+}
+
+// sessionsClosed waits until none of old runs at the AC any more.
+func (b *booted) sessionsClosed(whose string, old []string) {
+	b.t.Helper()
+	b.waitFor(whose+" PPP session to be closed at the AC", 30*time.Second, func() bool {
+		for _, s := range sessionsOf(b.ispa) {
+			if slices.Contains(old, s) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func TestBooted(t *testing.T) {
@@ -292,16 +310,7 @@ func TestBooted(t *testing.T) {
 	wd, _ := time.ParseDuration(strings.ReplaceAll(b.show("WatchdogUSec"), " ", ""))
 	b.restarted(pid, 3*wd+20*time.Second)
 	t.Logf("watchdog (WatchdogSec=%s): restarted and carrying again %s after SIGSTOP", wd, time.Since(start).Round(time.Millisecond))
-	b.waitFor("the frozen daemon's PPP session to be closed at the AC", 30*time.Second, func() bool {
-		for _, s := range sessionsOf(b.ispa) {
-			for _, old := range oldSessions {
-				if s == old {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	b.sessionsClosed("the frozen daemon's", oldSessions)
 	b.noDuplicates()
 
 	// kill -9: restarted, converged, the stale session closed.
@@ -309,16 +318,7 @@ func TestBooted(t *testing.T) {
 	pid = b.show("MainPID")
 	b.run("kill", "-KILL", pid)
 	b.restarted(pid, 60*time.Second)
-	b.waitFor("the killed daemon's PPP session to be closed at the AC", 30*time.Second, func() bool {
-		for _, s := range sessionsOf(b.ispa) {
-			for _, old := range oldSessions {
-				if s == old {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	b.sessionsClosed("the killed daemon's", oldSessions)
 	b.noDuplicates()
 
 	// An upgrade (the same package again) restarts pathpin while it runs.

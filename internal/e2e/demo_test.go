@@ -56,12 +56,8 @@ func TestDemo(t *testing.T) {
 	say("%s", strings.TrimSpace(s.router.Run("ip", "rule")))
 	step("ip route show table 101 (talktalk) and 102 (plusnet)")
 	say("%s\n%s", strings.TrimSpace(s.router.Run("ip", "route", "show", "table", "101")), strings.TrimSpace(s.router.Run("ip", "route", "show", "table", "102")))
-	step("iptables-save: pathpin's chains")
-	for _, line := range strings.Split(s.router.Run("iptables-save"), "\n") {
-		if strings.Contains(line, "PATHPIN") {
-			say("%s", line)
-		}
-	}
+	step("nft list table ip pathpin: marks, balance by weight, MSS, NAT (one atomic table)")
+	say("%s", strings.TrimSpace(pathpinTable(s.router.Run)))
 
 	step("60 new connections from the client, and 10 long-lived ones asked again")
 	counts := map[string]int{}

@@ -180,8 +180,8 @@ func (s *seed) routed(addr string) bool {
 	if !strings.Contains(rules, "from 192.168.1.2 lookup 101") || !strings.Contains(rules, "from "+addr+" lookup 102") {
 		return false
 	}
-	ipt := s.router.Run("iptables-save")
-	return strings.Contains(ipt, "-o ppp1 -j MASQUERADE") && strings.Contains(ipt, "-j MARK --set-xmark 0x200/0xff00\n-A PATHPIN-FORWARD")
+	table := pathpinTable(s.router.Run)
+	return strings.Contains(table, `oifname "ppp1" masquerade`) && strings.Contains(table, ": jump to_plusnet")
 }
 
 // state is the router's networking state, for before/after comparisons.
@@ -194,6 +194,7 @@ func routerState(run func(name string, args ...string) string) string {
 	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
 		b.WriteString(nonEmptyTables(run(save)))
 	}
+	b.WriteString(pathpinTable(run))
 	b.WriteString(run("ip", "rule"))
 	b.WriteString(run("ip", "route", "show", "table", "all"))
 	for _, l := range regexp.MustCompile(`(?m)^\d+: ([^:@]+)`).FindAllStringSubmatch(run("ip", "-o", "link"), -1) {
@@ -201,6 +202,14 @@ func routerState(run func(name string, args ...string) string) string {
 	}
 	b.WriteString(run("sh", "-c", "grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter"))
 	return b.String()
+}
+
+// pathpinTable is pathpin's nftables table as nft lists it, or "".
+func pathpinTable(run func(name string, args ...string) string) string {
+	if !strings.Contains(run("nft", "list", "tables"), "table ip pathpin\n") {
+		return ""
+	}
+	return run("nft", "list", "table", "ip", "pathpin")
 }
 
 // nonEmptyTables drops comments, counters and tables that hold nothing
@@ -273,7 +282,7 @@ func TestSeedTopology(t *testing.T) {
 	}
 	st := s.state()
 	for _, want := range []string{"default dev ppp1 table 102 scope link src " + addr, "from all fwmark 0x200/0xff00 lookup 102",
-		"-A PATHPIN-POSTROUTING -o ppp1 -j MASQUERADE", "-A PATHPIN-POSTROUTING -o eth0 -j SNAT --to-source 192.168.1.2"} {
+		`oifname "ppp1" masquerade`, `oifname "eth0" snat to 192.168.1.2`} {
 		if !strings.Contains(st, want) {
 			t.Errorf("router state lacks %q", want)
 		}
@@ -318,7 +327,7 @@ func TestSeedTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.waitFor("the reloaded weights", 20*time.Second, func() bool {
-		return strings.Contains(s.router.Run("iptables-save", "-t", "mangle"), "--probability 0.75000000000 -j MARK --set-xmark 0x100/0xff00")
+		return strings.Contains(pathpinTable(s.router.Run), "numgen random mod 4 vmap { 0 : jump to_talktalk, 1 : jump to_talktalk, 2 : jump to_talktalk, 3 : jump to_plusnet }")
 	})
 	if s.pppAddress() != addr {
 		t.Fatal("a reload that changed only weights restarted PPP")

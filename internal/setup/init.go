@@ -14,6 +14,7 @@ import (
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/textdiff"
 )
 
 // Options are init's inputs: what the flags gave, and where to talk.
@@ -139,7 +140,7 @@ func Run(ctx context.Context, nl Netlink, opt Options) (*Result, error) {
 			fmt.Fprintf(opt.Out, "%s already says this; nothing to write.\n", opt.ConfigPath)
 			return res, nil
 		}
-		fmt.Fprintf(opt.Out, "%s exists and differs:\n%s", opt.ConfigPath, Diff(string(old), res.YAML))
+		fmt.Fprintf(opt.Out, "%s exists and differs:\n%s", opt.ConfigPath, textdiff.Diff(string(old), res.YAML))
 		return res, fmt.Errorf("init: %s exists; nothing was written (run again with --force to replace it)", opt.ConfigPath)
 	}
 	if opt.Ask != nil {

@@ -168,11 +168,3 @@ func (s *scripted) Ask(q, def string) (string, error) {
 }
 
 func (s *scripted) Secret(q string) (string, error) { return s.next(q) }
-
-func TestDiff(t *testing.T) {
-	got := Diff("a\nb\nc\n", "a\nx\nc\nd\n")
-	want := "  a\n+ x\n- b\n  c\n+ d\n"
-	if got != want {
-		t.Errorf("Diff:\n%s\nwant:\n%s", got, want)
-	}
-}

@@ -1,4 +1,5 @@
-package setup
+// Package textdiff shows how one text differs from another, line by line.
+package textdiff
 
 import "strings"
 

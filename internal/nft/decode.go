@@ -1,0 +1,181 @@
+package nft
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+)
+
+var errForeign = errors.New("not a rule pathpin writes")
+
+// decode reads the kernel's expressions of one rule back into the model.
+// slots gives a verdict map's elements by set name. Anything pathpin would
+// not have written is errForeign.
+func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule, error) {
+	var r Rule
+	next := func(i int) expr.Any {
+		if i < len(es) {
+			return es[i]
+		}
+		return nil
+	}
+	for i := 0; i < len(es); {
+		switch e := es[i].(type) {
+		case *expr.Meta:
+			switch {
+			case e.Key == expr.MetaKeyIIFNAME || e.Key == expr.MetaKeyOIFNAME:
+				c, ok := next(i + 1).(*expr.Cmp)
+				if !ok || c.Op != expr.CmpOpEq {
+					return r, errForeign
+				}
+				name := string(bytes.TrimRight(c.Data, "\x00"))
+				if e.Key == expr.MetaKeyIIFNAME {
+					r.IIf = name
+				} else {
+					r.OIf = name
+				}
+				i += 2
+			case e.Key == expr.MetaKeyMARK && !e.SourceRegister:
+				m, set, n, err := decodeMark(es[i+1:])
+				if err != nil {
+					return r, err
+				}
+				if set != nil {
+					if ms, ok := next(i + 1 + n).(*expr.Meta); !ok || ms.Key != expr.MetaKeyMARK || !ms.SourceRegister {
+						return r, errForeign
+					}
+					r.SetMark = set
+					n++
+				} else {
+					r.Mark = m
+				}
+				i += 1 + n
+			case e.Key == expr.MetaKeyL4PROTO:
+				if len(es) < i+5 {
+					return r, errForeign
+				}
+				r.TCPSyn = true
+				i += 5
+			default:
+				return r, errForeign
+			}
+		case *expr.Payload:
+			c, ok := next(i + 1).(*expr.Cmp)
+			if !ok || e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 || len(c.Data) != 4 {
+				return r, errForeign
+			}
+			r.SAddr = netip.AddrFrom4([4]byte(c.Data))
+			i += 2
+		case *expr.Ct:
+			switch e.Key {
+			case expr.CtKeySTATE:
+				r.CtNew = true
+				i += 3
+			case expr.CtKeyMARK:
+				if e.SourceRegister {
+					return r, errForeign
+				}
+				m, set, n, err := decodeMark(es[i+1:])
+				if err != nil {
+					return r, err
+				}
+				if set != nil {
+					// The library reads a ct set back without its source
+					// register: a ct expression on register 0.
+					if cs, ok := next(i + 1 + n).(*expr.Ct); !ok || cs.Key != expr.CtKeyMARK || cs.Register != 0 && !cs.SourceRegister {
+						return r, errForeign
+					}
+					r.SetCtMark = set
+					n++
+				} else {
+					r.CtMark = m
+				}
+				i += 1 + n
+			default:
+				return r, errForeign
+			}
+		case *expr.Verdict:
+			switch e.Kind {
+			case expr.VerdictReturn:
+				r.Return = true
+			case expr.VerdictJump:
+				r.Jump = e.Chain
+			default:
+				return r, errForeign
+			}
+			i++
+		case *expr.Numgen:
+			l, ok := next(i + 1).(*expr.Lookup)
+			if !ok {
+				return r, errForeign
+			}
+			s, mod, err := slots(l.SetName)
+			if err != nil {
+				return r, err
+			}
+			if mod != e.Modulus {
+				return r, fmt.Errorf("%w: the balance map holds %d numbers for modulus %d", errForeign, mod, e.Modulus)
+			}
+			r.Modulus, r.Balance = e.Modulus, s
+			i += 2
+		case *expr.Exthdr:
+			// rt tcpmss and byteorder before it are not read back by the
+			// library: a bare write is the clamp to the route's MTU.
+			if e.SourceRegister == 0 || e.Op != expr.ExthdrOpTcpopt {
+				return r, errForeign
+			}
+			r.ClampMSS = -1
+			i++
+		case *expr.Immediate:
+			switch n := next(i + 1).(type) {
+			case *expr.Exthdr:
+				if len(e.Data) != 2 {
+					return r, errForeign
+				}
+				r.ClampMSS = int(binaryutil.BigEndian.Uint16(e.Data))
+			case *expr.NAT:
+				if len(e.Data) != 4 || n.Type != expr.NATTypeSourceNAT {
+					return r, errForeign
+				}
+				r.SNAT = netip.AddrFrom4([4]byte(e.Data))
+			default:
+				return r, errForeign
+			}
+			i += 2
+		case *expr.Masq:
+			r.Masquerade = true
+			i++
+		default:
+			return r, errForeign
+		}
+	}
+	return r, nil
+}
+
+// decodeMark reads what follows a mark load: a mask and compare (a
+// match), or a mask and xor (a set). n is how many expressions it took.
+func decodeMark(es []expr.Any) (m *MarkMatch, set *MarkSet, n int, err error) {
+	if len(es) < 1 {
+		return nil, nil, 0, errForeign
+	}
+	b, ok := es[0].(*expr.Bitwise)
+	if !ok || len(b.Mask) != 4 || len(b.Xor) != 4 {
+		return nil, nil, 0, errForeign
+	}
+	mask, xor := binaryutil.NativeEndian.Uint32(b.Mask), binaryutil.NativeEndian.Uint32(b.Xor)
+	if c, ok := next(es, 1).(*expr.Cmp); ok && len(c.Data) == 4 {
+		return &MarkMatch{Mask: mask, Value: binaryutil.NativeEndian.Uint32(c.Data), Not: c.Op == expr.CmpOpNeq}, nil, 2, nil
+	}
+	return nil, &MarkSet{Mask: ^mask, Value: xor}, 1, nil
+}
+
+func next(es []expr.Any, i int) expr.Any {
+	if i < len(es) {
+		return es[i]
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package nft is pathpin's firewall on nftables, through netlink with no
+// exec: one table (ip pathpin) holding every chain pathpin needs, written
+// in one atomic transaction and read back structurally.
+//
+// Each rule is described by a small model (Rule). The model renders to nft
+// syntax for `pathpin plan` and builds the rule's expressions. Reading back
+// decodes the kernel's expressions into the model, builds them again from
+// it and compares the two byte for byte: a rule pathpin did not write, or
+// one changed behind its back, reads as foreign, and the next apply
+// rewrites the table.
+package nft
+
+import "net/netip"
+
+// TableName is pathpin's table, in the ip family (pathpin handles IPv4).
+const TableName = "pathpin"
+
+// Table is the whole of pathpin's table.
+type Table struct {
+	Chains []Chain
+}
+
+// Chain is one chain; Hook is empty for a regular chain (jump target).
+type Chain struct {
+	Name string
+	// Type, Hook and Priority make a base chain: e.g. filter, prerouting,
+	// -150 (mangle).
+	Type     string
+	Hook     string
+	Priority int
+	Rules    []Rule
+}
+
+// MarkMatch matches (mark & Mask) == Value, or != with Not.
+type MarkMatch struct {
+	Mask, Value uint32
+	Not         bool
+}
+
+// MarkSet sets the bits of Mask to Value and keeps the others:
+// mark = (mark & ^Mask) | Value.
+type MarkSet struct {
+	Mask, Value uint32
+}
+
+// Slot is one share of the balance: new connections whose random number
+// falls in [From, To] jump to Chain.
+type Slot struct {
+	From, To uint32
+	Chain    string
+}
+
+// Rule is one rule: its matches (zero values match everything), then one
+// action.
+type Rule struct {
+	IIf    string
+	OIf    string
+	SAddr  netip.Addr
+	CtNew  bool
+	CtMark *MarkMatch
+	Mark   *MarkMatch
+	// TCPSyn matches TCP segments with SYN and without RST.
+	TCPSyn bool
+
+	SetMark   *MarkSet
+	SetCtMark *MarkSet
+	Return    bool
+	Jump      string
+	// Balance: numgen random mod Modulus, looked up in a verdict map.
+	Modulus uint32
+	Balance []Slot
+	// ClampMSS: -1 clamps to the route's MTU, above 0 sets that MSS.
+	ClampMSS   int
+	SNAT       netip.Addr
+	Masquerade bool
+
+	// Comment says why; plan shows it, the kernel is not given it.
+	Comment string
+	// Foreign is a rule read back that pathpin did not write (or that was
+	// changed): Text is what it is.
+	Foreign bool
+	Text    string
+}

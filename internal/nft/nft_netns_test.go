@@ -1,0 +1,119 @@
+package nft
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pathpin/pathpin/internal/netnstest"
+)
+
+func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
+
+// sample is a table with every kind of rule pathpin writes.
+func sample() *Table {
+	mask := uint32(0xff00)
+	return &Table{Chains: []Chain{
+		{Name: "to_isp-a", Rules: []Rule{{SetMark: &MarkSet{Mask: mask, Value: 0x100}}}},
+		{Name: "to_dsl", Rules: []Rule{{SetMark: &MarkSet{Mask: mask, Value: 0x200}}}},
+		{Name: "balance", Rules: []Rule{{Mark: &MarkMatch{Mask: mask}, Modulus: 3, Balance: []Slot{{0, 0, "to_isp-a"}, {1, 2, "to_dsl"}}, Comment: "by weight"}}},
+		{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: -150, Rules: []Rule{
+			{CtMark: &MarkMatch{Mask: mask, Value: 0x100}, SetMark: &MarkSet{Mask: mask, Value: 0x100}},
+			{Mark: &MarkMatch{Mask: mask, Not: true}, Return: true},
+			{IIf: "lan0", CtNew: true, Jump: "balance"},
+			{Mark: &MarkMatch{Mask: mask, Value: 0x100}, SetCtMark: &MarkSet{Mask: mask, Value: 0x100}},
+		}},
+		{Name: "output", Type: "route", Hook: "output", Priority: -150, Rules: []Rule{
+			{OIf: "lo", Return: true},
+			{SAddr: netip.MustParseAddr("192.168.1.2"), CtNew: true, Jump: "to_isp-a"},
+		}},
+		{Name: "forward", Type: "filter", Hook: "forward", Priority: -150, Rules: []Rule{
+			{OIf: "wan0", TCPSyn: true, ClampMSS: -1},
+			{OIf: "ppp1", TCPSyn: true, ClampMSS: 1452},
+		}},
+		{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100, Rules: []Rule{
+			{OIf: "wan0", SNAT: netip.MustParseAddr("192.168.1.2")},
+			{OIf: "ppp1", Masquerade: true},
+		}},
+	}}
+}
+
+func TestApplyReadAndWhatNftLists(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	// Other software's table, and iptables-nft's, stay as they are.
+	ns.Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input tcp dport 22 accept")
+	ns.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "wan9", "-j", "MASQUERADE")
+	foreign := ns.Run("nft", "list", "table", "inet", "filter") + ns.Run("iptables-nft-save", "-t", "nat")
+
+	var c *Conn
+	var err error
+	ns.Do(func() { c, err = Open() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := sample()
+	do := func(f func() error) {
+		t.Helper()
+		var err error
+		ns.Do(func() { err = f() })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() *Table {
+		t.Helper()
+		var got *Table
+		do(func() (err error) { got, err = c.Read(); return err })
+		return got
+	}
+	do(func() error { return c.Apply(want) })
+	if got := ns.Run("nft", "list", "table", "ip", TableName); got != want.Render(false) {
+		t.Errorf("nft list differs from pathpin's rendering:\n%s", cmp.Diff(want.Render(false), got))
+	}
+	if diff := cmp.Diff(want.Render(false), read().Render(false)); diff != "" {
+		t.Errorf("read back (-want +got):\n%s", diff)
+	}
+	// Twice: nothing differs.
+	before := ns.Run("nft", "list", "ruleset")
+	do(func() error { return c.Apply(want) })
+	if after := ns.Run("nft", "list", "ruleset"); after != before {
+		t.Errorf("applying twice changed the ruleset:\n%s", cmp.Diff(before, after))
+	}
+	// A rule changed behind pathpin's back reads as foreign.
+	ns.Run("nft", "add rule ip pathpin output oifname \"lo\" counter accept")
+	if got := read().Render(false); !strings.Contains(got, "a rule pathpin did not write") {
+		t.Errorf("a foreign rule was not seen:\n%s", got)
+	}
+	// A failure inside the transaction leaves the old table.
+	bad := sample()
+	bad.Chains[3].Rules = append(bad.Chains[3].Rules, Rule{Jump: "no_such_chain"})
+	var aerr error
+	ns.Do(func() { aerr = c.Apply(bad) })
+	if aerr == nil {
+		t.Fatal("a table jumping to a missing chain was accepted")
+	}
+	if got := read().Render(false); !strings.Contains(got, "a rule pathpin did not write") {
+		t.Errorf("after the failed transaction the table is not the old one:\n%s", got)
+	}
+	do(func() error { return c.Apply(nil) })
+	if got := read(); got != nil {
+		t.Errorf("the table is still there after Apply(nil):\n%s", got.Render(false))
+	}
+	if after := ns.Run("nft", "list", "table", "inet", "filter") + ns.Run("iptables-nft-save", "-t", "nat"); stripCounters(after) != stripCounters(foreign) {
+		t.Errorf("other software's rules changed:\nbefore:\n%s\nafter:\n%s", foreign, after)
+	}
+}
+
+func stripCounters(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

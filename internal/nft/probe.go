@@ -1,0 +1,28 @@
+package nft
+
+import "net/netip"
+
+// Supported reports whether the kernel runs everything pathpin's table
+// uses (marks, conntrack, numgen, the TCP option write, NAT): a table with
+// one rule of each kind is validated and never takes effect. nf_tables
+// alone is not enough; its expressions are modules of their own.
+func (c *Conn) Supported() error { return c.Check(probeTable()) }
+
+func probeTable() *Table {
+	m := uint32(0xff00)
+	return &Table{Chains: []Chain{
+		{Name: "to_a", Rules: []Rule{{SetMark: &MarkSet{Mask: m, Value: 0x100}}}},
+		{Name: "balance", Rules: []Rule{{Mark: &MarkMatch{Mask: m}, Modulus: 1, Balance: []Slot{{0, 0, "to_a"}}}}},
+		{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: -150, Rules: []Rule{
+			{CtMark: &MarkMatch{Mask: m, Value: 0x100}, SetMark: &MarkSet{Mask: m, Value: 0x100}},
+			{IIf: "lo", CtNew: true, Jump: "balance"},
+			{Mark: &MarkMatch{Mask: m, Value: 0x100}, SetCtMark: &MarkSet{Mask: m, Value: 0x100}},
+		}},
+		{Name: "output", Type: "route", Hook: "output", Priority: -150, Rules: []Rule{
+			{SAddr: netip.MustParseAddr("192.0.2.1"), Return: true}}},
+		{Name: "forward", Type: "filter", Hook: "forward", Priority: -150, Rules: []Rule{
+			{OIf: "lo", TCPSyn: true, ClampMSS: -1}, {OIf: "lo", TCPSyn: true, ClampMSS: 1452}}},
+		{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100, Rules: []Rule{
+			{OIf: "lo", SNAT: netip.MustParseAddr("192.0.2.1")}, {OIf: "lo", Masquerade: true}}},
+	}}
+}

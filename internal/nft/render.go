@@ -1,0 +1,116 @@
+package nft
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Render writes the table in nft syntax, as `nft list table ip pathpin`
+// prints it; with comments, each rule's comment goes above it as a
+// `#` line, which `nft -f` accepts too. A nil table renders as "".
+func (t *Table) Render(comments bool) string {
+	if t == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "table ip %s {\n", TableName)
+	for i, c := range t.Chains {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
+		if c.Hook != "" {
+			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %s; policy accept;\n", c.Type, c.Hook, priorityName(c.Type, c.Priority))
+		}
+		for _, r := range c.Rules {
+			if comments && r.Comment != "" {
+				fmt.Fprintf(&b, "\t\t# %s\n", r.Comment)
+			}
+			fmt.Fprintf(&b, "\t\t%s\n", r.String())
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// priorityName is how nft names the standard priorities it prints.
+func priorityName(typ string, p int) string {
+	switch {
+	case p == -150:
+		return "mangle"
+	case p == 100 && typ == "nat":
+		return "srcnat"
+	case p == 0:
+		return "filter"
+	}
+	return fmt.Sprint(p)
+}
+
+// String is the rule in nft syntax, as nft lists it.
+func (r Rule) String() string {
+	if r.Foreign {
+		return r.Text
+	}
+	var p []string
+	if r.IIf != "" {
+		p = append(p, fmt.Sprintf("iifname %q", r.IIf))
+	}
+	if r.OIf != "" {
+		p = append(p, fmt.Sprintf("oifname %q", r.OIf))
+	}
+	if r.SAddr.IsValid() {
+		p = append(p, "ip saddr "+r.SAddr.String())
+	}
+	if r.CtNew {
+		p = append(p, "ct state new")
+	}
+	if m := r.CtMark; m != nil {
+		p = append(p, "ct mark "+m.String())
+	}
+	if m := r.Mark; m != nil {
+		p = append(p, "meta mark "+m.String())
+	}
+	if r.TCPSyn {
+		p = append(p, "tcp flags syn / syn,rst")
+	}
+	switch {
+	case r.SetMark != nil:
+		p = append(p, "meta mark set meta mark "+r.SetMark.String())
+	case r.SetCtMark != nil:
+		p = append(p, "ct mark set ct mark "+r.SetCtMark.String())
+	case r.Return:
+		p = append(p, "return")
+	case r.Jump != "":
+		p = append(p, "jump "+r.Jump)
+	case len(r.Balance) > 0:
+		var elems []string
+		for _, k := range slotKeys(r.Balance) {
+			elems = append(elems, fmt.Sprintf("%d : jump %s", k.key, k.chain))
+		}
+		p = append(p, fmt.Sprintf("numgen random mod %d vmap { %s }", r.Modulus, strings.Join(elems, ", ")))
+	case r.ClampMSS < 0:
+		p = append(p, "tcp option maxseg size set rt mtu")
+	case r.ClampMSS > 0:
+		p = append(p, fmt.Sprintf("tcp option maxseg size set %d", r.ClampMSS))
+	case r.SNAT.IsValid():
+		p = append(p, "snat to "+r.SNAT.String())
+	case r.Masquerade:
+		p = append(p, "masquerade")
+	}
+	return strings.Join(p, " ")
+}
+
+func (m MarkMatch) String() string {
+	op := "=="
+	if m.Not {
+		op = "!="
+	}
+	return fmt.Sprintf("& 0x%08x %s 0x%08x", m.Mask, op, m.Value)
+}
+
+// String is the set as nft prints it: the kept bits and the value, with
+// the value's bits shown in the mask too.
+func (m MarkSet) String() string {
+	return fmt.Sprintf("& 0x%08x | 0x%08x", ^m.Mask|(m.Value&m.Mask), m.Value&m.Mask)
+}

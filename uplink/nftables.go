@@ -1,0 +1,169 @@
+package uplink
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/nft"
+)
+
+// NFTables is the part of *nft.Conn the engine uses: pathpin's whole table,
+// written in one transaction and read back structurally.
+type NFTables interface {
+	Apply(t *nft.Table) error
+	Check(t *nft.Table) error
+	Read() (*nft.Table, error)
+	Close() error
+}
+
+var _ NFTables = (*nft.Conn)(nil)
+
+// NewFirewall opens the firewall the configuration chooses: nftables when
+// firewall: is nftables, or auto on a kernel with nf_tables and no
+// iptables: variant named; iptables (NewBackend) otherwise.
+func NewFirewall(cfg *config.Config) (*Backend, error) {
+	if cfg.Firewall == "iptables" || cfg.Firewall == "auto" && cfg.IPTables != "auto" {
+		return NewBackend(cfg.IPTables)
+	}
+	c, err := nft.Open()
+	if err == nil {
+		if err = c.Supported(); err == nil {
+			return &Backend{Name: "nftables", Tables: c}, nil
+		}
+		c.Close()
+	}
+	if cfg.Firewall == "nftables" {
+		return nil, fmt.Errorf("firewall: nftables, but the kernel cannot run pathpin's table (set firewall: iptables): %w", err)
+	}
+	return NewBackend(cfg.IPTables)
+}
+
+// Chain priorities of pathpin's table, and why:
+//   - prerouting, output and forward at mangle (-150): the marks are set
+//     where iptables' mangle table sets them, after conntrack (-200) has
+//     found the connection and before routing decides by the mark; other
+//     software's iptables-nft mangle rules run at the same point.
+//   - postrouting at srcnat (100): source NAT where iptables' nat table
+//     does it, after routing chose the uplink.
+//   - output is a route chain: a mark set there re-routes the packet.
+const (
+	prioMangle = -150
+	prioSrcNAT = 100
+)
+
+// markChain is the chain that gives a new connection uplink u's mark.
+func markChain(u *config.Uplink) string { return "to_" + u.Name }
+
+// nftDesired is pathpin's table for the uplinks in statuses: the same
+// decisions as the iptables chains, balanced with numgen and a verdict map.
+func nftDesired(cfg *config.Config, statuses []Status) *nft.Table {
+	mask := cfg.MarkMask
+	t := &nft.Table{}
+	for _, st := range statuses {
+		u := st.Uplink
+		t.Chains = append(t.Chains, nft.Chain{Name: markChain(u), Rules: []nft.Rule{{
+			SetMark: &nft.MarkSet{Mask: mask, Value: u.Mark}, Comment: fmt.Sprintf("a new connection goes to %s: its mark %#x", u.Name, u.Mark)}}})
+	}
+	restore := func() []nft.Rule {
+		var rs []nft.Rule
+		for _, st := range statuses {
+			m := st.Uplink.Mark
+			rs = append(rs, nft.Rule{CtMark: &nft.MarkMatch{Mask: mask, Value: m}, SetMark: &nft.MarkSet{Mask: mask, Value: m},
+				Comment: fmt.Sprintf("every packet of a connection on %s gets its mark back from conntrack", st.Name)})
+		}
+		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "known connection: its mark is set, nothing more to decide"})
+	}
+	save := func() []nft.Rule {
+		var rs []nft.Rule
+		for _, st := range statuses {
+			m := st.Uplink.Mark
+			rs = append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Value: m}, SetCtMark: &nft.MarkSet{Mask: mask, Value: m},
+				Comment: fmt.Sprintf("remember %s's mark in conntrack for the connection's later packets", st.Name)})
+		}
+		return rs
+	}
+
+	bal := nft.Chain{Name: "balance"}
+	if picks := balance(statuses); len(picks) > 0 {
+		g := 0
+		for _, p := range picks {
+			g = gcd(g, p.weight)
+		}
+		var slots []nft.Slot
+		var shares []string
+		next := uint32(0)
+		for _, p := range picks {
+			n := uint32(p.weight / g)
+			slots = append(slots, nft.Slot{From: next, To: next + n - 1, Chain: markChain(p.status.Uplink)})
+			shares = append(shares, fmt.Sprintf("%s %d/%d", p.status.Name, p.weight, p.total))
+			next += n
+		}
+		bal.Rules = []nft.Rule{{Mark: &nft.MarkMatch{Mask: mask}, Modulus: next, Balance: slots,
+			Comment: "a new connection gets an uplink by weight, one random number and one lookup: " + strings.Join(shares, ", ")}}
+	}
+
+	pre := nft.Chain{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: prioMangle, Rules: restore()}
+	for _, st := range statuses {
+		if st.Up() {
+			pre.Rules = append(pre.Rules, nft.Rule{IIf: st.Device, CtNew: true, Jump: markChain(st.Uplink),
+				Comment: fmt.Sprintf("a new connection arriving on %s (inbound, port forwards) stays on %s so replies leave by it", st.Device, st.Name)})
+		}
+	}
+	for _, lan := range cfg.LAN.Interfaces {
+		pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: "balance",
+			Comment: fmt.Sprintf("a new connection from a LAN client on %s gets an uplink by weight", lan)})
+	}
+	pre.Rules = append(pre.Rules, save()...)
+
+	out := nft.Chain{Name: "output", Type: "route", Hook: "output", Priority: prioMangle, Rules: restore()}
+	out.Rules = append(out.Rules, nft.Rule{OIf: "lo", Return: true, Comment: "loopback traffic is never balanced"})
+	for _, lan := range cfg.LAN.Interfaces {
+		out.Rules = append(out.Rules, nft.Rule{OIf: lan, Return: true, Comment: "traffic to LAN clients is never balanced"})
+	}
+	for _, st := range statuses {
+		if st.Up() {
+			out.Rules = append(out.Rules, nft.Rule{SAddr: st.Local, CtNew: true, Jump: markChain(st.Uplink),
+				Comment: fmt.Sprintf("a connection bound to %s's address %s stays on %s", st.Name, st.Local, st.Name)})
+		}
+	}
+	out.Rules = append(out.Rules, nft.Rule{CtNew: true, Jump: "balance", Comment: "any other new connection of the router's own gets an uplink by weight"})
+	out.Rules = append(out.Rules, save()...)
+
+	fwd := nft.Chain{Name: "forward", Type: "filter", Hook: "forward", Priority: prioMangle}
+	post := nft.Chain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: prioSrcNAT}
+	for _, st := range statuses {
+		if !st.Up() {
+			continue
+		}
+		if mtu := st.Uplink.MTU; mtu > 0 && !st.Uplink.IsPPPoE() {
+			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: mtu - 40,
+				Comment: fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mtu-40, st.Name, mtu)})
+		} else {
+			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: -1,
+				Comment: fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name)})
+		}
+		if st.Uplink.IsPPPoE() {
+			post.Rules = append(post.Rules, nft.Rule{OIf: st.Device, Masquerade: true,
+				Comment: fmt.Sprintf("%s's address changes on every reconnect: masquerade with whatever it is", st.Name)})
+		} else {
+			post.Rules = append(post.Rules, nft.Rule{OIf: st.Device, SNAT: st.Local,
+				Comment: fmt.Sprintf("leave %s with its own address %s", st.Name, st.Local)})
+		}
+	}
+	t.Chains = append(t.Chains, bal, pre, out, fwd, post)
+	return t
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// NFTChange rewrites pathpin's nftables table: Want replaces Have whole
+// (a nil Want deletes the table).
+type NFTChange struct {
+	Want, Have *nft.Table
+}

@@ -22,12 +22,6 @@ type Engine struct {
 	Sysctl   Sysctls
 	StateDir string // where the sysctl record lives, e.g. /run/pathpin
 	Log      *slog.Logger
-	// CacheReads lets a long-lived engine (the daemon) skip iptables-save
-	// when the backend's netlink fingerprint of pathpin's chains matches
-	// one it has seen with iptables-save: the kernel then holds exactly
-	// what that read showed. Reads stay reads; only the exec is saved.
-	CacheReads bool
-	cache      chainCache
 }
 
 // errNoBackend is what a read-only engine (status without root) answers
@@ -189,15 +183,12 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	return p, nil
 }
 
-// Close releases the engine's sockets (netlink, the nftables fingerprint).
+// Close releases the engine's sockets (netlink, nftables).
 func (e *Engine) Close() {
 	if c, ok := e.NL.(interface{ Close() }); ok {
 		c.Close()
 	}
 	if e.Backend != nil {
-		if c, ok := e.Backend.Fingerprint.(interface{ Close() error }); ok {
-			_ = c.Close()
-		}
 		if e.Backend.Tables != nil {
 			_ = e.Backend.Tables.Close()
 		}
@@ -225,32 +216,15 @@ func devicesOf(cfg *config.Config) map[string]bool {
 	return devices
 }
 
-// readChains reads pathpin's chains and jumps: from the cache when the
-// fingerprint matches an earlier iptables-save, else with iptables-save
-// (remembered if the fingerprint held still during the read).
+// readChains reads pathpin's chains and jumps with one iptables-save.
 func (e *Engine) readChains(ctx context.Context) ([]Chain, []Jump, error) {
 	if e.Backend == nil {
 		return nil, nil, errNoBackend
-	}
-	fp := e.Backend.Fingerprint
-	var before string
-	if e.CacheReads && fp != nil {
-		if d, err := fp.Fingerprint(); err == nil {
-			if v, ok := e.cache.get(d); ok {
-				return slices.Clone(v.chains), slices.Clone(v.jumps), nil
-			}
-			before = d
-		}
 	}
 	save, err := e.Backend.Rules.Save(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading iptables: %w", err)
 	}
 	chains, jumps := parseChains(save)
-	if before != "" {
-		if after, err := fp.Fingerprint(); err == nil && after == before {
-			e.cache.put(after, cachedChains{chains: chains, jumps: jumps})
-		}
-	}
 	return chains, jumps, nil
 }

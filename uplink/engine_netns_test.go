@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/golden"
 	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/internal/nft"
 )
 
 var backends = []string{"nftables", "nft", "legacy"}
@@ -165,23 +167,27 @@ func TestDownLeavesForeignStateAsItWas(t *testing.T) {
 }
 
 func TestBadConfigChangesNothing(t *testing.T) {
-	l := newEngineLab(t, "nft")
-	l.configure(1, 1)
-	l.mustApply()
-	before := l.snapshot()
-	for _, bad := range []string{
-		l.Config(1, 1, "iptables: nft\n") + "    tabel: 7\n",
-		strings.Replace(l.Config(1, 1, ""), "192.168.2.254", "192.168.2.300", 1),
-		strings.Replace(l.Config(1, 1, ""), "name: ispb", "name: ispa", 1),
-	} {
-		l.write(bad)
-		out, code := l.pathpin("apply")
-		if code != 1 || !strings.Contains(out, l.cfgPath+":") {
-			t.Fatalf("apply with a bad config exited %d, want 1 with the file and line:\n%s", code, out)
-		}
-		if diff := cmp.Diff(before, l.snapshot()); diff != "" {
-			t.Fatalf("a bad config changed the router:\n%s", diff)
-		}
+	for _, backend := range []string{"nftables", "nft"} {
+		t.Run(backend, func(t *testing.T) {
+			l := newEngineLab(t, backend)
+			l.configure(1, 1)
+			l.mustApply()
+			before := l.snapshot()
+			for _, bad := range []string{
+				l.Config(1, 1, l.firewallYAML()) + "    tabel: 7\n",
+				strings.Replace(l.Config(1, 1, l.firewallYAML()), "192.168.2.254", "192.168.2.300", 1),
+				strings.Replace(l.Config(1, 1, l.firewallYAML()), "name: ispb", "name: ispa", 1),
+			} {
+				l.write(bad)
+				out, code := l.pathpin("apply")
+				if code != 1 || !strings.Contains(out, l.cfgPath+":") {
+					t.Fatalf("apply with a bad config exited %d, want 1 with the file and line:\n%s", code, out)
+				}
+				if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+					t.Fatalf("a bad config changed the router:\n%s", diff)
+				}
+			}
+		})
 	}
 }
 
@@ -221,8 +227,31 @@ func (f failingRules) Restore(ctx context.Context, batch []byte) error {
 	return nil
 }
 
+// brokenTables makes its first transaction one the kernel refuses (a jump
+// to a chain that does not exist): a failure inside the transaction.
+type brokenTables struct {
+	NFTables
+	failed *bool
+}
+
+func (b brokenTables) Apply(t *nft.Table) error {
+	if *b.failed || t == nil {
+		return b.NFTables.Apply(t)
+	}
+	*b.failed = true
+	bad := *t
+	bad.Chains = append(slices.Clone(t.Chains), nft.Chain{Name: "broken", Rules: []nft.Rule{{Jump: "no_such_chain"}}})
+	return b.NFTables.Apply(&bad)
+}
+
 func TestFailedApplyKeepsThePreviousState(t *testing.T) {
-	l := newEngineLab(t, "nft")
+	for _, backend := range []string{"nftables", "nft"} {
+		t.Run(backend, func(t *testing.T) { failedApplyKeepsThePreviousState(t, backend) })
+	}
+}
+
+func failedApplyKeepsThePreviousState(t *testing.T, backend string) {
+	l := newEngineLab(t, backend)
 	// The previous working state: ispA alone.
 	one := l.firewallYAML() + strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
 	l.write(one)
@@ -234,8 +263,12 @@ func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var applyErr error
-	e := l.engine("nft")
-	e.Backend.Rules = failingRules{RuleSet: e.Backend.Rules, failed: new(bool)}
+	e := l.engine(backend)
+	if backend == "nftables" {
+		e.Backend.Tables = brokenTables{NFTables: e.Backend.Tables, failed: new(bool)}
+	} else {
+		e.Backend.Rules = failingRules{RuleSet: e.Backend.Rules, failed: new(bool)}
+	}
 	l.Router.Do(func() { _, applyErr = e.Apply(context.Background(), two, nil) })
 	if applyErr == nil || !strings.Contains(applyErr.Error(), "the earlier steps were undone") {
 		t.Fatalf("Apply error = %v, want the injected failure, undone", applyErr)
@@ -297,81 +330,5 @@ func TestCheckReportsClashes(t *testing.T) {
 	}
 	if code != 1 {
 		t.Fatalf("check with clashes exited %d, want 1:\n%s", code, out)
-	}
-}
-
-// countingRules counts iptables-save execs.
-type countingRules struct {
-	RuleSet
-	saves *int
-}
-
-func (c countingRules) Save(ctx context.Context) ([]byte, error) {
-	*c.saves++
-	return c.RuleSet.Save(ctx)
-}
-
-// TestCachedReadsSeeEveryChange: with CacheReads, an engine skips
-// iptables-save while its netlink fingerprint matches a read it has made,
-// through traffic (counters change), and still sees every change someone
-// else makes: a rule replaced in place (same handle), a jump deleted.
-func TestCachedReadsSeeEveryChange(t *testing.T) {
-	l := newEngineLab(t, "nft")
-	l.configure(2, 1)
-	cfg, err := config.Load(l.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := l.engine("nft")
-	if e.Backend.Fingerprint == nil {
-		t.Fatal("the nft backend has no fingerprint")
-	}
-	saves := 0
-	e.Backend.Rules = countingRules{RuleSet: e.Backend.Rules, saves: &saves}
-	plan := func() *Plan {
-		t.Helper()
-		var p *Plan
-		var err error
-		l.Router.Do(func() { p, err = e.Plan(context.Background(), cfg, nil) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	apply := func() {
-		t.Helper()
-		var err error
-		l.Router.Do(func() { _, err = e.Apply(context.Background(), cfg, nil) })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	apply()
-	warm := saves
-	l.connect(50) // counters move
-	if p := plan(); !p.Changes.Empty() {
-		t.Fatalf("traffic alone made a change:\n%s", RenderChanges(&p.Changes))
-	}
-	if saves != warm {
-		t.Fatalf("a read after traffic ran iptables-save %d times; the fingerprint should have matched", saves-warm)
-	}
-
-	l.Router.Run("iptables-nft", "-t", "mangle", "-R", "PATHPIN-BALANCE", "1", "-m", "mark", "--mark", "0x0/0xff00",
-		"-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "MARK", "--set-xmark", "0x100/0xff00")
-	if p := plan(); len(p.Changes.Chains) != 1 || p.Changes.Chains[0].Chain.Name != ChainBalance {
-		t.Fatalf("a rule replaced in place went unseen: %+v", p.Changes)
-	}
-	apply()
-	if p := plan(); !p.Changes.Empty() {
-		t.Fatal("apply did not repair the replaced rule")
-	}
-
-	l.Router.Run("iptables-nft", "-t", "mangle", "-D", "PREROUTING", "-j", ChainPrerouting)
-	if p := plan(); len(p.Changes.AddJumps) != 1 {
-		t.Fatalf("a deleted jump went unseen: %+v", p.Changes)
-	}
-	apply()
-	if !strings.Contains(l.snapshot(), "-A PREROUTING -j PATHPIN-PREROUTING") {
-		t.Fatal("the jump was not restored")
 	}
 }

@@ -64,7 +64,7 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 			cold = newN()
 		}, run: func() error { return apply(ln, cold, cfgN, nil) }},
 		{name: "iptables-warm", lab: li, run: func() error { return apply(li, warmI, cfgI, nil) }},
-		{name: "iptables-cold", lab: li, prepare: func() { warmI.cache = chainCache{} }, run: func() error { return apply(li, warmI, cfgI, nil) }},
+		{name: "iptables-cold", lab: li, prepare: func() { warmI = newI() }, run: func() error { return apply(li, warmI, cfgI, nil) }},
 		{name: "floor", lab: ln, run: func() (err error) {
 			ln.Router.Do(func() {
 				for _, r := range floorPlan.Changes.AddRoutes {

@@ -37,11 +37,8 @@ type Backend struct {
 	IPT   IPTables
 	Rules RuleSet
 	Name  string // "nft" or "legacy"
-	// Fingerprint, for the nft backend, digests pathpin's chains over
-	// netlink so that an Engine with CacheReads can skip iptables-save.
-	Fingerprint Fingerprinter
 	// Tables, when set, is the nftables firewall: pathpin's own table
-	// instead of iptables chains (IPT, Rules and Fingerprint are unused).
+	// instead of iptables chains (IPT and Rules are unused).
 	Tables NFTables
 }
 
@@ -80,14 +77,7 @@ func NewBackend(kind string) (*Backend, error) {
 			rs.restore = p
 		}
 	}
-	b := &Backend{IPT: ipt, Rules: rs, Name: name}
-	if name == "nft" {
-		// The socket is opened now, in the caller's network namespace.
-		if fp, err := NewNFTFingerprint(); err == nil {
-			b.Fingerprint = fp
-		}
-	}
-	return b, nil
+	return &Backend{IPT: ipt, Rules: rs, Name: name}, nil
 }
 
 type execRuleSet struct{ save, restore string }

@@ -161,8 +161,17 @@ func assertSurvive(t testing.TB, conns []*netnstest.SourceConn) {
 	}
 }
 
+// firewalls are the two firewalls every failover test runs on.
+var firewalls = []string{"nftables", "iptables"}
+
 func TestFailoverOnCarrierLoss(t *testing.T) {
-	l := newFailoverLab(t, 1, 1, fastHealth)
+	for _, fw := range firewalls {
+		t.Run(fw, func(t *testing.T) { failoverOnCarrierLoss(t, fw) })
+	}
+}
+
+func failoverOnCarrierLoss(t *testing.T, firewall string) {
+	l := newFailoverLab(t, 1, 1, fastHealth+"firewall: "+firewall+"\n")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	long := l.longLived(30)
 	if len(long[a]) == 0 || len(long[b]) == 0 {
@@ -200,8 +209,14 @@ func TestFailoverOnCarrierLoss(t *testing.T) {
 }
 
 func TestFailoverOnSilentFailure(t *testing.T) {
+	for _, fw := range firewalls {
+		t.Run(fw, func(t *testing.T) { failoverOnSilentFailure(t, fw) })
+	}
+}
+
+func failoverOnSilentFailure(t *testing.T, firewall string) {
 	events := filepath.Join(t.TempDir(), "events")
-	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\n")
+	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\nfirewall: "+firewall+"\n")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	long := l.longLived(30)
 

@@ -17,18 +17,12 @@ var errForeign = errors.New("not a rule pathpin writes")
 // not have written is errForeign.
 func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule, error) {
 	var r Rule
-	next := func(i int) expr.Any {
-		if i < len(es) {
-			return es[i]
-		}
-		return nil
-	}
 	for i := 0; i < len(es); {
 		switch e := es[i].(type) {
 		case *expr.Meta:
 			switch {
 			case e.Key == expr.MetaKeyIIFNAME || e.Key == expr.MetaKeyOIFNAME:
-				c, ok := next(i + 1).(*expr.Cmp)
+				c, ok := next(es, i+1).(*expr.Cmp)
 				if !ok || c.Op != expr.CmpOpEq {
 					return r, errForeign
 				}
@@ -40,18 +34,12 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				}
 				i += 2
 			case e.Key == expr.MetaKeyMARK && !e.SourceRegister:
-				m, set, n, err := decodeMark(es[i+1:])
+				n, err := markOp(es[i+1:], &r.Mark, &r.SetMark, func(x expr.Any) bool {
+					ms, ok := x.(*expr.Meta)
+					return ok && ms.Key == expr.MetaKeyMARK && ms.SourceRegister
+				})
 				if err != nil {
 					return r, err
-				}
-				if set != nil {
-					if ms, ok := next(i + 1 + n).(*expr.Meta); !ok || ms.Key != expr.MetaKeyMARK || !ms.SourceRegister {
-						return r, errForeign
-					}
-					r.SetMark = set
-					n++
-				} else {
-					r.Mark = m
 				}
 				i += 1 + n
 			case e.Key == expr.MetaKeyL4PROTO:
@@ -64,7 +52,7 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				return r, errForeign
 			}
 		case *expr.Payload:
-			c, ok := next(i + 1).(*expr.Cmp)
+			c, ok := next(es, i+1).(*expr.Cmp)
 			if !ok || e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 || len(c.Data) != 4 {
 				return r, errForeign
 			}
@@ -79,20 +67,14 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				if e.SourceRegister {
 					return r, errForeign
 				}
-				m, set, n, err := decodeMark(es[i+1:])
-				if err != nil {
-					return r, err
-				}
-				if set != nil {
+				n, err := markOp(es[i+1:], &r.CtMark, &r.SetCtMark, func(x expr.Any) bool {
 					// The library reads a ct set back without its source
 					// register: a ct expression on register 0.
-					if cs, ok := next(i + 1 + n).(*expr.Ct); !ok || cs.Key != expr.CtKeyMARK || cs.Register != 0 && !cs.SourceRegister {
-						return r, errForeign
-					}
-					r.SetCtMark = set
-					n++
-				} else {
-					r.CtMark = m
+					cs, ok := x.(*expr.Ct)
+					return ok && cs.Key == expr.CtKeyMARK && (cs.Register == 0 || cs.SourceRegister)
+				})
+				if err != nil {
+					return r, err
 				}
 				i += 1 + n
 			default:
@@ -109,7 +91,7 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			}
 			i++
 		case *expr.Numgen:
-			l, ok := next(i + 1).(*expr.Lookup)
+			l, ok := next(es, i+1).(*expr.Lookup)
 			if !ok {
 				return r, errForeign
 			}
@@ -131,7 +113,7 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			r.ClampMSS = -1
 			i++
 		case *expr.Immediate:
-			switch n := next(i + 1).(type) {
+			switch n := next(es, i+1).(type) {
 			case *expr.Exthdr:
 				if len(e.Data) != 2 {
 					return r, errForeign
@@ -154,6 +136,25 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 		}
 	}
 	return r, nil
+}
+
+// markOp reads what follows a mark load (meta or ct): a match into
+// *match, or a set, ending in the store isStore accepts, into *set. It
+// returns how many expressions it read after the load.
+func markOp(es []expr.Any, match **MarkMatch, set **MarkSet, isStore func(expr.Any) bool) (int, error) {
+	m, s, n, err := decodeMark(es)
+	if err != nil {
+		return 0, err
+	}
+	if s == nil {
+		*match = m
+		return n, nil
+	}
+	if !isStore(next(es, n)) {
+		return 0, errForeign
+	}
+	*set = s
+	return n + 1, nil
 }
 
 // decodeMark reads what follows a mark load: a mask and compare (a

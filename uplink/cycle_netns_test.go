@@ -18,10 +18,16 @@ import (
 // down at random points, once the links are back as they started, leaves
 // the router exactly as pathpin found it.
 func TestRandomStateCyclingOnTheKernel(t *testing.T) {
-	l := newEngineLab(t, "nft")
+	for _, backend := range []string{"nftables", "nft"} {
+		t.Run(backend, func(t *testing.T) { randomStateCyclingOnTheKernel(t, backend) })
+	}
+}
+
+func randomStateCyclingOnTheKernel(t *testing.T, backend string) {
+	l := newEngineLab(t, backend)
 	foreign(l)
 	baseline := l.snapshot()
-	e := l.engine("nft")
+	e := l.engine(backend)
 	r := rand.New(rand.NewPCG(1, 2))
 	type step struct {
 		a, b            int
@@ -54,7 +60,7 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		s := step{a: r.IntN(3), b: 1 + r.IntN(3), carrierB: r.IntN(3) > 0, addrB: r.IntN(3) > 0, sickA: r.IntN(4) == 0, sickB: r.IntN(4) == 0}
 		shape(s)
-		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, "iptables: nft\n")))
+		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, l.firewallYAML())))
 		if err != nil {
 			t.Fatal(err)
 		}

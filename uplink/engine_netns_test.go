@@ -322,10 +322,20 @@ func TestLiveStateMatchesGolden(t *testing.T) {
 }
 
 func TestCheckReportsClashes(t *testing.T) {
-	l := newEngineLab(t, "nft")
+	for _, backend := range []string{"nftables", "nft"} {
+		t.Run(backend, func(t *testing.T) { checkReportsClashes(t, backend) })
+	}
+}
+
+func checkReportsClashes(t *testing.T, backend string) {
+	l := newEngineLab(t, backend)
 	l.configure(1, 1)
 	out, code := l.pathpin("check")
-	if code != 0 || !strings.Contains(out, "ok: iptables nft backend accepts pathpin's rules") || !strings.Contains(out, "uplink ispa: up on wan0") {
+	accepts := "ok: iptables nft backend accepts pathpin's rules"
+	if backend == "nftables" {
+		accepts = "ok: nftables accepts pathpin's table"
+	}
+	if code != 0 || !strings.Contains(out, accepts) || !strings.Contains(out, "uplink ispa: up on wan0") {
 		t.Fatalf("check on a clean router exited %d:\n%s", code, out)
 	}
 	l.Router.Run("ip", "rule", "add", "priority", "10050", "lookup", "300")

@@ -338,6 +338,11 @@ func checkReportsClashes(t *testing.T, backend string) {
 	if code != 0 || !strings.Contains(out, accepts) || !strings.Contains(out, "uplink ispa: up on wan0") {
 		t.Fatalf("check on a clean router exited %d:\n%s", code, out)
 	}
+	// pathpin's own rules are no clash.
+	l.mustApply()
+	if out, code := l.pathpin("check"); code != 0 {
+		t.Fatalf("check after apply exited %d:\n%s", code, out)
+	}
 	l.Router.Run("ip", "rule", "add", "priority", "10050", "lookup", "300")
 	l.Router.Run("ip", "rule", "add", "priority", "900", "fwmark", "0x100", "lookup", "102")
 	out, code = l.pathpin("check")

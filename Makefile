@@ -47,8 +47,8 @@ deb:
 
 ## test-vm: PPP and VLANs on a stock Debian kernel, then the package
 ## installed on a booted Debian with systemd as PID 1.
-test-vm:
-	@if [ "$$(id -u)" = 0 ]; then vm/test && vm/systemd-test; else echo "skipping the VM tests: they need root (make test as root runs them)"; fi
+test-vm: deb
+	@if [ "$$(id -u)" = 0 ]; then vm/test && PATHPIN_DEB=$$(ls -t dist/pathpin_*_amd64.deb | head -n1) vm/systemd-test; else echo "skipping the VM tests: they need root (make test as root runs them)"; fi
 
 ## bench: side-by-side measurements; prints ratios.
 bench: deps

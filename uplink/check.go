@@ -96,9 +96,10 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	tables := tablesOf(cfg)
 	for _, r := range rules {
 		inBand := r.Priority >= PrioFirst && r.Priority <= PrioLast
-		// pathpin's own rule for the router's traffic looks up main.
-		routerMain := r.Priority == PrioMainSpecific && r.Table == TableMain
-		if inBand && !slices.Contains(tables, r.Table) && !routerMain {
+		// A rule pathpin itself wants (the router's own one looks up main)
+		// is pathpin's, whatever table it names.
+		desired := slices.ContainsFunc(p.Desired.Rules, func(d Rule) bool { return d.Priority == r.Priority && d.Table == r.Table })
+		if inBand && !slices.Contains(tables, r.Table) && !desired {
 			add(Problem, "ip rule priority %d (lookup %d) is in pathpin's band %d-%d but not pathpin's; another tool uses it: remove it or move that tool", r.Priority, r.Table, PrioFirst, PrioLast)
 		}
 		if !inBand && slices.Contains(tables, r.Table) && r.Table != 0 {

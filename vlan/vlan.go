@@ -66,33 +66,17 @@ func Ensure(nl Netlink, s Spec) (string, error) {
 	if s.ID == 0 {
 		return s.Parent, nil
 	}
-	name := s.Name()
-	if len(name) > 15 {
-		return "", fmt.Errorf("vlan: %s is longer than the kernel's 15-character limit; rename %s", name, s.Parent)
+	link, err := Find(nl, parent, s)
+	if err != nil {
+		return "", fmt.Errorf("%w or change pppoe.vlan", err)
 	}
-	link, err := nl.LinkByName(name)
-	var notFound netlink.LinkNotFoundError
-	switch {
-	case errors.As(err, &notFound):
+	if link == nil {
 		// The new link inherits the parent's MTU, raised above if needed.
-		v := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index}, VlanId: s.ID, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
-		if err := nl.LinkAdd(v); err != nil {
-			if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP) {
-				return "", fmt.Errorf("vlan: creating %s: %w", name, ErrNo8021Q)
-			}
-			return "", fmt.Errorf("vlan: creating %s: %w", name, err)
-		}
-		if link, err = nl.LinkByName(name); err != nil {
-			return "", fmt.Errorf("vlan: reading back %s: %w", name, err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("vlan: looking up %s: %w", name, err)
-	default:
-		v, ok := link.(*netlink.Vlan)
-		if !ok || v.ParentIndex != parent.Attrs().Index || v.VlanId != s.ID {
-			return "", fmt.Errorf("vlan: %s exists but is not VLAN %d on %s (it is %s); remove it (ip link del %s) or change pppoe.vlan", name, s.ID, s.Parent, describe(link), name)
+		if link, err = Create(nl, parent, s); err != nil {
+			return "", err
 		}
 	}
+	name := s.Name()
 	if s.PPPMTU > 0 && link.Attrs().MTU < want {
 		if err := nl.LinkSetMTU(link, want); err != nil {
 			return "", fmt.Errorf("vlan: setting %s's MTU to %d: %w", name, want, err)
@@ -102,6 +86,45 @@ func Ensure(nl Netlink, s Spec) (string, error) {
 		return "", fmt.Errorf("vlan: bringing %s up: %w", name, err)
 	}
 	return name, nil
+}
+
+// Find returns the VLAN link of s on parent, nil when there is none. A
+// link of that name that is something else is an error that says so.
+func Find(nl Netlink, parent netlink.Link, s Spec) (netlink.Link, error) {
+	name := s.Name()
+	link, err := nl.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("vlan: looking up %s: %w", name, err)
+	}
+	if v, ok := link.(*netlink.Vlan); !ok || v.ParentIndex != parent.Attrs().Index || v.VlanId != s.ID {
+		return nil, fmt.Errorf("vlan: %s exists but is not VLAN %d on %s (it is %s); remove it (ip link del %s)", name, s.ID, s.Parent, describe(link), name)
+	}
+	return link, nil
+}
+
+// Create makes the VLAN link of s on parent and returns it as the kernel
+// reads it back. A kernel without 802.1Q gives ErrNo8021Q.
+func Create(nl Netlink, parent netlink.Link, s Spec) (netlink.Link, error) {
+	name := s.Name()
+	if len(name) > 15 {
+		return nil, fmt.Errorf("vlan: %s is longer than the kernel's 15-character limit; rename %s", name, s.Parent)
+	}
+	v := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index}, VlanId: s.ID, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
+	if err := nl.LinkAdd(v); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP) {
+			return nil, fmt.Errorf("vlan: creating %s: %w", name, ErrNo8021Q)
+		}
+		return nil, fmt.Errorf("vlan: creating %s: %w", name, err)
+	}
+	link, err := nl.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("vlan: reading back %s: %w", name, err)
+	}
+	return link, nil
 }
 
 func describe(l netlink.Link) string {

@@ -13,9 +13,16 @@ const reg = 1
 // ctStateNew is conntrack's NEW bit as nft's ct state tests it.
 const ctStateNew = 1 << 3
 
-// exprs builds the rule's expressions; a balance rule looks its slots up in
-// the anonymous verdict map setName (its elements come from mapElements).
-func (r Rule) exprs(setName string) []expr.Any {
+// balanceMap is the anonymous verdict map a balance rule looks up: its
+// name and its id in the transaction that makes it.
+type balanceMap struct {
+	name string
+	id   uint32
+}
+
+// exprs builds the rule's expressions; a balance rule looks its slots up
+// in set.
+func (r Rule) exprs(set balanceMap) []expr.Any {
 	var e []expr.Any
 	if r.IIf != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: ifname(r.IIf)})
@@ -63,7 +70,7 @@ func (r Rule) exprs(setName string) []expr.Any {
 		// integers: the random number is turned around before the lookup.
 		e = append(e, &expr.Numgen{Register: reg, Modulus: r.Modulus, Type: unix.NFT_NG_RANDOM},
 			&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: 4, Size: 4},
-			&expr.Lookup{SourceRegister: reg, DestRegister: 0, IsDestRegSet: true, SetName: setName})
+			&expr.Lookup{SourceRegister: reg, DestRegister: 0, IsDestRegSet: true, SetName: set.name, SetID: set.id})
 	case r.ClampMSS < 0:
 		e = append(e, &expr.Rt{Register: reg, Key: expr.RtTCPMSS},
 			&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: 2, Size: 2},

@@ -111,7 +111,7 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 			if r.Foreign {
 				continue
 			}
-			set := ""
+			var set balanceMap
 			if len(r.Balance) > 0 {
 				s := &nftables.Set{Table: nt, Anonymous: true, Constant: true, IsMap: true,
 					KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
@@ -122,11 +122,7 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 				if err := c.c.AddSet(s, elems); err != nil {
 					return fmt.Errorf("nftables: the balance map: %w", err)
 				}
-				set = s.Name
-				es := r.exprs(set)
-				es[len(es)-1].(*expr.Lookup).SetID = s.ID
-				c.c.AddRule(&nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: es})
-				continue
+				set = balanceMap{name: s.Name, id: s.ID}
 			}
 			c.c.AddRule(&nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: r.exprs(set)})
 		}
@@ -187,9 +183,9 @@ func verified(nr *nftables.Rule, slots func(string) ([]Slot, uint32, error)) Rul
 	if err != nil {
 		return foreign
 	}
-	set := ""
+	var set balanceMap
 	if l, ok := nr.Exprs[len(nr.Exprs)-1].(*expr.Lookup); ok {
-		set = l.SetName
+		set.name = l.SetName
 	}
 	if !sameExprs(nr.Exprs, r.exprs(set)) {
 		return foreign

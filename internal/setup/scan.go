@@ -211,32 +211,22 @@ func isEthernet(l netlink.Link) bool {
 // returned, for removal).
 func probeVLAN(nl Netlink, parent netlink.Link, id int) (string, netlink.Link, error) {
 	spec := vlan.Spec{Parent: parent.Attrs().Name, ID: id}
-	name := spec.Name()
-	if existing, err := nl.LinkByName(name); err == nil {
-		if v, ok := existing.(*netlink.Vlan); ok && v.VlanId == id && v.ParentIndex == parent.Attrs().Index {
-			return name, nil, nil
-		}
-		return "", nil, fmt.Errorf("%s exists but is not VLAN %d on %s; leave VLAN %d out (--vlan) or remove that link", name, id, spec.Parent, id)
-	}
-	if len(name) > 15 {
-		return "", nil, fmt.Errorf("%s is longer than the kernel's 15-character limit; probe %s without VLAN %d", name, spec.Parent, id)
-	}
-	v := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index}, VlanId: id, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
-	if err := nl.LinkAdd(v); err != nil {
-		if isNotSupported(err) {
-			return "", nil, vlan.ErrNo8021Q
-		}
-		return "", nil, fmt.Errorf("making %s for the probe: %w", name, err)
-	}
-	made, err := nl.LinkByName(name)
+	existing, err := vlan.Find(nl, parent, spec)
 	if err != nil {
-		return "", nil, fmt.Errorf("reading back %s: %w", name, err)
+		return "", nil, fmt.Errorf("%w, or probe other interfaces (--interface)", err)
+	}
+	if existing != nil {
+		return spec.Name(), nil, nil
+	}
+	made, err := vlan.Create(nl, parent, spec)
+	if err != nil {
+		return "", nil, err
 	}
 	if err := nl.LinkSetUp(made); err != nil {
 		_ = nl.LinkDel(made)
-		return "", nil, fmt.Errorf("bringing %s up for the probe: %w", name, err)
+		return "", nil, fmt.Errorf("bringing %s up for the probe: %w", spec.Name(), err)
 	}
-	return name, made, nil
+	return spec.Name(), made, nil
 }
 
 // offersOn sends PADIs on link until ctx ends, waiting for carrier first,

@@ -39,7 +39,7 @@ func Diff(desired, live *State) Changes {
 	c.AddRoutes, c.DelRoutes = diffBy(desired.Routes, live.Routes, Route.String)
 	c.AddRules, c.DelRules = diffBy(desired.Rules, live.Rules, Rule.String)
 	c.AddJumps, c.DelJumps = diffBy(desired.Jumps, live.Jumps, Jump.Spec)
-	if desired.NFT.Render(false) != live.NFT.Render(false) {
+	if !desired.NFT.Equal(live.NFT) {
 		c.NFT = &NFTChange{Want: desired.NFT, Have: live.NFT}
 	}
 
@@ -75,18 +75,23 @@ func Diff(desired, live *State) Changes {
 }
 
 // diffBy returns the items of want missing from have, and those of have
-// missing from want, compared by key.
+// missing from want, compared by key. Each item's key is made once.
 func diffBy[T any](want, have []T, key func(T) string) (add, del []T) {
-	in := func(list []T, k string) bool {
-		return slices.ContainsFunc(list, func(x T) bool { return key(x) == k })
+	keys := func(list []T) map[string]bool {
+		m := make(map[string]bool, len(list))
+		for _, x := range list {
+			m[key(x)] = true
+		}
+		return m
 	}
+	wantKeys, haveKeys := keys(want), keys(have)
 	for _, w := range want {
-		if !in(have, key(w)) {
+		if !haveKeys[key(w)] {
 			add = append(add, w)
 		}
 	}
 	for _, h := range have {
-		if !in(want, key(h)) {
+		if !wantKeys[key(h)] {
 			del = append(del, h)
 		}
 	}

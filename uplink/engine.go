@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/vishvananda/netlink"
 )
 
 // Engine applies pathpin's state to one network namespace. It is not safe
@@ -36,6 +37,10 @@ type Plan struct {
 	Changes  Changes
 
 	index map[string]int // link indexes as the plan read them
+	names map[int]string // and names by index
+	// sysctls are the desired settings before readLive narrowed them to
+	// those needing a change.
+	sysctls []Sysctl
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -62,11 +67,31 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 		desired.NFT = nftDesired(cfg, statuses)
 		desired.Chains, desired.Jumps = nil, nil
 	}
-	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, desired)
+	sysctls := slices.Clone(desired.Sysctls)
+	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, facts.routes, desired)
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live), index: facts.index}, nil
+	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live),
+		index: facts.index, names: facts.names, sysctls: sysctls}, nil
+}
+
+// verify reads back what p's changes touched (routes, rules, the firewall,
+// sysctls) and returns how the kernel still differs from p's desired
+// state. Links and addresses are not read again: the desired state is the
+// one the change was made for.
+func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Changes, error) {
+	routes, err := dumpRoutes(e.NL)
+	if err != nil {
+		return Changes{}, err
+	}
+	want := *p.Desired
+	want.Sysctls = slices.Clone(p.sysctls)
+	live, err := e.readLive(ctx, tablesOf(cfg), p.names, routes, &want)
+	if err != nil {
+		return Changes{}, err
+	}
+	return Diff(&want, live), nil
 }
 
 func tablesOf(cfg *config.Config) []int {
@@ -77,9 +102,10 @@ func tablesOf(cfg *config.Config) []int {
 	return t
 }
 
-// readLive reads everything pathpin owns. desired.Sysctls is narrowed to
-// the settings that need a change at all.
-func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, desired *State) (*State, error) {
+// readLive reads everything pathpin owns; routes are every table's, read
+// with names. desired.Sysctls is narrowed to the settings that need a
+// change at all.
+func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, routes []netlink.Route, desired *State) (*State, error) {
 	var err error
 	live := &State{}
 	if live.Rules, err = readRules(e.NL); err != nil {
@@ -92,9 +118,7 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 			tables = append(tables, r.Table)
 		}
 	}
-	if live.Routes, err = readRoutes(e.NL, tables, names); err != nil {
-		return nil, err
-	}
+	live.Routes = routesIn(routes, tables, names)
 	if e.Backend != nil && e.Backend.Tables != nil {
 		if live.NFT, err = e.Backend.Tables.Read(); err != nil {
 			return nil, err
@@ -131,11 +155,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, held Holds) (*Pl
 	if err != nil {
 		return p, err
 	}
-	after, err := e.Plan(ctx, cfg, held)
+	after, err := e.verify(ctx, cfg, p)
 	if err != nil {
 		err = fmt.Errorf("reading back after apply: %w", err)
-	} else if !after.Changes.Empty() {
-		err = fmt.Errorf("verification failed: after applying, the live state still differs:\n%s", RenderChanges(&after.Changes))
+	} else if !after.Empty() {
+		err = fmt.Errorf("verification failed: after applying, the live state still differs:\n%s", RenderChanges(&after))
 	}
 	if err != nil {
 		return p, undo.unwind(err)
@@ -153,7 +177,11 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := e.readLive(ctx, tablesOf(cfg), names, nil)
+	routes, err := dumpRoutes(e.NL)
+	if err != nil {
+		return nil, err
+	}
+	live, err := e.readLive(ctx, tablesOf(cfg), names, routes, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -183,9 +211,12 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	return p, nil
 }
 
-// Close releases the engine's sockets (netlink, nftables).
+// Close releases the engine's sockets (netlink, nftables) and open files.
 func (e *Engine) Close() {
 	if c, ok := e.NL.(interface{ Close() }); ok {
+		c.Close()
+	}
+	if c, ok := e.Sysctl.(interface{ Close() }); ok {
 		c.Close()
 	}
 	if e.Backend != nil {

@@ -3,6 +3,8 @@ package uplink
 import (
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/pathpin/pathpin/internal/config"
 )
 
@@ -34,6 +36,8 @@ type Facts struct {
 	// Every link's index by name and name by index, from the same read.
 	index map[string]int
 	names map[int]string
+	// routes are every table's routes, as read with the links.
+	routes []netlink.Route
 }
 
 // Status is one uplink as the engine sees it.

@@ -185,6 +185,16 @@ func (k *fakeKernel) LinkByIndex(index int) (netlink.Link, error) {
 }
 
 func (k *fakeKernel) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) {
+	if link == nil {
+		var out []netlink.Addr
+		for _, l := range k.links {
+			for _, a := range l.addrs {
+				a.LinkIndex = l.attrs.Index
+				out = append(out, a)
+			}
+		}
+		return out, nil
+	}
 	if l := k.link(link.Attrs().Name); l != nil {
 		return slices.Clone(l.addrs), nil
 	}
@@ -194,7 +204,7 @@ func (k *fakeKernel) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) 
 func (k *fakeKernel) RouteListFiltered(_ int, filter *netlink.Route, _ uint64) ([]netlink.Route, error) {
 	var out []netlink.Route
 	for _, r := range k.routes {
-		if r.Table == filter.Table {
+		if filter.Table == unix.RT_TABLE_UNSPEC || r.Table == filter.Table {
 			out = append(out, r)
 		}
 	}

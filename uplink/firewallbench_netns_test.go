@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/pathpin/pathpin/internal/stats"
 )
 
@@ -14,8 +15,10 @@ import (
 // and NAT), side by side for pathpin's nftables table, the iptables
 // backend (iptables-nft: save, restore, save), and the floor: the same
 // kernel change as one nftables batch plus netlink, with no read at all.
-// Warm is the daemon's long-lived engine; cold a fresh one (new sockets,
-// nothing cached). Target: nftables ≤ 2× the floor, cold and warm.
+// Warm is the daemon's long-lived engine; stale the same after another
+// program changed the ruleset; cold a fresh engine (new sockets, nothing
+// read yet), beside the floor on fresh sockets too. Target: nftables ≤ 2×
+// the floor, cold and warm.
 func BenchmarkUplinkUpApply(b *testing.B) {
 	type way struct {
 		name string
@@ -52,11 +55,50 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
-	var cold *Engine
+	// The floor: the routes, rules and table the engine would write, with
+	// no read at all.
+	floor := func(e *Engine) (err error) {
+		ln.Router.Do(func() {
+			for _, r := range floorPlan.Changes.AddRoutes {
+				nr, _ := toNetlinkRoute(r, floorPlan.index)
+				if err = e.NL.RouteReplace(nr); err != nil {
+					return
+				}
+			}
+			for _, r := range floorPlan.Changes.AddRules {
+				if err = e.NL.RuleAdd(toNetlinkRule(r)); err != nil {
+					return
+				}
+			}
+			err = e.Backend.Tables.Apply(floorPlan.Desired.NFT)
+		})
+		return err
+	}
+	var cold, coldFloor *Engine
+	// other commits a transaction of its own (a scratch table, made and
+	// deleted), as another program would.
+	var other *nft.Conn
+	ln.Router.Do(func() {
+		var err error
+		if other, err = nft.Open(); err != nil {
+			b.Fatal(err)
+		}
+	})
+	defer other.Close()
 	ways := []way{
 		{name: "nftables-warm", lab: ln, run: func() error { return apply(ln, warmN, cfgN, nil) }},
-		// Cold: an engine that has read nothing yet (nftables keeps no
-		// cache, so only its sockets are new).
+		// Stale: the daemon's engine after another program committed an
+		// nftables transaction, so its last read cannot be trusted and the
+		// table is read whole.
+		{name: "nftables-stale", lab: ln, prepare: func() {
+			var err error
+			ln.Router.Do(func() { err = other.Check(&nft.Table{}) })
+			if err != nil {
+				b.Fatal(err)
+			}
+		}, run: func() error { return apply(ln, warmN, cfgN, nil) }},
+		// Cold: an engine that has read nothing yet: new sockets, no
+		// generation and no rule decoded.
 		{name: "nftables-cold", lab: ln, prepare: func() {
 			if cold != nil {
 				cold.Close()
@@ -65,23 +107,14 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 		}, run: func() error { return apply(ln, cold, cfgN, nil) }},
 		{name: "iptables-warm", lab: li, run: func() error { return apply(li, warmI, cfgI, nil) }},
 		{name: "iptables-cold", lab: li, prepare: func() { warmI = newI() }, run: func() error { return apply(li, warmI, cfgI, nil) }},
-		{name: "floor", lab: ln, run: func() (err error) {
-			ln.Router.Do(func() {
-				for _, r := range floorPlan.Changes.AddRoutes {
-					nr, _ := toNetlinkRoute(r, floorPlan.index)
-					if err = warmN.NL.RouteReplace(nr); err != nil {
-						return
-					}
-				}
-				for _, r := range floorPlan.Changes.AddRules {
-					if err = warmN.NL.RuleAdd(toNetlinkRule(r)); err != nil {
-						return
-					}
-				}
-				err = warmN.Backend.Tables.Apply(floorPlan.Desired.NFT)
-			})
-			return err
-		}},
+		{name: "floor-warm", lab: ln, run: func() error { return floor(warmN) }},
+		// The floor on sockets opened just before, as the cold engine's.
+		{name: "floor-cold", lab: ln, prepare: func() {
+			if coldFloor != nil {
+				coldFloor.Close()
+			}
+			coldFloor = newN()
+		}, run: func() error { return floor(coldFloor) }},
 	}
 	reset := func(w way) {
 		e, cfg := warmN, cfgN
@@ -109,14 +142,19 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 			}
 		}
 	}
-	med := func(k int) time.Duration { return stats.Median(times[k]) }
+	med := map[string]time.Duration{}
 	for k, w := range ways {
-		b.ReportMetric(stats.Ms(med(k)), w.name+"-ms")
+		med[w.name] = stats.Median(times[k])
+		b.ReportMetric(stats.Ms(med[w.name]), w.name+"-ms")
 	}
-	floor := med(4)
-	b.ReportMetric(stats.Ratio(med(0), floor), "nftables-warm/floor")
-	b.ReportMetric(stats.Ratio(med(1), floor), "nftables-cold/floor")
-	b.ReportMetric(stats.Ratio(med(2), floor), "iptables-warm/floor")
-	b.Logf("an uplink coming into service (ip-up), median of %d: nftables warm %s, cold %s; iptables warm %s, cold %s; floor (one nftables batch + netlink, no reads) %s; nftables/floor warm %.2f, cold %.2f (target ≤ 2); iptables/floor warm %.2f, cold %.2f",
-		rounds, med(0), med(1), med(2), med(3), floor, stats.Ratio(med(0), floor), stats.Ratio(med(1), floor), stats.Ratio(med(2), floor), stats.Ratio(med(3), floor))
+	ratio := func(way, floor string) float64 {
+		r := stats.Ratio(med[way], med[floor])
+		b.ReportMetric(r, way+"/"+floor)
+		return r
+	}
+	b.Logf("an uplink coming into service (ip-up), median of %d: nftables warm %s, stale %s, cold %s; iptables warm %s, cold %s; floor (one nftables batch + netlink, no reads) warm %s, cold %s",
+		rounds, med["nftables-warm"], med["nftables-stale"], med["nftables-cold"], med["iptables-warm"], med["iptables-cold"], med["floor-warm"], med["floor-cold"])
+	b.Logf("nftables/floor: warm %.2f, stale %.2f, cold %.2f (target ≤ 2); iptables/floor: warm %.2f, cold %.2f",
+		ratio("nftables-warm", "floor-warm"), ratio("nftables-stale", "floor-warm"), ratio("nftables-cold", "floor-cold"),
+		ratio("iptables-warm", "floor-warm"), ratio("iptables-cold", "floor-cold"))
 }

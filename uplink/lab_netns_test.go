@@ -105,7 +105,7 @@ func (l *engineLab) engine(backend string) *Engine {
 		if err != nil {
 			l.t.Fatal(err)
 		}
-		e = &Engine{NL: h, Backend: b, Sysctl: ProcSys{}, StateDir: l.stateDir}
+		e = &Engine{NL: h, Backend: b, Sysctl: NewProcSys(), StateDir: l.stateDir}
 	})
 	return e
 }

@@ -25,12 +25,18 @@ type Netlink interface {
 
 var _ Netlink = (*netlink.Handle)(nil)
 
-// readFacts reads links, addresses and the main table's connected routes
-// of the interfaces the configuration names.
+// readFacts reads links, addresses and the routes of every table: one dump
+// each. The main table's connected routes of the interfaces the
+// configuration names are facts; the whole route dump is kept for the read
+// of pathpin's own tables.
 func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
 	links, err := nl.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	addrs, err := nl.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
 	}
 	f := &Facts{Links: map[string]Link{}, index: map[string]int{}, names: map[int]string{}}
 	names := f.names
@@ -38,35 +44,33 @@ func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
 		a := l.Attrs()
 		names[a.Index] = a.Name
 		f.index[a.Name] = a.Index
-		if !devices[a.Name] {
+		if devices[a.Name] {
+			f.Links[a.Name] = Link{Name: a.Name, MTU: a.MTU, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0, AdminUp: a.Flags&net.FlagUp != 0}
+		}
+	}
+	for _, ad := range addrs {
+		link, ok := f.Links[names[ad.LinkIndex]]
+		if !ok {
 			continue
 		}
-		link := Link{Name: a.Name, MTU: a.MTU, Up: a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0, AdminUp: a.Flags&net.FlagUp != 0}
-		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
-		if err != nil {
-			return nil, fmt.Errorf("listing addresses of %s: %w", a.Name, err)
+		p, ok := prefixOf(ad.IPNet)
+		if !ok {
+			continue
 		}
-		for _, ad := range addrs {
-			p, ok := prefixOf(ad.IPNet)
-			if !ok {
-				continue
+		x := Addr{Prefix: p}
+		if ad.Peer != nil {
+			if peer, ok := netip.AddrFromSlice(ad.Peer.IP.To4()); ok && peer != p.Addr() {
+				x.Peer = peer
 			}
-			x := Addr{Prefix: p}
-			if ad.Peer != nil {
-				if peer, ok := netip.AddrFromSlice(ad.Peer.IP.To4()); ok && peer != p.Addr() {
-					x.Peer = peer
-				}
-			}
-			link.Addrs = append(link.Addrs, x)
 		}
-		f.Links[a.Name] = link
+		link.Addrs = append(link.Addrs, x)
+		f.Links[link.Name] = link
 	}
-	main, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return nil, fmt.Errorf("listing the main routing table: %w", err)
+	if f.routes, err = dumpRoutes(nl); err != nil {
+		return nil, err
 	}
-	for _, r := range main {
-		if r.Scope != netlink.SCOPE_LINK || r.Type != unix.RTN_UNICAST || r.Gw != nil || !devices[names[r.LinkIndex]] {
+	for _, r := range f.routes {
+		if r.Table != unix.RT_TABLE_MAIN || r.Scope != netlink.SCOPE_LINK || r.Type != unix.RTN_UNICAST || r.Gw != nil || !devices[names[r.LinkIndex]] {
 			continue
 		}
 		route, ok := fromNetlinkRoute(r, names)
@@ -75,6 +79,15 @@ func readFacts(nl Netlink, devices map[string]bool) (*Facts, error) {
 		}
 	}
 	return f, nil
+}
+
+// dumpRoutes lists the IPv4 routes of every table.
+func dumpRoutes(nl Netlink) ([]netlink.Route, error) {
+	rs, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, fmt.Errorf("listing routes: %w", err)
+	}
+	return rs, nil
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
@@ -147,21 +160,20 @@ func toNetlinkRoute(r Route, index map[string]int) (*netlink.Route, error) {
 	return nr, nil
 }
 
-// readRoutes lists every route in the given tables.
-func readRoutes(nl Netlink, tables []int, names map[int]string) ([]Route, error) {
+// routesIn picks the routes of the given tables out of a dump.
+func routesIn(all []netlink.Route, tables []int, names map[int]string) []Route {
 	var out []Route
 	for _, t := range tables {
-		rs, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: t}, netlink.RT_FILTER_TABLE)
-		if err != nil {
-			return nil, fmt.Errorf("listing routing table %d: %w", t, err)
-		}
-		for _, r := range rs {
+		for _, r := range all {
+			if r.Table != t {
+				continue
+			}
 			if route, ok := fromNetlinkRoute(r, names); ok {
 				out = append(out, route)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // readRules lists the IPv4 rules in pathpin's priority band.

@@ -160,8 +160,24 @@ type State struct {
 
 // sortState puts every list in a canonical order so states compare.
 func (s *State) sort() {
-	slices.SortFunc(s.Routes, func(a, b Route) int { return strings.Compare(a.String(), b.String()) })
-	slices.SortFunc(s.Rules, func(a, b Rule) int { return strings.Compare(a.String(), b.String()) })
+	sortByText(s.Routes, Route.String)
+	sortByText(s.Rules, Rule.String)
+}
+
+// sortByText sorts list by each item's text, made once per item.
+func sortByText[T any](list []T, text func(T) string) {
+	type keyed struct {
+		key  string
+		item T
+	}
+	k := make([]keyed, len(list))
+	for i, x := range list {
+		k[i] = keyed{text(x), x}
+	}
+	slices.SortStableFunc(k, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range k {
+		list[i] = k[i].item
+	}
 }
 
 // chainRules returns the rule specs of a chain.

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
 )
@@ -22,11 +24,45 @@ type Sysctls interface {
 }
 
 // ProcSys is the real /proc/sys. Network settings are those of the
-// namespace the process runs in.
-type ProcSys struct{}
+// namespace the process runs in when a setting is first read: a setting's
+// file stays open, and each read is one pread, until it fails (its device
+// went away) and the file is opened again. The zero value opens each
+// setting for every read.
+type ProcSys struct {
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+// NewProcSys returns a ProcSys that keeps the settings it reads open.
+func NewProcSys() *ProcSys { return &ProcSys{files: map[string]*os.File{}} }
 
 // Get reads a setting; a missing one reads as "".
-func (ProcSys) Get(key string) (string, error) {
+func (p *ProcSys) Get(key string) (string, error) {
+	if p.files == nil {
+		return readSetting(key)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.files[key]; ok {
+		var buf [64]byte
+		if n, err := f.ReadAt(buf[:], 0); n > 0 && (err == nil || errors.Is(err, io.EOF)) && n < len(buf) {
+			return strings.TrimSpace(string(buf[:n])), nil
+		}
+		f.Close()
+		delete(p.files, key)
+	}
+	f, err := os.Open(filepath.Join("/proc/sys", key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading sysctl %s: %w", key, err)
+	}
+	p.files[key] = f
+	return readSetting(key)
+}
+
+func readSetting(key string) (string, error) {
 	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
@@ -37,8 +73,18 @@ func (ProcSys) Get(key string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// Close closes the settings' files.
+func (p *ProcSys) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, f := range p.files {
+		f.Close()
+		delete(p.files, k)
+	}
+}
+
 // Set writes a setting.
-func (ProcSys) Set(key, value string) error {
+func (*ProcSys) Set(key, value string) error {
 	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
 		return fmt.Errorf("setting sysctl %s=%s: %w", key, value, err)
 	}

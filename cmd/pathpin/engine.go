@@ -42,7 +42,7 @@ func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) 
 		h.Close()
 		return nil, nil, err
 	}
-	return cfg, &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: newLogger(env.stderr, f.debug)}, nil
+	return cfg, &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.NewProcSys(), StateDir: f.stateDir, Log: newLogger(env.stderr, f.debug)}, nil
 }
 
 // openReadOnly loads the configuration and opens netlink only: enough to

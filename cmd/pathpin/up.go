@@ -78,7 +78,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 				h.Close()
 				return nil, err
 			}
-			return &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.ProcSys{}, StateDir: f.stateDir, Log: log}, nil
+			return &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.NewProcSys(), StateDir: f.stateDir, Log: log}, nil
 		},
 	}, reload)
 }

@@ -2,7 +2,6 @@ package nft
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,9 +14,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn reads and writes pathpin's table over one lasting netlink socket.
+// Conn reads and writes pathpin's table over lasting netlink sockets. It
+// is not safe for concurrent use.
 type Conn struct {
 	c *nftables.Conn
+	// raw carries the requests the library does not make (dump.go).
+	raw *netlink.Conn
+
+	// The last read, and the ruleset generation it was made at; cached
+	// says whether it may answer the next Read.
+	last   *Table
+	gen    uint32
+	cached bool
+	hits   int
+	// known are the rules the last read decoded and verified, by the
+	// kernel's encoding of their expressions.
+	known map[string]Rule
 }
 
 // Open opens the netlink socket, in the caller's network namespace.
@@ -26,11 +38,16 @@ func Open() (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
 	}
-	return &Conn{c: c}, nil
+	raw, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	if err != nil {
+		c.CloseLasting()
+		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
+	}
+	return &Conn{c: c, raw: raw}, nil
 }
 
-// Close releases the socket.
-func (c *Conn) Close() error { return c.c.CloseLasting() }
+// Close releases the sockets.
+func (c *Conn) Close() error { return errors.Join(c.c.CloseLasting(), c.raw.Close()) }
 
 func table() *nftables.Table { return named(TableName) }
 
@@ -50,6 +67,7 @@ var hooks = map[string]*nftables.ChainHook{
 // made if missing, deleted and written whole, so the kernel holds either
 // the old table or the new one, never a mix. A nil t deletes the table.
 func (c *Conn) Apply(t *Table) error {
+	c.cached = false
 	c.c.AddTable(table())
 	c.c.DelTable(table())
 	if t != nil {
@@ -77,6 +95,7 @@ const checkTable = "pathpin_check"
 // Check has the kernel validate t without it ever taking effect: t is
 // written to a scratch table that the same transaction deletes.
 func (c *Conn) Check(t *Table) error {
+	c.cached = false
 	c.c.AddTable(named(checkTable))
 	c.c.DelTable(named(checkTable))
 	if err := c.define(named(checkTable), t); err != nil {
@@ -133,21 +152,39 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 // Read returns pathpin's table as the kernel holds it, or nil when there
 // is none. Each rule is decoded and checked against the expressions pathpin
 // builds for what it decoded; a rule that does not match is Foreign.
+//
+// A read is kept with the kernel's ruleset generation it was made at:
+// while the generation is unchanged, no transaction (pathpin's or anyone
+// else's) has committed since, and Read answers from it after one
+// round trip.
 func (c *Conn) Read() (*Table, error) {
-	tables, err := c.c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	gen, err := generation(c.raw)
 	if err != nil {
-		return nil, fmt.Errorf("nftables: listing tables: %w", err)
+		return nil, err
 	}
-	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
-		return nil, nil
+	if c.cached && c.gen == gen {
+		c.hits++
+		return c.last.clone(), nil
 	}
-	nt := table()
+	t, gens, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	// Keep it only when every reply was made at that generation.
+	c.cached = !slices.ContainsFunc(gens, func(g uint16) bool { return g != uint16(gen) })
+	c.gen, c.last = gen, t
+	return t.clone(), nil
+}
+
+// read reads the table: its chains, every rule in one dump, and the
+// balance map the rules name.
+func (c *Conn) read() (*Table, []uint16, error) {
 	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
-		return nil, fmt.Errorf("nftables: listing chains: %w", err)
+		return nil, nil, fmt.Errorf("nftables: listing chains: %w", err)
 	}
-	slots := func(name string) ([]Slot, uint32, error) { return c.mapSlots(nt, name) }
 	out := &Table{}
+	at := map[string]int{}
 	for _, nc := range chains {
 		if nc.Table.Name != TableName {
 			continue
@@ -164,40 +201,88 @@ func (c *Conn) Read() (*Table, error) {
 				ch.Priority = int(*nc.Priority)
 			}
 		}
-		rules, err := c.c.GetRules(nt, nc)
-		if err != nil {
-			return nil, fmt.Errorf("nftables: reading chain %s: %w", nc.Name, err)
-		}
-		for _, nr := range rules {
-			ch.Rules = append(ch.Rules, verified(nr, slots))
-		}
+		at[nc.Name] = len(out.Chains)
 		out.Chains = append(out.Chains, ch)
 	}
-	return out, nil
+	if len(out.Chains) == 0 {
+		// An empty table, or none.
+		tables, err := c.c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nftables: listing tables: %w", err)
+		}
+		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
+			return nil, nil, nil
+		}
+		return out, nil, nil
+	}
+	rules, gens, err := dumpRules(c.raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	slots := func(name string) ([]Slot, uint32, error) {
+		s, n, g, err := c.mapSlots(name)
+		gens = append(gens, g...)
+		return s, n, err
+	}
+	seen := map[string]Rule{}
+	for _, kr := range rules {
+		i, ok := at[kr.Chain]
+		if !ok {
+			// A chain made after the chain listing: read again next time.
+			gens = append(gens, 0, 1)
+			continue
+		}
+		// The same bytes decode to the same rule: a rule read before is
+		// not decoded again, unless it looks a map up (the map is read
+		// each time).
+		r, ok := c.known[string(kr.Exprs)]
+		if !ok {
+			var usesMap bool
+			r, usesMap = verified(kr, slots)
+			if !usesMap && !r.Foreign {
+				seen[string(kr.Exprs)] = r
+			}
+		} else {
+			seen[string(kr.Exprs)] = r
+		}
+		if r.Foreign {
+			r.Text = foreignText(kr.Handle)
+		}
+		out.Chains[i].Rules = append(out.Chains[i].Rules, r)
+	}
+	c.known = seen
+	return out, gens, nil
 }
 
-// verified decodes a kernel rule and checks it byte for byte.
-func verified(nr *nftables.Rule, slots func(string) ([]Slot, uint32, error)) Rule {
-	foreign := Rule{Foreign: true, Text: fmt.Sprintf("# a rule pathpin did not write (handle %d)", nr.Handle)}
-	r, err := decode(nr.Exprs, slots)
-	if err != nil {
-		return foreign
+func foreignText(handle uint64) string {
+	return fmt.Sprintf("# a rule pathpin did not write (handle %d)", handle)
+}
+
+// verified decodes a kernel rule and checks it byte for byte. usesMap says
+// that it looks a map up.
+func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error)) (r Rule, usesMap bool) {
+	foreign := Rule{Foreign: true}
+	es, unknown := decodeExprs(kr.Exprs)
+	if unknown || len(es) == 0 {
+		return foreign, false
 	}
 	var set balanceMap
-	if l, ok := nr.Exprs[len(nr.Exprs)-1].(*expr.Lookup); ok {
-		set.name = l.SetName
+	if l, ok := es[len(es)-1].(*expr.Lookup); ok {
+		set.name, usesMap = l.SetName, true
 	}
-	if !sameExprs(nr.Exprs, r.exprs(set)) {
-		return foreign
+	r, err := decode(es, slots)
+	if err != nil {
+		return foreign, usesMap
 	}
-	return r
+	if !sameExprs(es, r.exprs(set)) {
+		return foreign, usesMap
+	}
+	return r, usesMap
 }
 
 // sameExprs compares two expression lists as the kernel would receive
-// them, as far as the nftables library reads them back: it does not read
-// rt and byteorder expressions, nor a ct set's source register, so those
-// are compared in the form it reads. A map lookup is compared by its set's
-// name only (its id is the transaction's).
+// them. A map lookup is compared by its set's name only (its id is the
+// transaction's).
 func sameExprs(a, b []expr.Any) bool {
 	a, b = readable(a), readable(b)
 	if len(a) != len(b) {
@@ -214,61 +299,26 @@ func sameExprs(a, b []expr.Any) bool {
 	return true
 }
 
-// jumpTarget is the chain a map element jumps to. The library hands the
-// verdict back as raw attributes.
-func jumpTarget(e nftables.SetElement) (string, bool) {
-	if v := e.VerdictData; v != nil {
-		return v.Chain, v.Kind == expr.VerdictJump
-	}
-	ad, err := netlink.NewAttributeDecoder(e.Val)
-	if err != nil {
-		return "", false
-	}
-	ad.ByteOrder = binary.BigEndian
-	jump, chain := false, ""
-	for ad.Next() {
-		switch ad.Type() {
-		case unix.NFTA_VERDICT_CODE:
-			jump = int32(ad.Uint32()) == unix.NFT_JUMP
-		case unix.NFTA_VERDICT_CHAIN:
-			chain = ad.String()
-		}
-	}
-	return chain, jump && chain != "" && ad.Err() == nil
-}
-
-// readable is es as the library reads it back.
+// readable is es as the kernel gives it back: a map lookup names its set
+// but not the transaction's id for it.
 func readable(es []expr.Any) []expr.Any {
-	var out []expr.Any
-	for _, e := range es {
-		switch x := e.(type) {
-		case *expr.Rt, *expr.Byteorder:
-			continue
-		case *expr.Ct:
-			if x.SourceRegister {
-				c := *x
-				c.Register, c.SourceRegister = 0, false
-				e = &c
-			}
-		case *expr.Lookup:
-			c := *x
+	out := make([]expr.Any, len(es))
+	for i, e := range es {
+		if l, ok := e.(*expr.Lookup); ok {
+			c := *l
 			c.SetID = 0
 			e = &c
 		}
-		out = append(out, e)
+		out[i] = e
 	}
 	return out
 }
 
 // mapSlots reads a balance map: numbers 0..n-1, each jumping to a chain.
-func (c *Conn) mapSlots(t *nftables.Table, name string) ([]Slot, uint32, error) {
-	s, err := c.c.GetSetByName(t, name)
+func (c *Conn) mapSlots(name string) ([]Slot, uint32, []uint16, error) {
+	elems, gens, err := dumpMap(c.raw, name)
 	if err != nil {
-		return nil, 0, fmt.Errorf("nftables: reading map %s: %w", name, err)
-	}
-	elems, err := c.c.GetSetElements(s)
-	if err != nil {
-		return nil, 0, fmt.Errorf("nftables: reading map %s: %w", name, err)
+		return nil, 0, nil, err
 	}
 	type kv struct {
 		key   uint32
@@ -276,17 +326,16 @@ func (c *Conn) mapSlots(t *nftables.Table, name string) ([]Slot, uint32, error) 
 	}
 	var kvs []kv
 	for _, e := range elems {
-		chain, ok := jumpTarget(e)
-		if len(e.Key) != 4 || !ok {
-			return nil, 0, errForeign
+		if len(e.Key) != 4 || e.Chain == "" {
+			return nil, 0, nil, errForeign
 		}
-		kvs = append(kvs, kv{binaryutil.BigEndian.Uint32(e.Key), chain})
+		kvs = append(kvs, kv{binaryutil.BigEndian.Uint32(e.Key), e.Chain})
 	}
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].key < kvs[j].key })
 	var out []Slot
 	for i, x := range kvs {
 		if x.key != uint32(i) {
-			return nil, 0, errors.New("nftables: the balance map has a gap")
+			return nil, 0, nil, errors.New("nftables: the balance map has a gap")
 		}
 		if n := len(out); n > 0 && out[n-1].Chain == x.chain {
 			out[n-1].To = x.key
@@ -294,5 +343,5 @@ func (c *Conn) mapSlots(t *nftables.Table, name string) ([]Slot, uint32, error) 
 		}
 		out = append(out, Slot{From: x.key, To: x.key, Chain: x.chain})
 	}
-	return out, uint32(len(kvs)), nil
+	return out, uint32(len(kvs)), gens, nil
 }

@@ -68,10 +68,8 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 					return r, errForeign
 				}
 				n, err := markOp(es[i+1:], &r.CtMark, &r.SetCtMark, func(x expr.Any) bool {
-					// The library reads a ct set back without its source
-					// register: a ct expression on register 0.
 					cs, ok := x.(*expr.Ct)
-					return ok && cs.Key == expr.CtKeyMARK && (cs.Register == 0 || cs.SourceRegister)
+					return ok && cs.Key == expr.CtKeyMARK && cs.SourceRegister
 				})
 				if err != nil {
 					return r, err
@@ -91,8 +89,9 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			}
 			i++
 		case *expr.Numgen:
-			l, ok := next(es, i+1).(*expr.Lookup)
-			if !ok {
+			_, turned := next(es, i+1).(*expr.Byteorder)
+			l, ok := next(es, i+2).(*expr.Lookup)
+			if !turned || !ok {
 				return r, errForeign
 			}
 			s, mod, err := slots(l.SetName)
@@ -103,15 +102,16 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				return r, fmt.Errorf("%w: the balance map holds %d numbers for modulus %d", errForeign, mod, e.Modulus)
 			}
 			r.Modulus, r.Balance = e.Modulus, s
-			i += 2
-		case *expr.Exthdr:
-			// rt tcpmss and byteorder before it are not read back by the
-			// library: a bare write is the clamp to the route's MTU.
-			if e.SourceRegister == 0 || e.Op != expr.ExthdrOpTcpopt {
+			i += 3
+		case *expr.Rt:
+			// The route's MSS, turned around and written into the option.
+			_, turned := next(es, i+1).(*expr.Byteorder)
+			x, ok := next(es, i+2).(*expr.Exthdr)
+			if e.Key != expr.RtTCPMSS || !turned || !ok || x.Op != expr.ExthdrOpTcpopt {
 				return r, errForeign
 			}
 			r.ClampMSS = -1
-			i++
+			i += 3
 		case *expr.Immediate:
 			switch n := next(es, i+1).(type) {
 			case *expr.Exthdr:

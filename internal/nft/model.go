@@ -10,7 +10,10 @@
 // rewrites the table.
 package nft
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // TableName is pathpin's table, in the ip family (pathpin handles IPv4).
 const TableName = "pathpin"
@@ -80,4 +83,16 @@ type Rule struct {
 	// changed): Text is what it is.
 	Foreign bool
 	Text    string
+}
+
+// clone copies t's chains and rules, so that a caller may change them.
+func (t *Table) clone() *Table {
+	if t == nil {
+		return nil
+	}
+	out := &Table{Chains: slices.Clone(t.Chains)}
+	for i := range out.Chains {
+		out.Chains[i].Rules = slices.Clone(out.Chains[i].Rules)
+	}
+	return out
 }

@@ -117,3 +117,73 @@ func stripCounters(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestCachedRead: a read answers from the last one only while no
+// transaction has committed since, whoever made it.
+func TestCachedRead(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	var c *Conn
+	var err error
+	ns.Do(func() { c, err = Open() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func() *Table {
+		t.Helper()
+		var got *Table
+		var err error
+		ns.Do(func() { got, err = c.Read() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := sample()
+	ns.Do(func() { err = c.Apply(want) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		// change runs before the read; hit says whether the read may
+		// answer from the last one.
+		change  func()
+		hit     bool
+		foreign bool
+	}{
+		{name: "first read after apply", change: func() {}},
+		{name: "nothing changed", change: func() {}, hit: true},
+		{name: "the caller changed its copy", change: func() {}, hit: true},
+		{name: "another table changed", change: func() { ns.Run("nft", "add table inet other") }},
+		{name: "unchanged again", change: func() {}, hit: true},
+		{name: "a rule added to pathpin's chain", change: func() { ns.Run("nft", "add rule ip pathpin to_dsl counter") }, foreign: true},
+		{name: "unchanged after the foreign rule", change: func() {}, hit: true, foreign: true},
+		{name: "pathpin's chain flushed and refilled", change: func() {
+			ns.Run("nft", "flush chain ip pathpin to_dsl; add rule ip pathpin to_dsl meta mark set meta mark & 0xffff00ff | 0x00000300")
+		}},
+		{name: "iptables-nft writes", change: func() { ns.Run("iptables-nft", "-t", "mangle", "-A", "PREROUTING", "-j", "ACCEPT") }},
+	}
+	for _, s := range steps {
+		s.change()
+		hits := c.hits
+		got := read()
+		if hit := c.hits > hits; hit != s.hit {
+			t.Errorf("%s: answered from the last read: %v, want %v", s.name, hit, s.hit)
+		}
+		live := ns.Run("nft", "list", "table", "ip", TableName)
+		rendered := got.Render(false)
+		if hasForeign := strings.Contains(rendered, "a rule pathpin did not write"); hasForeign != s.foreign {
+			t.Errorf("%s: foreign rule seen %v, want %v:\n%s", s.name, hasForeign, s.foreign, rendered)
+		}
+		if !s.foreign && rendered != live {
+			t.Errorf("%s: the read differs from the kernel:\n%s", s.name, cmp.Diff(live, rendered))
+		}
+		if s.name == "nothing changed" {
+			// Changing what Read returned must not change the next answer.
+			got.Chains[0].Rules[0].SetMark = nil
+			got.Chains = got.Chains[:1]
+		}
+	}
+}

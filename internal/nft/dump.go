@@ -1,0 +1,378 @@
+package nft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The nftables library lists rules one chain at a time, does not ask the
+// kernel for its ruleset generation and cannot read rt and byteorder
+// expressions or a ct set's source register back. These requests fill
+// those gaps on a netlink socket of pathpin's own; each expression is
+// still decoded by the library's own unmarshalling where it has one.
+
+// nftMsg is the netlink message type of an nftables request.
+func nftMsg(t int) netlink.HeaderType {
+	return netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | t)
+}
+
+// request is an nftables message for the ip family: the nfgenmsg header
+// (family, version, resource id), then attrs.
+func request(t int, flags netlink.HeaderFlags, attrs []netlink.Attribute) (netlink.Message, error) {
+	data, err := netlink.MarshalAttributes(attrs)
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	return netlink.Message{
+		Header: netlink.Header{Type: nftMsg(t), Flags: netlink.Request | flags},
+		Data:   append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, data...),
+	}, nil
+}
+
+// generation is the kernel's ruleset generation in this network
+// namespace: every committed nftables transaction, by anyone, changes it.
+func generation(c *netlink.Conn) (uint32, error) {
+	m, err := request(unix.NFT_MSG_GETGEN, 0, nil)
+	if err != nil {
+		return 0, err
+	}
+	msgs, err := c.Execute(m)
+	if err != nil {
+		return 0, fmt.Errorf("nftables: reading the ruleset generation: %w", err)
+	}
+	for _, msg := range msgs {
+		ad, err := attrs(msg)
+		if err != nil {
+			return 0, err
+		}
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), nil
+			}
+		}
+	}
+	return 0, errors.New("nftables: the kernel did not say its ruleset generation")
+}
+
+// attrs decodes a message's attributes after its nfgenmsg header.
+func attrs(m netlink.Message) (*netlink.AttributeDecoder, error) {
+	if len(m.Data) < 4 {
+		return nil, errors.New("nftables: short message")
+	}
+	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+	if err != nil {
+		return nil, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	return ad, nil
+}
+
+// resID is the low 16 bits of the generation a dump reply was made at.
+func resID(m netlink.Message) uint16 {
+	if len(m.Data) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(m.Data[2:4])
+}
+
+// kernelRule is one rule of a table-wide dump: its expressions as the
+// kernel encoded them (decodeExprs reads them).
+type kernelRule struct {
+	Chain  string
+	Handle uint64
+	Exprs  []byte
+}
+
+// dumpRules lists every rule of table ip pathpin in one dump, in chain
+// order, and the generations the replies were made at.
+func dumpRules(c *netlink.Conn) ([]kernelRule, []uint16, error) {
+	m, err := request(unix.NFT_MSG_GETRULE, netlink.Dump, []netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := c.Execute(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftables: reading table ip %s's rules: %w", TableName, err)
+	}
+	var out []kernelRule
+	var gens []uint16
+	for _, msg := range msgs {
+		if msg.Header.Type != nftMsg(unix.NFT_MSG_NEWRULE) {
+			continue
+		}
+		gens = append(gens, resID(msg))
+		ad, err := attrs(msg)
+		if err != nil {
+			return nil, nil, err
+		}
+		var r kernelRule
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_CHAIN:
+				r.Chain = ad.String()
+			case unix.NFTA_RULE_HANDLE:
+				r.Handle = ad.Uint64()
+			case unix.NFTA_RULE_EXPRESSIONS:
+				r.Exprs = ad.Bytes()
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, nil, fmt.Errorf("nftables: decoding a rule of table ip %s: %w", TableName, err)
+		}
+		out = append(out, r)
+	}
+	return out, gens, nil
+}
+
+// decodeExprs reads a rule's expression list. unknown is true when one of
+// them is not an expression pathpin writes, or does not decode.
+func decodeExprs(data []byte) (es []expr.Any, unknown bool) {
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return nil, true
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_LIST_ELEM {
+			continue
+		}
+		ad.Nested(func(ead *netlink.AttributeDecoder) error {
+			name := ""
+			for ead.Next() {
+				switch ead.Type() {
+				case unix.NFTA_EXPR_NAME:
+					name = ead.String()
+				case unix.NFTA_EXPR_DATA:
+					e, err := decodeExpr(name, ead.Bytes())
+					if err != nil {
+						unknown = true
+						return nil
+					}
+					es = append(es, e)
+				}
+			}
+			return nil
+		})
+	}
+	return es, unknown || ad.Err() != nil
+}
+
+// decodeExpr decodes one expression's data, for the expressions pathpin
+// writes.
+func decodeExpr(name string, data []byte) (expr.Any, error) {
+	var e expr.Any
+	switch name {
+	case "meta":
+		e = &expr.Meta{}
+	case "cmp":
+		e = &expr.Cmp{}
+	case "bitwise":
+		e = &expr.Bitwise{}
+	case "payload":
+		e = &expr.Payload{}
+	case "immediate":
+		e = &expr.Immediate{}
+	case "numgen":
+		e = &expr.Numgen{}
+	case "lookup":
+		e = &expr.Lookup{}
+	case "exthdr":
+		e = &expr.Exthdr{}
+	case "nat":
+		e = &expr.NAT{}
+	case "masq":
+		e = &expr.Masq{}
+	case "ct":
+		return decodeCt(data)
+	case "rt":
+		return decodeRt(data)
+	case "byteorder":
+		return decodeByteorder(data)
+	default:
+		return nil, errForeign
+	}
+	if err := expr.Unmarshal(unix.NFPROTO_IPV4, data, e); err != nil {
+		return nil, err
+	}
+	// A verdict is an immediate into the verdict register.
+	if imm, ok := e.(*expr.Immediate); ok && imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
+		v := &expr.Verdict{}
+		if err := expr.Unmarshal(unix.NFPROTO_IPV4, data, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	return e, nil
+}
+
+// decodeCt reads a ct load with the library, and a ct store's source
+// register, which the library does not.
+func decodeCt(data []byte) (expr.Any, error) {
+	e := &expr.Ct{}
+	if err := expr.Unmarshal(unix.NFPROTO_IPV4, data, e); err != nil {
+		return nil, err
+	}
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return nil, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() == unix.NFTA_CT_SREG {
+			e.Register, e.SourceRegister = ad.Uint32(), true
+		}
+	}
+	return e, ad.Err()
+}
+
+func decodeRt(data []byte) (expr.Any, error) {
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return nil, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	e := &expr.Rt{}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_RT_DREG:
+			e.Register = ad.Uint32()
+		case unix.NFTA_RT_KEY:
+			e.Key = expr.RtKey(ad.Uint32())
+		}
+	}
+	return e, ad.Err()
+}
+
+func decodeByteorder(data []byte) (expr.Any, error) {
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return nil, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	e := &expr.Byteorder{}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_BYTEORDER_SREG:
+			e.SourceRegister = ad.Uint32()
+		case unix.NFTA_BYTEORDER_DREG:
+			e.DestRegister = ad.Uint32()
+		case unix.NFTA_BYTEORDER_OP:
+			e.Op = expr.ByteorderOp(ad.Uint32())
+		case unix.NFTA_BYTEORDER_LEN:
+			e.Len = ad.Uint32()
+		case unix.NFTA_BYTEORDER_SIZE:
+			e.Size = ad.Uint32()
+		}
+	}
+	return e, ad.Err()
+}
+
+// mapElement is one element of a verdict map: a 4-byte key and the chain
+// it jumps to ("" when its verdict is not a jump).
+type mapElement struct {
+	Key   []byte
+	Chain string
+}
+
+// dumpMap lists the elements of one of pathpin's verdict maps.
+func dumpMap(c *netlink.Conn, set string) ([]mapElement, []uint16, error) {
+	m, err := request(unix.NFT_MSG_GETSETELEM, netlink.Dump, []netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(TableName + "\x00")},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(set + "\x00")},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := c.Execute(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftables: reading map %s: %w", set, err)
+	}
+	var out []mapElement
+	var gens []uint16
+	for _, msg := range msgs {
+		gens = append(gens, resID(msg))
+		ad, err := attrs(msg)
+		if err != nil {
+			return nil, nil, err
+		}
+		for ad.Next() {
+			if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+				continue
+			}
+			ad.Nested(func(lad *netlink.AttributeDecoder) error {
+				for lad.Next() {
+					if lad.Type() != unix.NFTA_LIST_ELEM {
+						continue
+					}
+					var el mapElement
+					lad.Nested(func(ead *netlink.AttributeDecoder) error {
+						for ead.Next() {
+							switch ead.Type() {
+							case unix.NFTA_SET_ELEM_KEY:
+								ead.Nested(func(kad *netlink.AttributeDecoder) error {
+									for kad.Next() {
+										if kad.Type() == unix.NFTA_DATA_VALUE {
+											el.Key = kad.Bytes()
+										}
+									}
+									return nil
+								})
+							case unix.NFTA_SET_ELEM_DATA:
+								el.Chain = jumpOf(ead.Bytes())
+							}
+						}
+						return nil
+					})
+					out = append(out, el)
+				}
+				return nil
+			})
+		}
+		if err := ad.Err(); err != nil {
+			return nil, nil, fmt.Errorf("nftables: decoding map %s: %w", set, err)
+		}
+	}
+	return out, gens, nil
+}
+
+// jumpOf is the chain a map element's data (NFTA_DATA_VERDICT) jumps to,
+// or "" for any other verdict.
+func jumpOf(data []byte) string {
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err != nil {
+		return ""
+	}
+	ad.ByteOrder = binary.BigEndian
+	chain := ""
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_DATA_VERDICT {
+			continue
+		}
+		jump := false
+		ad.Nested(func(vad *netlink.AttributeDecoder) error {
+			for vad.Next() {
+				switch vad.Type() {
+				case unix.NFTA_VERDICT_CODE:
+					jump = int32(vad.Uint32()) == unix.NFT_JUMP
+				case unix.NFTA_VERDICT_CHAIN:
+					chain = vad.String()
+				}
+			}
+			return nil
+		})
+		if !jump {
+			return ""
+		}
+	}
+	if ad.Err() != nil {
+		return ""
+	}
+	return chain
+}

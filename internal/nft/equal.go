@@ -1,0 +1,32 @@
+package nft
+
+import "slices"
+
+// Equal reports whether t and u hold the same chains and rules, in the
+// same order. Comments are not compared: the kernel is not given them.
+func (t *Table) Equal(u *Table) bool {
+	if t == nil || u == nil {
+		return t == u
+	}
+	return slices.EqualFunc(t.Chains, u.Chains, func(a, b Chain) bool {
+		return a.Name == b.Name && a.Type == b.Type && a.Hook == b.Hook && a.Priority == b.Priority &&
+			slices.EqualFunc(a.Rules, b.Rules, Rule.same)
+	})
+}
+
+// same compares every field but the comment.
+func (r Rule) same(o Rule) bool {
+	return r.IIf == o.IIf && r.OIf == o.OIf && r.SAddr == o.SAddr && r.CtNew == o.CtNew &&
+		samePtr(r.CtMark, o.CtMark) && samePtr(r.Mark, o.Mark) && r.TCPSyn == o.TCPSyn &&
+		samePtr(r.SetMark, o.SetMark) && samePtr(r.SetCtMark, o.SetCtMark) &&
+		r.Return == o.Return && r.Jump == o.Jump &&
+		r.Modulus == o.Modulus && slices.Equal(r.Balance, o.Balance) && r.ClampMSS == o.ClampMSS &&
+		r.SNAT == o.SNAT && r.Masquerade == o.Masquerade && r.Foreign == o.Foreign && r.Text == o.Text
+}
+
+func samePtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

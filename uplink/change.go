@@ -58,6 +58,12 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 	// A new route whose table and destination a live one has is a
 	// replacement: its undo puts the live one back, and that live one is
 	// already gone when the deletions come.
+	// A lease's address first: its routes need it.
+	for _, a := range c.AddAddrs {
+		if err := e.addAddr(a, &undo); err != nil {
+			return undo, err
+		}
+	}
 	replaced := map[string]Route{}
 	for _, r := range before.Routes {
 		replaced[routeKey(r)] = r
@@ -117,6 +123,12 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		}
 		undo = append(undo, func() error { return e.NL.RouteReplace(nr) })
 	}
+	// A stale address last, once no route of pathpin's uses it.
+	for _, a := range c.DelAddrs {
+		if err := e.delAddr(a, &undo); err != nil {
+			return undo, err
+		}
+	}
 	return undo, nil
 }
 
@@ -165,12 +177,12 @@ func (e *Engine) setSysctls(changes []SysctlChange, undo *undoStack) error {
 		}
 	}
 	for _, s := range changes {
-		if err := e.Sysctl.Set(s.Key, s.Value); err != nil {
+		if err := e.settings().Set(s.Key, s.Value); err != nil {
 			return err
 		}
 		key, old := s.Key, s.Old
 		*undo = append(*undo, func() error {
-			if err := e.Sysctl.Set(key, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := e.settings().Set(key, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 			return nil // the device went, and its setting with it

@@ -75,6 +75,8 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 			add(Info, "uplink %s: up on %s, address %s, gateway %s", st.Name, st.Device, st.Local, st.Gateway)
 		case st.Uplink.IsPPPoE():
 			add(Info, "uplink %s: %s (pathpin up brings PPPoE uplinks up)", st.Name, st.Reason)
+		case st.Uplink.IsDHCP() && st.Reason.Cause == NoAddress:
+			add(Info, "uplink %s: %s (pathpin up keeps DHCP leases)", st.Name, st.Reason)
 		default:
 			add(Warning, "uplink %s: %s; it gets no connections until that is fixed", st.Name, st.Reason)
 		}

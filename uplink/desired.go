@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 
 	"github.com/pathpin/pathpin/internal/config"
 )
@@ -48,7 +49,8 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 			s.Jumps = append(s.Jumps, j)
 		}
 	}
-	s.Sysctls = sysctls(statuses)
+	s.Sysctls = append(sysctls(statuses), leaseMTUs(cfg, facts)...)
+	s.Addrs = desiredAddrs(cfg, facts)
 	s.sort()
 	return s
 }
@@ -90,6 +92,11 @@ func tableRoutes(st Status, facts *Facts) []Route {
 		def.Gw = st.Gateway
 	}
 	routes := []Route{def}
+	if l, ok := facts.Leases[st.Name]; ok {
+		for _, r := range l.Routes {
+			routes = append(routes, Route{Table: t, Dst: r.Dst, Gw: r.Gw, Dev: st.Device, Src: st.Local, LinkScope: !r.Gw.IsValid()})
+		}
+	}
 	for _, c := range facts.Connected {
 		c.Table = t
 		routes = append(routes, c)
@@ -222,6 +229,18 @@ func balance(statuses []Status) []pick {
 func probability(p float64) string {
 	q := math.Round(p * 0x80000000)
 	return fmt.Sprintf("%.11f", q/0x80000000)
+}
+
+// leaseMTUs set each DHCP interface's MTU to its lease's (option 26); the
+// MSS clamp follows it (it clamps to the route's MTU).
+func leaseMTUs(cfg *config.Config, facts *Facts) []Sysctl {
+	var out []Sysctl
+	for _, u := range cfg.Uplinks {
+		if l, ok := facts.Leases[u.Name]; ok && l.MTU > 0 && facts.index[u.Interface] != 0 {
+			out = append(out, Sysctl{Key: mtuKey(u.Interface), Value: strconv.Itoa(l.MTU), Why: "the MTU " + u.Name + "'s DHCP lease gives its interface (option 26)"})
+		}
+	}
+	return out
 }
 
 // sysctls are the kernel settings forwarding through uplinks needs.

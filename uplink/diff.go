@@ -9,8 +9,9 @@ type Changes struct {
 	Chains               []ChainChange
 	AddJumps, DelJumps   []Jump
 	// NFT rewrites pathpin's nftables table whole.
-	NFT     *NFTChange
-	Sysctls []SysctlChange
+	NFT                *NFTChange
+	Sysctls            []SysctlChange
+	AddAddrs, DelAddrs []LinkAddr
 }
 
 // ChainChange rewrites, creates or deletes one of pathpin's chains.
@@ -30,7 +31,7 @@ type SysctlChange struct {
 // Empty reports whether nothing would change.
 func (c *Changes) Empty() bool {
 	return len(c.AddRoutes)+len(c.DelRoutes)+len(c.AddRules)+len(c.DelRules)+
-		len(c.Chains)+len(c.AddJumps)+len(c.DelJumps)+len(c.Sysctls) == 0 && c.NFT == nil
+		len(c.Chains)+len(c.AddJumps)+len(c.DelJumps)+len(c.Sysctls)+len(c.AddAddrs)+len(c.DelAddrs) == 0 && c.NFT == nil
 }
 
 // Diff compares a desired state with the live one.
@@ -39,6 +40,7 @@ func Diff(desired, live *State) Changes {
 	c.AddRoutes, c.DelRoutes = diffBy(desired.Routes, live.Routes, Route.String)
 	c.AddRules, c.DelRules = diffBy(desired.Rules, live.Rules, Rule.String)
 	c.AddJumps, c.DelJumps = diffBy(desired.Jumps, live.Jumps, Jump.Spec)
+	c.AddAddrs, c.DelAddrs = diffBy(desired.Addrs, live.Addrs, LinkAddr.String)
 	if !desired.NFT.Equal(live.NFT) {
 		c.NFT = &NFTChange{Want: desired.NFT, Have: live.NFT}
 	}

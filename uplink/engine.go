@@ -21,8 +21,10 @@ type Engine struct {
 	NL       Netlink
 	Backend  *Backend
 	Sysctl   Sysctls
-	StateDir string // where the sysctl record lives, e.g. /run/pathpin
+	StateDir string // where the sysctl and address records live, e.g. /run/pathpin
 	Log      *slog.Logger
+	// Leases are the DHCP uplinks' leases; nil: none is in force.
+	Leases Leases
 }
 
 // errNoBackend is what a read-only engine (status without root) answers
@@ -61,6 +63,12 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 	if err != nil {
 		return nil, err
 	}
+	owned, err := e.addrRecord().load()
+	if err != nil {
+		return nil, err
+	}
+	facts.Leases = e.leasesOf(cfg)
+	expectAddresses(cfg, facts, owned)
 	statuses := Statuses(cfg, facts, held)
 	desired := Desired(cfg, facts, statuses)
 	if e.Backend != nil && e.Backend.Tables != nil {
@@ -119,6 +127,17 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 		}
 	}
 	live.Routes = routesIn(routes, tables, names)
+	owned, err := e.addrRecord().load()
+	if err != nil {
+		return nil, err
+	}
+	var wanted []LinkAddr
+	if desired != nil {
+		wanted = desired.Addrs
+	}
+	if live.Addrs, err = readAddrs(e.NL, owned, wanted, names); err != nil {
+		return nil, err
+	}
 	if e.Backend != nil && e.Backend.Tables != nil {
 		if live.NFT, err = e.Backend.Tables.Read(); err != nil {
 			return nil, err
@@ -131,7 +150,7 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 		if err != nil {
 			return nil, err
 		}
-		if live.Sysctls, desired.Sysctls, err = readSysctls(e.Sysctl, desired.Sysctls, orig); err != nil {
+		if live.Sysctls, desired.Sysctls, err = readSysctls(e.settings(), desired.Sysctls, orig); err != nil {
 			return nil, err
 		}
 	}
@@ -193,7 +212,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	p := &Plan{Desired: &State{}, Live: live, index: index}
 	p.Changes = Diff(p.Desired, live)
 	for key, old := range orig {
-		now, err := e.Sysctl.Get(key)
+		now, err := e.settings().Get(key)
 		if err != nil {
 			return p, err
 		}

@@ -38,6 +38,8 @@ type Facts struct {
 	names map[int]string
 	// routes are every table's routes, as read with the links.
 	routes []netlink.Route
+	// Leases are the DHCP uplinks' leases in force, by uplink name.
+	Leases map[string]Lease
 }
 
 // Status is one uplink as the engine sees it.
@@ -73,14 +75,21 @@ func Statuses(cfg *config.Config, facts *Facts, held Holds) []Status {
 		st.Index = facts.index[st.Device]
 		// The address is known even while the link is down, so that
 		// probes can go on and tell when it recovers.
-		if u.IsPPPoE() {
+		lease, leased := facts.Leases[u.Name]
+		switch {
+		case u.IsPPPoE():
 			for _, a := range link.Addrs {
 				if a.Peer.IsValid() {
 					st.Local, st.Gateway = a.Prefix.Addr(), a.Peer
 					break
 				}
 			}
-		} else {
+		case u.IsDHCP():
+			// The lease's address is the uplink's: the apply puts it on.
+			if leased {
+				st.Local, st.Gateway = lease.Addr.Addr(), lease.Gateway
+			}
+		default:
 			for _, a := range link.Addrs {
 				if a.Prefix.Masked().Contains(u.Gateway) {
 					st.Local = a.Prefix.Addr()
@@ -101,13 +110,17 @@ func Statuses(cfg *config.Config, facts *Facts, held Holds) []Status {
 			st.Reason = Down(NoCarrier, "interface "+st.Device+" is down or has no carrier")
 		case !st.Local.IsValid() && u.IsPPPoE():
 			st.Reason = Down(NoAddress, "PPP interface "+st.Device+" has no address yet")
+		case u.IsDHCP() && !leased:
+			st.Reason = Down(NoAddress, "no DHCP lease on "+st.Device+" yet")
+		case u.IsDHCP() && !st.Gateway.IsValid():
+			st.Reason = Down(NoAddress, "the DHCP lease on "+st.Device+" names no router (option 3 or 121)")
 		case !st.Local.IsValid():
 			st.Reason = Down(NoAddress, "interface "+st.Device+" has no address in the gateway's subnet ("+u.Gateway.String()+")")
 		case isHeld && !hold.InService():
 			st.Reason = hold
 		}
 		pppHeld := u.IsPPPoE() && isHeld && hold.Cause == PPPDown
-		st.Routable = ok && link.AdminUp && st.Local.IsValid() && !pppHeld
+		st.Routable = ok && link.AdminUp && st.Local.IsValid() && !pppHeld && st.Gateway.IsValid()
 		out = append(out, st)
 	}
 	return out

@@ -2,6 +2,8 @@ package uplink
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -65,4 +67,23 @@ func FlowsByMark(ct Conntrack, mask uint32) (map[uint32]int, error) {
 		out[f.Mark&mask]++
 	}
 	return out, nil
+}
+
+// addrFilter matches connections whose replies come back to addr: those
+// NATed to it, and the router's own from it.
+type addrFilter struct{ addr net.IP }
+
+func (f addrFilter) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
+	return flow.Reverse.DstIP.Equal(f.addr)
+}
+
+// FlushAddress deletes the conntrack entries of connections that use an
+// address an uplink no longer has (its DHCP lease moved): they cannot
+// survive, and their clients reconnect at once by the new one.
+func FlushAddress(ct Conntrack, addr netip.Addr) (uint, error) {
+	n, err := ct.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, addrFilter{addr: addr.AsSlice()})
+	if err != nil {
+		return n, fmt.Errorf("deleting conntrack entries of %s: %w", addr, err)
+	}
+	return n, nil
 }

@@ -184,6 +184,58 @@ func (k *fakeKernel) LinkByIndex(index int) (netlink.Link, error) {
 	return nil, netlink.LinkNotFoundError{}
 }
 
+func (k *fakeKernel) LinkByName(name string) (netlink.Link, error) {
+	if l := k.link(name); l != nil {
+		return &netlink.Dummy{LinkAttrs: l.attrs}, nil
+	}
+	return nil, netlink.LinkNotFoundError{}
+}
+
+func (k *fakeKernel) LinkSetMTU(link netlink.Link, mtu int) error {
+	if err := k.failing("LinkSetMTU"); err != nil {
+		return err
+	}
+	l := k.link(link.Attrs().Name)
+	if l == nil {
+		return unix.ENODEV
+	}
+	l.attrs.MTU = mtu
+	return nil
+}
+
+func (k *fakeKernel) AddrAdd(link netlink.Link, a *netlink.Addr) error {
+	if err := k.failing("AddrAdd"); err != nil {
+		return err
+	}
+	p, _ := prefixOf(a.IPNet)
+	for _, x := range k.link(link.Attrs().Name).addrs {
+		if q, _ := prefixOf(x.IPNet); q == p {
+			return unix.EEXIST
+		}
+	}
+	k.addAddr(link.Attrs().Name, p.String(), "")
+	return nil
+}
+
+func (k *fakeKernel) AddrDel(link netlink.Link, a *netlink.Addr) error {
+	if err := k.failing("AddrDel"); err != nil {
+		return err
+	}
+	l := k.link(link.Attrs().Name)
+	p, _ := prefixOf(a.IPNet)
+	n := len(l.addrs)
+	l.addrs = slices.DeleteFunc(l.addrs, func(x netlink.Addr) bool { q, _ := prefixOf(x.IPNet); return q == p })
+	if len(l.addrs) == n {
+		return unix.EADDRNOTAVAIL
+	}
+	// The kernel takes the routes that use the address with it.
+	k.routes = slices.DeleteFunc(k.routes, func(r netlink.Route) bool {
+		src, _ := netip.AddrFromSlice(r.Src.To4())
+		return r.LinkIndex == l.attrs.Index && src == p.Addr()
+	})
+	return nil
+}
+
 func (k *fakeKernel) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) {
 	if link == nil {
 		var out []netlink.Addr
@@ -407,6 +459,13 @@ func (k *fakeKernel) dump() string {
 	for _, r := range k.routes {
 		route, _ := fromNetlinkRoute(r, names)
 		lines = append(lines, "route "+route.String())
+	}
+	for _, l := range k.links {
+		lines = append(lines, fmt.Sprintf("link %s mtu %d", l.attrs.Name, l.attrs.MTU))
+		for _, a := range l.addrs {
+			p, _ := prefixOf(a.IPNet)
+			lines = append(lines, "address "+p.String()+" dev "+l.attrs.Name)
+		}
 	}
 	sort.Strings(lines)
 	b.WriteString(strings.Join(lines, "\n") + "\n")

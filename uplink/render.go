@@ -52,6 +52,12 @@ func RenderState(s *State) string {
 	for _, s := range s.Sysctls {
 		fmt.Fprintf(&b, "%s = %s\n", strings.ReplaceAll(s.Key, "/", "."), s.Value)
 	}
+	if len(s.Addrs) > 0 {
+		b.WriteString("# ip address (DHCP leases)\n")
+		for _, a := range s.Addrs {
+			b.WriteString(a.String() + "\n")
+		}
+	}
 	return b.String()
 }
 
@@ -64,7 +70,20 @@ func RenderChanges(c *Changes) string {
 	if len(c.Sysctls) > 0 {
 		section("kernel settings")
 		for _, s := range c.Sysctls {
+			if dev, ok := mtuDevice(s.Key); ok {
+				fmt.Fprintf(&b, "# %s\nip link set dev %s mtu %s    # was %q\n", s.Why, dev, s.Value, s.Old)
+				continue
+			}
 			fmt.Fprintf(&b, "# %s\nsysctl -w %s=%s    # was %q\n", s.Why, strings.ReplaceAll(s.Key, "/", "."), s.Value, s.Old)
+		}
+	}
+	if len(c.AddAddrs)+len(c.DelAddrs) > 0 {
+		section("addresses: the DHCP leases'")
+		for _, a := range c.AddAddrs {
+			b.WriteString("ip address add " + a.String() + "\n")
+		}
+		for _, a := range c.DelAddrs {
+			b.WriteString("ip address del " + a.String() + "\n")
 		}
 	}
 	if len(c.AddRoutes)+len(c.DelRoutes) > 0 {

@@ -156,12 +156,15 @@ type State struct {
 	// NFT is pathpin's nftables table (the nftables firewall only).
 	NFT     *nft.Table
 	Sysctls []Sysctl
+	// Addrs are the DHCP leases' addresses on their interfaces.
+	Addrs []LinkAddr
 }
 
 // sortState puts every list in a canonical order so states compare.
 func (s *State) sort() {
 	sortByText(s.Routes, Route.String)
 	sortByText(s.Rules, Rule.String)
+	sortByText(s.Addrs, LinkAddr.String)
 }
 
 // sortByText sorts list by each item's text, made once per item.

@@ -10,6 +10,7 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/internal/lock"
+	"github.com/pathpin/pathpin/internal/setup"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
 )
@@ -92,12 +93,20 @@ func runApply(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runDown(ctx context.Context, env *cliEnv, args []string) error {
-	return engineCommand(ctx, env, "down", args, nil, func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error {
+	var libDir *string
+	return engineCommand(ctx, env, "down", args, func(fs *flag.FlagSet) {
+		libDir = fs.String("lib-dir", defaultLibDir, "where pathpin up keeps DHCP leases and PPPoE sessions across reboots")
+	}, func(cfg *config.Config, e *uplink.Engine, f *engineFlags) error {
 		l, err := lockState(ctx, f.stateDir)
 		if err != nil {
 			return fmt.Errorf("down: %w", err)
 		}
 		defer l.Release()
+		// A lease a killed daemon left: released while its address is
+		// still there.
+		if err := daemon.ReleaseStoredLeases(cfg, *libDir); err != nil {
+			fmt.Fprintf(env.stderr, "pathpin down: %v\n", err)
+		}
 		if _, err := e.Down(ctx, cfg); err != nil {
 			return fmt.Errorf("down: %w", err)
 		}
@@ -117,6 +126,15 @@ func runCheck(ctx context.Context, env *cliEnv, args []string) error {
 		findings, err := e.Check(ctx, cfg)
 		if err != nil {
 			return err
+		}
+		for _, u := range cfg.Uplinks {
+			if !u.IsDHCP() {
+				continue
+			}
+			for _, c := range setup.DHCPConflicts(ctx, setup.SystemHost(), u.Interface) {
+				findings = append(findings, uplink.Finding{Severity: uplink.Problem,
+					Text: fmt.Sprintf("uplink %s: %s; pathpin keeps the lease itself: %s", u.Name, c.What, c.Fix)})
+			}
 		}
 		problems := 0
 		for _, fd := range findings {

@@ -13,6 +13,9 @@ import (
 // defaultStateDir is --state-dir's default.
 const defaultStateDir = "/run/pathpin"
 
+// defaultLibDir is --lib-dir's default.
+const defaultLibDir = "/var/lib/pathpin"
+
 // engineFlags are the flags every command that touches kernel state takes.
 type engineFlags struct {
 	config   string

@@ -23,7 +23,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	var f engineFlags
 	fs := newFlagSet("up", env)
 	f.register(fs)
-	libDir := fs.String("lib-dir", "/var/lib/pathpin", "where PPPoE sessions are kept across reboots")
+	libDir := fs.String("lib-dir", defaultLibDir, "where DHCP leases and PPPoE sessions are kept across reboots")
 	pppDir := fs.String("ppp-dir", hooks.DefaultPPPDir, "where the host's ip-up and ip-down scripts are, run after pathpin's own work (run-ppp-scripts)")
 	pppdPath := fs.String("pppd", "/usr/sbin/pppd", "pppd to run")
 	initial := fs.Duration("discovery-initial-timeout", 0, "wait after the first PADI; doubles on each retry (default 500ms)")

@@ -52,9 +52,11 @@ type LAN struct {
 // Uplink is one ISP line.
 type Uplink struct {
 	Name string
-	// Interface is the static uplink's interface (empty for PPPoE).
+	// Interface is the static or DHCP uplink's interface (empty for
+	// PPPoE).
 	Interface string
-	// Gateway is the static uplink's next hop (invalid for PPPoE).
+	// Gateway is the static uplink's next hop (invalid for PPPoE and
+	// DHCP, whose next hop comes with the session or the lease).
 	Gateway netip.Addr
 	// Weight shares new connections; 0 is standby.
 	Weight int
@@ -63,6 +65,8 @@ type Uplink struct {
 	// MTU of the uplink; 0 leaves the interface as it is.
 	MTU   int
 	PPPoE *PPPoE
+	// DHCP: the uplink's address and next hop come from a DHCP server.
+	DHCP *DHCP
 	// Health is the global health section with this uplink's overrides.
 	Health Health
 	// Line is where the uplink starts in the file.
@@ -71,6 +75,21 @@ type Uplink struct {
 
 // IsPPPoE reports whether the uplink is brought up by PPPoE.
 func (u *Uplink) IsPPPoE() bool { return u.PPPoE != nil }
+
+// IsDHCP reports whether the uplink's address comes by DHCP.
+func (u *Uplink) IsDHCP() bool { return u.DHCP != nil }
+
+// DHCP describes a DHCP uplink's client.
+type DHCP struct {
+	// Hostname is sent as option 12; empty sends none.
+	Hostname string
+	// ClientID is option 61's value; empty sends the interface's MAC
+	// (type 1).
+	ClientID string
+	// Release: send DHCPRELEASE when pathpin stops or runs down. Default
+	// true.
+	Release bool
+}
 
 // PPPoE describes how to bring a PPPoE uplink up.
 type PPPoE struct {

@@ -32,6 +32,14 @@ func TestExamplesParse(t *testing.T) {
 		t.Fatal("seed PPPoE link names wrong")
 	}
 
+	dhcp, err := Load("../../examples/dhcp.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dhcp.Uplinks[0].DHCP; d == nil || d.Hostname != "pathpin" || d.ClientID != "" || !d.Release || dhcp.Uplinks[0].Interface != "eth0" || dhcp.Uplinks[0].Gateway.IsValid() {
+		t.Fatalf("dhcp example parsed wrongly: %+v", dhcp.Uplinks[0])
+	}
+
 	ref, err := Load("../../examples/reference.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +109,13 @@ func TestConfigErrors(t *testing.T) {
 		{"missing gateway", strings.Replace(good, "    gateway: 10.0.0.1\n", "", 1),
 			[]string{`bad.yaml:7: uplinks[1]: static uplink "b" needs gateway:`}},
 		{"missing interface", strings.Replace(good, "    interface: eth2\n", "", 1),
-			[]string{`bad.yaml:7: uplinks[1]: uplink "b" needs interface: (static) or a pppoe: section`}},
+			[]string{`bad.yaml:7: uplinks[1]: uplink "b" needs interface: (static or dhcp:) or a pppoe: section`}},
+		{"dhcp with gateway", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    dhcp: {}", 1),
+			[]string{`uplinks[1].gateway: a DHCP uplink's gateway comes with its lease (option 3); drop gateway:`}},
+		{"dhcp and pppoe", good + "  - name: c\n    dhcp: {}\n    pppoe:\n      interface: eth3\n      username: u\n      password-file: /p\n",
+			[]string{`uplinks[2].dhcp: an uplink is either pppoe: or dhcp:, not both`}},
+		{"dhcp bad hostname", strings.Replace(good, "    gateway: 10.0.0.1\n", "    dhcp:\n      hostname: not a name\n", 1),
+			[]string{`uplinks[1].dhcp.hostname: "not a name" is not a host name`}},
 		{"clashing tables", strings.Replace(good, "name: b", "name: b\n    table: 101", 1),
 			[]string{`bad.yaml:8: uplinks[1].table: table 101 is also used by uplink "a"`}},
 		{"clashing marks", strings.Replace(good, "name: b", "name: b\n    mark: 0x100", 1),

@@ -164,6 +164,9 @@ func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool
 		v.fail(at("mtu"), "%d must be from 576 to 9000", r.MTU)
 	}
 
+	if r.PPPoE != nil && r.DHCP != nil {
+		v.fail(at("dhcp"), "an uplink is either pppoe: or dhcp:, not both")
+	}
 	if r.PPPoE != nil {
 		if r.Interface != "" || r.Gateway != "" {
 			v.fail(at("pppoe"), "a PPPoE uplink takes no interface or gateway of its own; put the Ethernet interface under pppoe: and drop gateway")
@@ -172,11 +175,18 @@ func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool
 		return u
 	}
 	if r.Interface == "" {
-		v.fail(at(), "uplink %q needs interface: (static) or a pppoe: section", r.Name)
+		v.fail(at(), "uplink %q needs interface: (static or dhcp:) or a pppoe: section", r.Name)
 	} else if !validIfName(r.Interface) {
 		v.fail(at("interface"), "%q is not an interface name (1-15 characters, no spaces or /)", r.Interface)
 	} else if lan[r.Interface] {
 		v.fail(at("interface"), "%s is also a LAN interface; an uplink needs its own", r.Interface)
+	}
+	if r.DHCP != nil {
+		if r.Gateway != "" {
+			v.fail(at("gateway"), "a DHCP uplink's gateway comes with its lease (option 3); drop gateway:")
+		}
+		u.DHCP = v.dhcp(at("dhcp"), r.DHCP)
+		return u
 	}
 	gw, err := netip.ParseAddr(r.Gateway)
 	switch {
@@ -188,6 +198,21 @@ func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool
 		u.Gateway = gw
 	}
 	return u
+}
+
+// hostname is one DNS label or several (RFC 1123), as option 12 carries.
+var hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+func (v *validator) dhcp(at []any, r *rawDHCP) *DHCP {
+	field := func(k string) []any { return append(append([]any{}, at...), k) }
+	d := &DHCP{Hostname: r.Hostname, ClientID: r.ClientID, Release: r.Release == nil || *r.Release}
+	if r.Hostname != "" && (len(r.Hostname) > 253 || !hostname.MatchString(r.Hostname)) {
+		v.fail(field("hostname"), "%q is not a host name (letters, digits and -, e.g. pathpin)", r.Hostname)
+	}
+	if len(r.ClientID) > 253 {
+		v.fail(field("client-id"), "a client identifier has at most 253 characters")
+	}
+	return d
 }
 
 func defaultMark(i int, mask uint32) uint32 {

@@ -28,7 +28,15 @@ type rawUplink struct {
 	Mark      *int64     `yaml:"mark"`
 	MTU       int        `yaml:"mtu"`
 	PPPoE     *rawPPPoE  `yaml:"pppoe"`
+	DHCP      *rawDHCP   `yaml:"dhcp"`
 	Health    *rawHealth `yaml:"health"`
+}
+
+type rawDHCP struct {
+	Hostname string `yaml:"hostname"`
+	ClientID string `yaml:"client-id"`
+	// Release: nil means true.
+	Release *bool `yaml:"release"`
 }
 
 type rawPPPoE struct {

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/pathpin/pathpin/dhcp"
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/lock"
@@ -70,6 +72,10 @@ type Daemon struct {
 	pppdPIDs map[string]int // the pppd each PPPoE uplink runs now
 	scripts  *pppScripts
 
+	// dhcp are the DHCP uplinks' clients; leases their leases in force.
+	dhcp   map[string]*dhcpTask
+	leases map[string]*dhcp.Lease
+
 	// Owned by the applier goroutine.
 	tasks   map[string]*task
 	vlans   *vlanRecord
@@ -80,6 +86,9 @@ type Daemon struct {
 	// the fast switch and the new balance would otherwise stay on a dead
 	// uplink.
 	flushAfterApply []uint32
+	// flushAddrsAfterApply are addresses a DHCP lease moved away from:
+	// their connections are deleted once the new address is in place.
+	flushAddrsAfterApply []netip.Addr
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -112,7 +121,9 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
-		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)}}
+		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)},
+		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}}
+	engine.Leases = d
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -140,6 +151,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
 	d.startTasks(workers, &workersDone)
+	d.startDHCP(workers, &workersDone)
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.scripts.run(workers, d) }()
 	workersDone.Add(1)
@@ -187,7 +199,8 @@ func (d *Daemon) removeRuntimeFiles() {
 		_ = os.RemoveAll(p)
 	}
 	matches, _ := filepath.Glob(filepath.Join(d.opt.StateDir, "ppp-*.options"))
-	for _, m := range matches {
+	resolv, _ := filepath.Glob(resolvPath(d.opt.StateDir, "*"))
+	for _, m := range append(matches, resolv...) {
 		_ = os.Remove(m)
 	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/pathpin/pathpin/dhcp"
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/uplink"
@@ -18,6 +19,7 @@ const (
 	evProbe                    // a probe round finished
 	evReapply                  // an address or a route pathpin depends on changed
 	evVLAN                     // a PPPoE task asks for its VLAN link
+	evDHCP                     // a DHCP uplink's lease changed
 )
 
 // event is one input to the applier.
@@ -32,6 +34,8 @@ type event struct {
 	reply chan error
 	// ppp is pppd's ip-up or ip-down behind an evPPP from the hook.
 	ppp *hooks.Event
+	// dhcp is the lease change behind an evDHCP.
+	dhcp *dhcp.Event
 }
 
 // send queues ev for the applier. It gives way, returning false, when ctx

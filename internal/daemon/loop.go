@@ -76,6 +76,7 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 	if changed {
 		_ = d.apply(ctx)
 		d.flushDeadMarks()
+		d.flushOldAddresses()
 	}
 	d.scripts.add(d, ppp)
 }

@@ -75,6 +75,7 @@ func (d *Daemon) report() *status.Report {
 		if s, ok := d.sessions[st.Name]; ok {
 			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
 		}
+		u.Lease = d.leaseStatus(st.Name)
 		r.Uplinks = append(r.Uplinks, u)
 	}
 	d.mu.Unlock()

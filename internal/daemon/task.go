@@ -81,6 +81,8 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 		<-t.done
 	}
 	d.probes.stop()
+	d.stopDHCP(cfg)
+	engine.Leases = d
 	d.mu.Lock()
 	old := d.engine
 	d.cfg, d.engine = cfg, engine
@@ -94,6 +96,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	d.mu.Unlock()
 	old.Close()
 	d.startTasks(ctx, wg)
+	d.startDHCP(ctx, wg)
 	d.probes = d.startProbes(ctx)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }

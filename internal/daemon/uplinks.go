@@ -15,7 +15,11 @@ const lossWindow = 20
 type uplinkState struct {
 	// ppp is InService for a static uplink, and for a PPP uplink between
 	// its ip-up and its ip-down (or pppd's exit); otherwise why not.
-	ppp     uplink.Reason
+	ppp uplink.Reason
+	// dhcp is InService unless a DHCP uplink's link went down: then its
+	// lease is checked with the server (INIT-REBOOT) before it takes new
+	// connections again.
+	dhcp    uplink.Reason
 	machine *health.Machine
 	rtt     time.Duration
 	rounds  []bool // recent probe rounds, newest last
@@ -56,6 +60,8 @@ func (d *Daemon) holds() uplink.Holds {
 	for name, s := range d.uplinks {
 		if !s.ppp.InService() {
 			held[name] = s.ppp
+		} else if !s.dhcp.InService() {
+			held[name] = s.dhcp
 		}
 		if st, _, reason := s.machine.State(); !st.Usable() {
 			sick[name] = uplink.Down(uplink.HealthDown, "health "+st.String()+": "+reason)
@@ -100,6 +106,19 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		s.ppp = ev.reason
 		d.mu.Unlock()
 		return true, false
+	}
+	if ev.kind == evDHCP {
+		apply, left = d.handleDHCP(ev.uplink, ev.dhcp)
+		d.mu.Unlock()
+		return apply, left
+	}
+	if u, ok := d.cfg.Uplink(ev.uplink); ok && u.IsDHCP() && ev.kind == evLink {
+		switch {
+		case ev.reason.InService():
+			d.dhcpLinkUp(ev.uplink)
+		case d.leases[ev.uplink] != nil:
+			s.dhcp = uplink.Down(uplink.NoAddress, "the link went down: the DHCP lease is checked with the server when it is back")
+		}
 	}
 	var tr *health.Transition
 	switch ev.kind {

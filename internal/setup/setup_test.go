@@ -168,3 +168,21 @@ func (s *scripted) Ask(q, def string) (string, error) {
 }
 
 func (s *scripted) Secret(q string) (string, error) { return s.next(q) }
+
+func TestDHCPConflicts(t *testing.T) {
+	h := testHost()
+	procs := h.Processes
+	h.Processes = func() []Process {
+		return append(procs(), Process{PID: 501, Comm: "dhclient", Args: "/sbin/dhclient -4 -v -pf /run/dhclient.enx00e04c534458.pid enx00e04c534458"},
+			Process{PID: 502, Comm: "dhclient", Args: "/sbin/dhclient -4 eth9"})
+	}
+	got := DHCPConflicts(context.Background(), h, "enx00e04c534458")
+	var b strings.Builder
+	for _, c := range got {
+		b.WriteString(c.What + "\n    " + c.Fix + "\n")
+	}
+	golden.Check(t, "dhcp-conflicts.txt", b.String())
+	if none := DHCPConflicts(context.Background(), Host{Root: t.TempDir()}, "eth0"); len(none) != 0 {
+		t.Errorf("a clean host has DHCP conflicts: %v", none)
+	}
+}

@@ -32,6 +32,7 @@ type Uplink struct {
 	Table     int       `json:"table"`
 	Mark      string    `json:"mark"`
 	Session   *Session  `json:"pppoe_session,omitempty"`
+	Lease     *Lease    `json:"dhcp_lease,omitempty"`
 	Flows     *int      `json:"flows,omitempty"` // conntrack entries with this uplink's mark
 	RxBytes   uint64    `json:"rx_bytes"`
 	TxBytes   uint64    `json:"tx_bytes"`
@@ -45,6 +46,21 @@ type Session struct {
 	ID     uint16 `json:"id"`
 	ACName string `json:"ac_name"`
 	ACMAC  string `json:"ac_mac"`
+}
+
+// Lease is a DHCP uplink's client and its lease.
+type Lease struct {
+	// State is the client's: selecting, requesting, init-reboot, bound,
+	// renewing, rebinding.
+	State    string    `json:"state"`
+	Address  string    `json:"address,omitempty"` // with its prefix length
+	Server   string    `json:"server,omitempty"`
+	DNS      []string  `json:"dns,omitempty"`
+	MTU      int       `json:"mtu,omitempty"`
+	Obtained time.Time `json:"obtained,omitzero"`
+	T1       time.Time `json:"renew_at,omitzero"`
+	T2       time.Time `json:"rebind_at,omitzero"`
+	Expiry   time.Time `json:"expires_at,omitzero"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -87,10 +103,33 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, u.Reason)
 		}
 	}
+	for _, u := range r.Uplinks {
+		if l := u.Lease; l != nil {
+			if l.Address == "" {
+				fmt.Fprintf(w, "%s: DHCP %s, no lease\n", u.Name, l.State)
+				continue
+			}
+			fmt.Fprintf(w, "%s: DHCP %s, lease %s from %s, obtained %s ago, renews in %s, expires in %s",
+				u.Name, l.State, l.Address, l.Server, ago(now, l.Obtained), until(now, l.T1), until(now, l.Expiry))
+			if len(l.DNS) > 0 {
+				fmt.Fprintf(w, ", DNS %s", strings.Join(l.DNS, " "))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	if r.Source == "kernel" {
 		fmt.Fprintln(w, "(pathpin up is not running: this is what the kernel shows)")
 	}
 	return nil
+}
+
+func ago(now, t time.Time) string { return now.Sub(t).Round(time.Second).String() }
+
+func until(now, t time.Time) string {
+	if d := t.Sub(now).Round(time.Second); d > 0 {
+		return d.String()
+	}
+	return "now"
 }
 
 func dash(s string) string {

@@ -14,18 +14,22 @@ func TestWriteTable(t *testing.T) {
 		{Name: "talktalk", State: "up", Since: now.Add(-90 * time.Second), Interface: "eth0", Local: "192.168.1.2", Gateway: "192.168.1.254",
 			Weight: 1, Flows: &flows, RxBytes: 1536, TxBytes: 5 << 20, RTTMillis: &rtt, Loss: &loss},
 		{Name: "plusnet", State: "down", Reason: "3 probes missed", Interface: "ppp1", Weight: 1, Session: &Session{ID: 7, ACName: "bras"}},
+		{Name: "cable", State: "up", Interface: "eth2", Weight: 1, Lease: &Lease{State: "bound", Address: "100.64.1.10/22", Server: "100.64.0.1",
+			DNS: []string{"100.64.0.53"}, Obtained: now.Add(-time.Minute), T1: now.Add(29 * time.Minute), Expiry: now.Add(59 * time.Minute)}},
 	}}
 	var b bytes.Buffer
 	if err := r.WriteTable(&b, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"talktalk  up", "1m30s ago", "1.5KiB", "5MiB", "3.2ms", "10%", "7@bras", "plusnet: 3 probes missed"} {
+	for _, want := range []string{"talktalk  up", "1m30s ago", "1.5KiB", "5MiB", "3.2ms", "10%", "7@bras", "plusnet: 3 probes missed",
+		"cable: DHCP bound, lease 100.64.1.10/22 from 100.64.0.1, obtained 1m0s ago, renews in 29m0s, expires in 59m0s, DNS 100.64.0.53"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
 	b.Reset()
-	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"probe_rtt_ms": 3.25`) || !strings.Contains(b.String(), `"pppoe_session": {`) {
+	if err := r.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"probe_rtt_ms": 3.25`) || !strings.Contains(b.String(), `"pppoe_session": {`) ||
+		!strings.Contains(b.String(), `"renew_at": "`) {
 		t.Fatalf("JSON: %v\n%s", err, b.String())
 	}
 }

@@ -1,0 +1,346 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pathpin/pathpin/dhcp"
+	"github.com/pathpin/pathpin/internal/atomicfile"
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/status"
+	"github.com/pathpin/pathpin/uplink"
+	"github.com/pathpin/pathpin/vlan"
+)
+
+// dhcpReadyWait bounds how long READY waits for a DHCP uplink's first
+// lease: a server that does not answer must not hold the others up.
+const dhcpReadyWait = 10 * time.Second
+
+// dhcpRetry is how long a DHCP uplink waits before trying again to open
+// its interface (unplugged, or not there yet).
+const dhcpRetry = 5 * time.Second
+
+// dhcpTask keeps one DHCP uplink's lease.
+type dhcpTask struct {
+	uplink config.Uplink
+	cancel context.CancelFunc
+	done   chan struct{}
+	// release: give the lease back when the task stops (the daemon stops,
+	// or the uplink left the configuration). A task restarted for new
+	// settings keeps it, to ask for it again.
+	release bool
+
+	mu     sync.Mutex
+	client *dhcp.Client
+}
+
+// sameDHCP reports whether two settings of an uplink run the same client.
+func sameDHCP(a, b config.Uplink) bool {
+	return a.IsDHCP() && b.IsDHCP() && a.Interface == b.Interface && *a.DHCP == *b.DHCP
+}
+
+// startDHCP starts a client for each DHCP uplink that has none.
+func (d *Daemon) startDHCP(ctx context.Context, wg *sync.WaitGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range d.cfg.Uplinks {
+		u := d.cfg.Uplinks[i]
+		if !u.IsDHCP() || d.dhcp[u.Name] != nil {
+			continue
+		}
+		tctx, cancel := context.WithCancel(ctx)
+		t := &dhcpTask{uplink: u, cancel: cancel, done: make(chan struct{}), release: u.DHCP.Release}
+		d.dhcp[u.Name] = t
+		d.pending.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(t.done)
+			d.runDHCP(tctx, t)
+		}()
+	}
+}
+
+// runDHCP is one DHCP uplink's life: its interface up (by the applier),
+// the client on it until ctx ends, then the release. An interface that
+// goes away (a USB adapter unplugged) is waited for and opened again.
+func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
+	u := t.uplink
+	log := d.log.With("uplink", u.Name)
+	first := sync.OnceFunc(d.pending.Done)
+	defer first()
+	time.AfterFunc(dhcpReadyWait, first)
+	for {
+		conn, hw, err := d.openDHCP(ctx, u)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("DHCP cannot start on its interface; trying again", "interface", u.Interface, "err", err, "in", dhcpRetry)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(dhcpRetry):
+			}
+			continue
+		}
+		p := dhcp.Params{HWAddr: hw, Hostname: u.DHCP.Hostname}
+		if u.DHCP.ClientID != "" {
+			p.ClientID = []byte(u.DHCP.ClientID)
+		}
+		c := &dhcp.Client{Uplink: u.Name, Params: p, Conn: conn, Clock: dhcp.RealClock{}, Store: dhcp.Store{Dir: d.opt.LibDir}, Log: log,
+			OnEvent: func(ev dhcp.Event) {
+				d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &ev})
+				if ev.Kind != dhcp.Lost {
+					first()
+				}
+			}}
+		t.mu.Lock()
+		t.client = c
+		t.mu.Unlock()
+		err = c.Run(ctx)
+		if ctx.Err() == nil {
+			// The interface went: its address went with it.
+			log.Warn("DHCP client stopped; waiting for its interface", "err", err)
+			d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &dhcp.Event{Kind: dhcp.Lost, Why: "its interface went away"}})
+			conn.Close()
+			continue
+		}
+		if t.release {
+			if err := c.Release(); err != nil {
+				log.Warn("releasing the DHCP lease", "err", err)
+			} else if st := c.Status(); st.State == dhcp.Released {
+				log.Info("DHCP lease released")
+			}
+		}
+		conn.Close()
+		return
+	}
+}
+
+// openDHCP brings the uplink's interface up through the applier and opens
+// the client's sockets on it.
+func (d *Daemon) openDHCP(ctx context.Context, u config.Uplink) (*dhcp.RawConn, net.HardwareAddr, error) {
+	if err := d.ask(ctx, event{kind: evVLAN, vlan: vlan.Spec{Parent: u.Interface}}); err != nil {
+		return nil, nil, err
+	}
+	ifc, err := net.InterfaceByName(u.Interface)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := dhcp.Open(u.Interface)
+	return conn, ifc.HardwareAddr, err
+}
+
+// stopDHCP stops the tasks the configuration no longer runs as they are,
+// releasing the leases of uplinks it dropped.
+func (d *Daemon) stopDHCP(cfg *config.Config) {
+	var stop []*dhcpTask
+	d.mu.Lock()
+	for name, t := range d.dhcp {
+		u, ok := cfg.Uplink(name)
+		if ok && sameDHCP(*u, t.uplink) {
+			continue
+		}
+		t.release = t.uplink.DHCP.Release && (!ok || !u.IsDHCP() || u.Interface != t.uplink.Interface)
+		stop = append(stop, t)
+		delete(d.dhcp, name)
+	}
+	d.mu.Unlock()
+	for _, t := range stop {
+		t.cancel()
+	}
+	for _, t := range stop {
+		<-t.done
+	}
+	d.mu.Lock()
+	for _, t := range stop {
+		delete(d.leases, t.uplink.Name)
+		d.removeResolv(t.uplink.Name)
+	}
+	d.mu.Unlock()
+}
+
+// dhcpLinkUp tells a DHCP uplink's client its interface has carrier
+// again. Call with d.mu held.
+func (d *Daemon) dhcpLinkUp(name string) {
+	if t := d.dhcp[name]; t != nil {
+		t.mu.Lock()
+		c := t.client
+		t.mu.Unlock()
+		if c != nil {
+			c.LinkUp()
+		}
+	}
+}
+
+// handleDHCP takes a lease change into the daemon's view. It reports
+// whether an apply is needed, and whether the uplink just left service.
+// Call with d.mu held.
+func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool) {
+	prev := d.leases[name]
+	held := false
+	if s := d.uplinks[name]; s != nil {
+		held = !s.dhcp.InService()
+		// The server answered (or the lease ran its course): no more
+		// checking.
+		s.dhcp = uplink.Reason{}
+	}
+	switch ev.Kind {
+	case dhcp.Acquired:
+		d.leases[name] = ev.Lease
+		d.log.Info("DHCP lease", "uplink", name, "address", ev.Lease.Address.String(), "gateway", ev.Lease.Gateway().String(),
+			"server", ev.Lease.Server.String(), "lease", ev.Lease.Duration.String())
+		if prev != nil && prev.Address.Addr() != ev.Lease.Address.Addr() {
+			// The old address's connections cannot survive.
+			d.flushAddrsAfterApply = append(d.flushAddrsAfterApply, prev.Address.Addr())
+		}
+	case dhcp.Renewed:
+		d.leases[name] = ev.Lease
+		d.log.Info("DHCP lease renewed", "uplink", name, "address", ev.Lease.Address.String(), "expires", ev.Lease.ExpiresAt().Format(time.RFC3339))
+		d.writeResolv(name, ev.Lease)
+		return held, false
+	case dhcp.Lost:
+		delete(d.leases, name)
+		d.log.Warn("DHCP lease lost", "uplink", name, "why", ev.Why)
+		d.removeResolv(name)
+		return true, prev != nil
+	}
+	d.writeResolv(name, ev.Lease)
+	return true, false
+}
+
+// Lease gives the engine a DHCP uplink's lease in force.
+func (d *Daemon) Lease(name string) (uplink.Lease, bool) {
+	d.mu.Lock()
+	l := d.leases[name]
+	d.mu.Unlock()
+	if l == nil {
+		return uplink.Lease{}, false
+	}
+	out := uplink.Lease{Addr: l.Address, Gateway: l.Gateway(), MTU: l.MTU}
+	for _, r := range l.Routes {
+		if r.Dst.Bits() == 0 {
+			continue
+		}
+		lr := uplink.LeaseRoute{Dst: r.Dst}
+		if !r.Gateway.IsUnspecified() {
+			lr.Gw = r.Gateway
+		}
+		out.Routes = append(out.Routes, lr)
+	}
+	return out, true
+}
+
+// resolvPath is where an uplink's DNS servers are written for a LAN DNS
+// forwarder (dnsmasq's resolv-file, for one): pathpin never edits
+// /etc/resolv.conf.
+func resolvPath(stateDir, name string) string {
+	return filepath.Join(stateDir, "resolv.conf."+name)
+}
+
+func (d *Daemon) writeResolv(name string, l *dhcp.Lease) {
+	if len(l.DNS) == 0 {
+		d.removeResolv(name)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# DNS servers of uplink %s's DHCP lease, written by pathpin\n", name)
+	for _, a := range l.DNS {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	if err := atomicfile.Write(resolvPath(d.opt.StateDir, name), []byte(b.String()), 0o644); err != nil {
+		d.log.Warn("writing the uplink's DNS servers", "uplink", name, "err", err)
+	}
+}
+
+func (d *Daemon) removeResolv(name string) { _ = os.Remove(resolvPath(d.opt.StateDir, name)) }
+
+// flushOldAddresses deletes the connections of addresses a lease moved
+// away from, once the new one is in place.
+func (d *Daemon) flushOldAddresses() {
+	if len(d.flushAddrsAfterApply) == 0 {
+		return
+	}
+	if ct, ok := d.engine.NL.(uplink.Conntrack); ok {
+		for _, a := range d.flushAddrsAfterApply {
+			n, err := uplink.FlushAddress(ct, a)
+			if err != nil {
+				d.log.Warn("deleting the old address's connections", "err", err)
+			}
+			d.log.Info("deleted the connections of an address the lease moved from", "address", a.String(), "connections_reset", n)
+		}
+	}
+	d.flushAddrsAfterApply = nil
+}
+
+// leaseStatus is what status shows of a DHCP uplink's client. Call with
+// d.mu held.
+func (d *Daemon) leaseStatus(name string) *status.Lease {
+	t := d.dhcp[name]
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	c := t.client
+	t.mu.Unlock()
+	if c == nil {
+		return &status.Lease{State: "starting"}
+	}
+	st := c.Status()
+	out := &status.Lease{State: st.State.String()}
+	if l := st.Lease; l != nil {
+		out.Address, out.Server, out.MTU = l.Address.String(), l.Server.String(), l.MTU
+		for _, a := range l.DNS {
+			out.DNS = append(out.DNS, a.String())
+		}
+		out.Obtained = l.Obtained
+		if l.Duration != dhcp.Infinite {
+			out.T1, out.T2, out.Expiry = l.RenewAt(), l.RebindAt(), l.ExpiresAt()
+		}
+	}
+	return out
+}
+
+// ReleaseStoredLeases gives back the leases a daemon stored and did not
+// release (it was killed), for the DHCP uplinks that release theirs:
+// `pathpin down` runs it while their addresses are still in place.
+func ReleaseStoredLeases(cfg *config.Config, libDir string) error {
+	var errs []error
+	store := dhcp.Store{Dir: libDir}
+	for _, u := range cfg.Uplinks {
+		if !u.IsDHCP() || !u.DHCP.Release {
+			continue
+		}
+		if l, err := store.Load(u.Name); err != nil || l == nil {
+			continue
+		}
+		ifc, err := net.InterfaceByName(u.Interface)
+		if err != nil {
+			// The interface went, and the lease with it.
+			errs = append(errs, store.Save(u.Name, nil))
+			continue
+		}
+		conn, err := dhcp.Open(u.Interface)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p := dhcp.Params{HWAddr: ifc.HardwareAddr, Hostname: u.DHCP.Hostname}
+		if u.DHCP.ClientID != "" {
+			p.ClientID = []byte(u.DHCP.ClientID)
+		}
+		if _, err := dhcp.ReleaseStored(conn, p, store, u.Name); err != nil {
+			errs = append(errs, fmt.Errorf("releasing uplink %s's DHCP lease: %w", u.Name, err))
+		}
+		conn.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/netnstest"
+)
+
+// newDHCPLab is the two-ISP lab with ISP A's router handing the router
+// its address by DHCP (dnsmasq in ISP A's namespace): wan0 starts bare.
+// T1 and T2 are the server's, in seconds.
+func newDHCPLab(t testing.TB, t1, t2 int, weightB int) (*failoverLab, *netnstest.RunningDHCPServer) {
+	netnstest.RequireRoot(t, "dnsmasq")
+	l := prepareLab(t, 1, 1, "")
+	l.Router.Run("ip", "addr", "flush", "dev", "wan0")
+	srv := l.ISPs[0].StartDHCPServer(netnstest.DHCPServer{Interface: "cpe", Range: "192.168.1.10,192.168.1.20,255.255.255.0,2m",
+		Router: "192.168.1.254", DNS: "192.168.1.53", T1: t1, T2: t2, Extra: []string{"--no-ping"}})
+	cfg := `lan:
+  interfaces: [lan0]
+uplinks:
+  - name: ispa
+    interface: wan0
+    weight: 1
+    dhcp:
+      hostname: pathpin-test
+  - name: ispb
+    interface: wan1
+    gateway: 192.168.2.254
+    weight: %d
+`
+	if err := os.WriteFile(l.cfg, []byte(fmt.Sprintf(cfg, weightB)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return l, srv
+}
+
+// routerState is what pathpin may change on the router, as text.
+func (l *failoverLab) routerState() string {
+	var b strings.Builder
+	b.WriteString(l.Router.Run("ip", "-4", "-o", "addr"))
+	b.WriteString(l.Router.Run("ip", "-o", "link", "show", "wan0"))
+	b.WriteString(l.Router.Run("ip", "rule"))
+	b.WriteString(l.Router.Run("ip", "route", "show", "table", "all"))
+	b.WriteString(l.Router.Run("nft", "list", "ruleset"))
+	b.WriteString(l.Router.Run("sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.wan0.rp_filter", "net.ipv4.conf.wan1.rp_filter"))
+	return b.String()
+}
+
+// waitLog waits until the daemon's log has n lines containing s.
+func (l *failoverLab) waitLog(s string, n int, limit time.Duration) {
+	l.t.Helper()
+	deadline := time.Now().Add(limit)
+	for strings.Count(l.logText(), s) < n {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the log has not %d× %q after %s:\n%s", n, s, limit, l.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dialVia keeps dialling until a connection leaves with source src.
+func (l *failoverLab) dialVia(src string) *netnstest.SourceConn {
+	l.t.Helper()
+	for i := 0; i < 100; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if c.First == src {
+			return c
+		}
+		c.Close()
+	}
+	l.t.Fatalf("no connection left by %s", src)
+	return nil
+}
+
+func inPrefix(t testing.TB, addr, prefix string) bool {
+	t.Helper()
+	a, err := netip.ParseAddr(addr)
+	return err == nil && netip.MustParsePrefix(prefix).Contains(a)
+}
+
+// TestDHCPUplink: a lease routes the uplink and carries a share of new
+// connections; a renewal changes nothing in the kernel; a server that
+// comes back with another range refuses the lease (DHCPNAK), and the new
+// lease moves the rules and NAT, deletes the old address's connections
+// and leaves the other uplink's alone; stopping releases the lease and
+// leaves the router as it was.
+func TestDHCPUplink(t *testing.T) {
+	l, srv := newDHCPLab(t, 4, 7, 1)
+	before := l.routerState()
+	l.start()
+	u := l.waitState("ispa", "up", 15*time.Second)
+	if !inPrefix(t, u.Local, "192.168.1.0/24") || u.Gateway != "192.168.1.254" || u.Lease == nil || u.Lease.State != "bound" ||
+		u.Lease.Server != "192.168.1.254" || u.Lease.T1.Sub(u.Lease.Obtained) != 4*time.Second || len(u.Lease.DNS) != 1 {
+		t.Fatalf("ispa after the lease: %+v %+v", u, u.Lease)
+	}
+	leased := u.Local
+	if b, err := os.ReadFile(filepath.Join(l.runDir, "resolv.conf.ispa")); err != nil || !strings.Contains(string(b), "nameserver 192.168.1.53") {
+		t.Fatalf("resolv.conf.ispa: %v %q", err, b)
+	}
+	if !strings.Contains(srv.LogText(), "pathpin-test") {
+		t.Errorf("the server was not told the host name:\n%s", srv.LogText())
+	}
+	counts := l.connect(40)
+	if counts[leased] == 0 || counts["192.168.2.2"] == 0 {
+		t.Fatalf("new connections by source: %v, want both %s and 192.168.2.2", counts, leased)
+	}
+
+	// A renewal at T1 (4 s) with the same lease changes nothing.
+	state := l.routerState()
+	l.waitLog("DHCP lease renewed", 1, 20*time.Second)
+	if after := l.routerState(); after != state {
+		t.Fatalf("the renewal changed the kernel:\nbefore:\n%s\nafter:\n%s", state, after)
+	}
+
+	// Long-lived connections on each uplink.
+	onA, onB := l.dialVia(leased), l.dialVia("192.168.2.2")
+	defer onA.Close()
+	defer onB.Close()
+
+	// The ISP's router comes back with another range and gateway.
+	l.ISPs[0].Run("ip", "addr", "add", "192.168.3.254/24", "dev", "cpe")
+	l.Server.Run("ip", "route", "add", "192.168.3.0/24", "via", "172.16.1.1")
+	srv = srv.Restart(netnstest.DHCPServer{Interface: "cpe", Range: "192.168.3.10,192.168.3.20,255.255.255.0,2m",
+		Router: "192.168.3.254", T1: 4, T2: 7, Extra: []string{"--no-ping"}})
+	deadline := time.Now().Add(30 * time.Second)
+	for u = l.state("ispa"); !inPrefix(t, u.Local, "192.168.3.0/24") || u.State != "up"; u = l.state("ispa") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new lease after the server changed: %+v\n%s\n%s", u, l.logText(), srv.LogText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(srv.LogText(), "DHCPNAK") || u.Gateway != "192.168.3.254" {
+		t.Fatalf("the change came without a NAK, or with gateway %s:\n%s", u.Gateway, srv.LogText())
+	}
+	// The NAK took the lease: the old address's connections went with it.
+	if out := l.Router.Run("conntrack", "-L", "-q", leased); strings.Contains(out, "tcp ") {
+		t.Fatalf("connections of the old address %s are still tracked:\n%s", leased, out)
+	}
+	if src, err := onB.Ask(); err != nil || src != "192.168.2.2" {
+		t.Fatalf("the other uplink's connection broke: %q %v", src, err)
+	}
+	state = l.routerState()
+	if strings.Contains(state, leased+"/") || !strings.Contains(state, u.Local+"/24") {
+		t.Fatalf("the old address stayed or the new one is missing:\n%s", state)
+	}
+	counts = l.connect(40)
+	if counts[u.Local] == 0 || counts["192.168.2.2"] == 0 || counts[leased] != 0 {
+		t.Fatalf("new connections by source after the change: %v", counts)
+	}
+
+	// Stopping releases the lease and puts the router back.
+	l.stop()
+	if !strings.Contains(srv.LogText(), "DHCPRELEASE(cpe) "+u.Local) {
+		t.Fatalf("the server saw no release of %s:\n%s", u.Local, srv.LogText())
+	}
+	if after := l.routerState(); after != before {
+		t.Fatalf("after stopping, the router differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestDHCPLeaseExpires: with its server gone, the lease runs out (dnsmasq's
+// shortest lease is 2 minutes) and the uplink leaves service; new
+// connections use the other uplink.
+func TestDHCPLeaseExpires(t *testing.T) {
+	t.Parallel()
+	l, srv := newDHCPLab(t, 5, 8, 1)
+	l.start()
+	u := l.waitState("ispa", "up", 15*time.Second)
+	srv.Stop()
+	deadline := time.Now().Add(150 * time.Second)
+	for u = l.state("ispa"); u.State != "down"; u = l.state("ispa") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lease did not expire: %+v\n%s", u, l.logText())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(u.Reason, "no DHCP lease") || u.Lease == nil || u.Lease.Address != "" {
+		t.Fatalf("after expiry: %+v %+v", u, u.Lease)
+	}
+	if !strings.Contains(l.logText(), "the lease expired") {
+		t.Fatalf("the log does not say the lease expired:\n%s", l.logText())
+	}
+	if counts := l.connect(20); counts["192.168.2.2"] != 20 {
+		t.Fatalf("new connections by source after expiry: %v", counts)
+	}
+	if strings.Contains(l.Router.Run("ip", "-4", "addr", "show", "wan0"), "inet ") {
+		t.Fatal("the expired lease's address is still on wan0")
+	}
+	l.stop()
+}
+
+// TestDHCPDownAfterKill: a daemon killed outright leaves its lease stored
+// and its address in place; pathpin down releases the lease and removes
+// everything.
+func TestDHCPDownAfterKill(t *testing.T) {
+	l, srv := newDHCPLab(t, 0, 0, 1)
+	before := l.routerState()
+	l.start()
+	u := l.waitState("ispa", "up", 15*time.Second)
+	_ = l.up.Kill()
+	_, _ = l.up.Wait()
+	out, err := l.Router.Command(l.bin, "down", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(filepath.Dir(l.cfg), "lib")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pathpin down: %v\n%s", err, out)
+	}
+	if !strings.Contains(srv.LogText(), "DHCPRELEASE(cpe) "+u.Local) {
+		t.Fatalf("the server saw no release of %s:\n%s", u.Local, srv.LogText())
+	}
+	if after := l.routerState(); after != before {
+		t.Fatalf("after down, the router differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

@@ -1,0 +1,85 @@
+package uplink
+
+import (
+	"net/netip"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"golang.org/x/sys/unix"
+)
+
+// Lease is a DHCP uplink's lease as the engine uses it: the address goes
+// on the interface, the gateway and the routes into the uplink's table,
+// the MTU onto the interface.
+type Lease struct {
+	Addr    netip.Prefix
+	Gateway netip.Addr // invalid: the lease names no router
+	// Routes are the lease's classless static routes other than the
+	// default (option 121); an invalid Gw is on the link.
+	Routes []LeaseRoute
+	MTU    int // 0: leave the interface's
+}
+
+// LeaseRoute is one classless static route of a lease.
+type LeaseRoute struct {
+	Dst netip.Prefix
+	Gw  netip.Addr
+}
+
+// Leases gives each DHCP uplink's lease in force. The daemon's DHCP
+// clients answer; an engine without it sees no lease.
+type Leases interface {
+	Lease(uplink string) (Lease, bool)
+}
+
+// leasesOf snapshots the leases of cfg's DHCP uplinks.
+func (e *Engine) leasesOf(cfg *config.Config) map[string]Lease {
+	out := map[string]Lease{}
+	if e.Leases == nil {
+		return out
+	}
+	for _, u := range cfg.Uplinks {
+		if u.IsDHCP() {
+			if l, ok := e.Leases.Lease(u.Name); ok {
+				out[u.Name] = l
+			}
+		}
+	}
+	return out
+}
+
+// expectAddresses makes facts read as they will once the leases' addresses
+// are on their interfaces and pathpin's stale ones are gone: the kernel
+// adds (and removes) an address's connected route in the main table, and
+// the uplink tables copy it.
+func expectAddresses(cfg *config.Config, facts *Facts, owned []LinkAddr) {
+	want := map[LinkAddr]bool{}
+	for _, a := range desiredAddrs(cfg, facts) {
+		want[a] = true
+	}
+	var keep []Route
+	for _, r := range facts.Connected {
+		stale := false
+		for _, a := range owned {
+			if a.Dev == r.Dev && a.Prefix.Addr() == r.Src && !want[a] {
+				stale = true
+			}
+		}
+		if !stale {
+			keep = append(keep, r)
+		}
+	}
+	facts.Connected = keep
+	for a := range want {
+		r := Route{Table: unix.RT_TABLE_MAIN, Dst: a.Prefix.Masked(), Dev: a.Dev, LinkScope: true, Src: a.Prefix.Addr()}
+		found := false
+		for _, c := range facts.Connected {
+			if c == r {
+				found = true
+			}
+		}
+		if !found && a.Prefix.Bits() < 32 {
+			facts.Connected = append(facts.Connected, r)
+		}
+	}
+	sortByText(facts.Connected, Route.String)
+}

@@ -219,3 +219,29 @@ func TestDHCPDownAfterKill(t *testing.T) {
 		t.Fatalf("after down, the router differs:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestDHCPRestartAsksForTheSameLease: with release: false, a restarted
+// daemon asks for its stored lease again (INIT-REBOOT: a REQUEST, no
+// DISCOVER) and gets the same address.
+func TestDHCPRestartAsksForTheSameLease(t *testing.T) {
+	l, srv := newDHCPLab(t, 0, 0, 1)
+	cfg, _ := os.ReadFile(l.cfg)
+	if err := os.WriteFile(l.cfg, []byte(strings.Replace(string(cfg), "hostname: pathpin-test\n", "hostname: pathpin-test\n      release: false\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.start()
+	first := l.waitState("ispa", "up", 15*time.Second).Local
+	l.stop()
+	if strings.Contains(srv.LogText(), "DHCPRELEASE") {
+		t.Fatal("release: false released the lease")
+	}
+	discovers := strings.Count(srv.LogText(), "DHCPDISCOVER")
+	l.start()
+	if again := l.waitState("ispa", "up", 15*time.Second).Local; again != first {
+		t.Fatalf("restarted with %s, want the stored %s", again, first)
+	}
+	if n := strings.Count(srv.LogText(), "DHCPDISCOVER"); n != discovers {
+		t.Fatalf("the restart sent a DISCOVER instead of asking for its lease:\n%s", srv.LogText())
+	}
+	l.stop()
+}

@@ -30,44 +30,14 @@ func (e *Engine) Redirect(dead *Status, to *Status) error {
 	return nil
 }
 
-// Conntrack is the part of *netlink.Handle that reads and deletes
-// conntrack entries.
+// Conntrack is the part of *netlink.Handle that deletes conntrack entries
+// by a filter of pathpin's (counting and deleting by mark are
+// internal/conntrack's, without a dump into pathpin).
 type Conntrack interface {
-	ConntrackTableList(table netlink.ConntrackTableType, family netlink.InetFamily) ([]*netlink.ConntrackFlow, error)
 	ConntrackDeleteFilters(table netlink.ConntrackTableType, family netlink.InetFamily, filters ...netlink.CustomConntrackFilter) (uint, error)
 }
 
 var _ Conntrack = (*netlink.Handle)(nil)
-
-// markFilter matches connections whose mark, under mask, is mark.
-type markFilter struct{ mark, mask uint32 }
-
-func (f markFilter) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
-	return flow.Mark&f.mask == f.mark
-}
-
-// FlushMark deletes the conntrack entries of one uplink's connections and
-// no others, so their clients reconnect at once through a healthy uplink.
-func FlushMark(ct Conntrack, mark, mask uint32) (uint, error) {
-	n, err := ct.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, markFilter{mark: mark, mask: mask})
-	if err != nil {
-		return n, fmt.Errorf("deleting conntrack entries with mark %#x/%#x: %w", mark, mask, err)
-	}
-	return n, nil
-}
-
-// FlowsByMark counts conntrack entries per mark (under mask).
-func FlowsByMark(ct Conntrack, mask uint32) (map[uint32]int, error) {
-	flows, err := ct.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
-	if err != nil {
-		return nil, fmt.Errorf("listing conntrack: %w", err)
-	}
-	out := map[uint32]int{}
-	for _, f := range flows {
-		out[f.Mark&mask]++
-	}
-	return out, nil
-}
 
 // addrFilter matches connections whose replies come back to addr: those
 // NATed to it, and the router's own from it.

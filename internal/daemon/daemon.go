@@ -85,7 +85,9 @@ type Daemon struct {
 	// the rebalance is applied: connections marked in the moment between
 	// the fast switch and the new balance would otherwise stay on a dead
 	// uplink.
-	flushAfterApply []uint32
+	flushAfterApply []deadMark
+	// flush deletes conntrack entries off the applier's path.
+	flush *flusher
 	// flushAddrsAfterApply are addresses a DHCP lease moved away from:
 	// their connections are deleted once the new address is in place.
 	flushAddrsAfterApply []netip.Addr
@@ -122,7 +124,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
 		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)},
-		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}}
+		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher()}
 	engine.Leases = d
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
@@ -156,6 +158,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go func() { defer workersDone.Done(); d.scripts.run(workers, d) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.watchLinks(workers) }()
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.flush.run(workers, d) }()
 	d.probes = d.startProbes(workers)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

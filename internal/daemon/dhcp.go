@@ -271,11 +271,10 @@ func (d *Daemon) flushOldAddresses() {
 	}
 	if ct, ok := d.engine.NL.(uplink.Conntrack); ok {
 		for _, a := range d.flushAddrsAfterApply {
-			n, err := uplink.FlushAddress(ct, a)
-			if err != nil {
-				d.log.Warn("deleting the old address's connections", "err", err)
-			}
-			d.log.Info("deleted the connections of an address the lease moved from", "address", a.String(), "connections_reset", n)
+			d.flush.queue(d, flushJob{what: "the connections of " + a.String() + ", an address the lease moved from", run: func() error {
+				_, err := uplink.FlushAddress(ct, a)
+				return err
+			}})
 		}
 	}
 	d.flushAddrsAfterApply = nil

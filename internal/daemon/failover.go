@@ -1,6 +1,9 @@
 package daemon
 
-import "github.com/pathpin/pathpin/uplink"
+import (
+	"github.com/pathpin/pathpin/internal/conntrack"
+	"github.com/pathpin/pathpin/uplink"
+)
 
 // switchAway is the fast path for an uplink that died, taken by the
 // applier before anything else queued: its table is pointed at a healthy
@@ -36,14 +39,22 @@ func (d *Daemon) switchAway(dead string) {
 	if err := engine.Redirect(from, to); err != nil {
 		d.log.Warn("fast switch", "err", err)
 	}
-	if ct, ok := engine.NL.(uplink.Conntrack); ok {
-		n, err := uplink.FlushMark(ct, from.Uplink.Mark, cfg.MarkMask)
-		if err != nil {
-			d.log.Warn("deleting the dead uplink's connections", "err", err)
-		}
-		d.log.Info("switched new connections away", "from", dead, "to", to.Name, "connections_reset", n)
-		d.flushAfterApply = append(d.flushAfterApply, from.Uplink.Mark)
-	}
+	d.log.Info("switched new connections away", "from", dead, "to", to.Name)
+	d.flushMark(dead, from.Uplink.Mark, cfg.MarkMask)
+	d.flushAfterApply = append(d.flushAfterApply, deadMark{dead, from.Uplink.Mark})
+}
+
+// deadMark is an uplink that left service, by its mark.
+type deadMark struct {
+	uplink string
+	mark   uint32
+}
+
+// flushMark queues the delete of an uplink's connections (the kernel
+// deletes them by mark), so that their clients reconnect at once through
+// a healthy uplink.
+func (d *Daemon) flushMark(name string, mark, mask uint32) {
+	d.flush.queue(d, flushJob{what: "uplink " + name + "'s connections", run: func() error { return conntrack.DeleteMark(mark, mask) }})
 }
 
 // flushDeadMarks deletes, once more, the connections of uplinks that just
@@ -53,14 +64,10 @@ func (d *Daemon) flushDeadMarks() {
 		return
 	}
 	d.mu.Lock()
-	engine, mask := d.engine, d.cfg.MarkMask
+	mask := d.cfg.MarkMask
 	d.mu.Unlock()
-	if ct, ok := engine.NL.(uplink.Conntrack); ok {
-		for _, mark := range d.flushAfterApply {
-			if _, err := uplink.FlushMark(ct, mark, mask); err != nil {
-				d.log.Warn("deleting the dead uplink's connections", "err", err)
-			}
-		}
+	for _, m := range d.flushAfterApply {
+		d.flushMark(m.uplink, m.mark, mask)
 	}
 	d.flushAfterApply = nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/hooks"
+	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/internal/status"
@@ -46,7 +47,7 @@ func (d *Daemon) serveStatus(l net.Listener) {
 // report is the daemon's view, with live counters from the kernel.
 func (d *Daemon) report() *status.Report {
 	d.mu.Lock()
-	cfg, engine := d.cfg, d.engine
+	cfg := d.cfg
 	statuses := append([]uplink.Status(nil), d.statuses...)
 	r := &status.Report{Source: "daemon"}
 	for _, st := range statuses {
@@ -79,7 +80,7 @@ func (d *Daemon) report() *status.Report {
 		r.Uplinks = append(r.Uplinks, u)
 	}
 	d.mu.Unlock()
-	addCounters(r, cfg, engine)
+	addCounters(r, cfg)
 	return r
 }
 
@@ -100,11 +101,9 @@ func baseUplink(st *uplink.Status) status.Uplink {
 
 // addCounters fills in interface byte counters and conntrack flows by
 // mark; flows need CAP_NET_ADMIN and are left out without it.
-func addCounters(r *status.Report, cfg *config.Config, engine *uplink.Engine) {
-	var flows map[uint32]int
-	if ct, ok := engine.NL.(uplink.Conntrack); ok {
-		flows, _ = uplink.FlowsByMark(ct, cfg.MarkMask)
-	}
+func addCounters(r *status.Report, cfg *config.Config) {
+	// One dump, counted as it arrives: nothing is kept per connection.
+	flows, _ := conntrack.CountByMark(cfg.MarkMask)
 	for i := range r.Uplinks {
 		u := &r.Uplinks[i]
 		if l, err := netlink.LinkByName(u.Interface); err == nil && l.Attrs().Statistics != nil {
@@ -129,7 +128,7 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 	for i := range p {
 		r.Uplinks = append(r.Uplinks, baseUplink(&p[i]))
 	}
-	addCounters(r, cfg, engine)
+	addCounters(r, cfg)
 	return r, nil
 }
 

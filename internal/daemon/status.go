@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/hooks"
-	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/health"
 	"github.com/pathpin/pathpin/internal/status"
 	"github.com/pathpin/pathpin/uplink"

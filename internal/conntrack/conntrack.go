@@ -10,10 +10,9 @@ package conntrack
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 
+	"github.com/pathpin/pathpin/internal/nlraw"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,93 +30,8 @@ const (
 	attrTypeMask = 0x3fff
 )
 
-// bufSize is the receive buffer: the kernel fills each dump message up to
-// the size the reader offers (32 KiB at most), so a large buffer means
-// fewer system calls.
-const bufSize = 64 << 10
-
-// conn is one ctnetlink socket and its receive buffer.
-type conn struct {
-	fd  int
-	seq uint32
-	buf []byte
-}
-
-func dial() (*conn, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
-	if err != nil {
-		return nil, fmt.Errorf("conntrack: opening netlink: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("conntrack: binding netlink: %w", err)
-	}
-	return &conn{fd: fd, seq: uint32(os.Getpid()), buf: make([]byte, bufSize)}, nil
-}
-
-func (c *conn) close() { unix.Close(c.fd) }
-
-// send sends one ctnetlink request with attributes.
-func (c *conn) send(msgType uint16, flags uint16, attrs []byte) error {
-	c.seq++
-	n := unix.SizeofNlMsghdr + 4 + len(attrs)
-	b := make([]byte, n)
-	binary.NativeEndian.PutUint32(b[0:], uint32(n))
-	binary.NativeEndian.PutUint16(b[4:], unix.NFNL_SUBSYS_CTNETLINK<<8|msgType)
-	binary.NativeEndian.PutUint16(b[6:], flags)
-	binary.NativeEndian.PutUint32(b[8:], c.seq)
-	// nfgenmsg: family, version, resource id.
-	b[16], b[17] = unix.AF_INET, unix.NFNETLINK_V0
-	copy(b[20:], attrs)
-	return unix.Sendto(c.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-}
-
-// each reads the replies to the last request, calling fn with each
-// message's attributes (after the nfgenmsg header), until the dump is
-// done or the ack arrives. The attributes alias the buffer: fn must not
-// keep them.
-func (c *conn) each(fn func(attrs []byte)) error {
-	for {
-		n, err := unix.Read(c.fd, c.buf)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("conntrack: reading: %w", err)
-		}
-		b := c.buf[:n]
-		for len(b) >= unix.SizeofNlMsghdr {
-			l := int(binary.NativeEndian.Uint32(b[0:]))
-			typ := binary.NativeEndian.Uint16(b[4:])
-			seq := binary.NativeEndian.Uint32(b[8:])
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return errors.New("conntrack: a malformed netlink message")
-			}
-			msg := b[unix.SizeofNlMsghdr:l]
-			b = b[align(l):]
-			if seq != c.seq {
-				continue
-			}
-			switch typ {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
-				if len(msg) < 4 {
-					return errors.New("conntrack: a short netlink error")
-				}
-				if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
-					return fmt.Errorf("conntrack: %w", unix.Errno(-code))
-				}
-				return nil // the ack
-			}
-			if len(msg) >= 4 {
-				fn(msg[4:])
-			}
-		}
-	}
-}
-
-func align(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
+// msg is a ctnetlink message type.
+func msg(t uint16) uint16 { return unix.NFNL_SUBSYS_CTNETLINK<<8 | t }
 
 // markOf finds the mark attribute among an entry's attributes.
 func markOf(attrs []byte) (uint32, bool) {
@@ -130,23 +44,23 @@ func markOf(attrs []byte) (uint32, bool) {
 		if typ == attrMark && l == 8 {
 			return binary.BigEndian.Uint32(attrs[4:8]), true
 		}
-		attrs = attrs[align(l):]
+		attrs = attrs[nlraw.Align(l):]
 	}
 	return 0, false
 }
 
 // markAttrs are CTA_MARK and CTA_MARK_MASK, big-endian as ctnetlink wants.
 func markAttrs(mark, mask uint32) []byte {
-	b := make([]byte, 16)
-	for i, a := range []struct {
-		typ uint16
-		v   uint32
-	}{{attrMark, mark}, {attrMarkMask, mask}} {
-		binary.NativeEndian.PutUint16(b[i*8:], 8)
-		binary.NativeEndian.PutUint16(b[i*8+2:], a.typ)
-		binary.BigEndian.PutUint32(b[i*8+4:], a.v)
+	b := nlraw.Attr(nil, attrMark, binary.BigEndian.AppendUint32(nil, mark))
+	return nlraw.Attr(b, attrMarkMask, binary.BigEndian.AppendUint32(nil, mask))
+}
+
+func dial() (*nlraw.Conn, error) {
+	c, err := nlraw.Dial(unix.NETLINK_NETFILTER)
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: %w", err)
 	}
-	return b
+	return c, nil
 }
 
 // CountByMark counts the IPv4 entries per mark (under mask) in one dump.
@@ -156,16 +70,19 @@ func CountByMark(mask uint32) (map[uint32]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
-	if err := c.send(msgGet, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, nil); err != nil {
+	defer c.Close()
+	if err := c.Send(msg(msgGet), unix.NLM_F_DUMP, unix.AF_INET, nil); err != nil {
 		return nil, fmt.Errorf("conntrack: asking for the table: %w", err)
 	}
 	out := map[uint32]int{}
-	err = c.each(func(attrs []byte) {
+	err = c.Each(func(_, _ uint16, attrs []byte) {
 		m, _ := markOf(attrs)
 		out[m&mask]++
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: reading the table: %w", err)
+	}
+	return out, nil
 }
 
 // CountMark counts the IPv4 entries whose mark under mask is mark, in a
@@ -175,13 +92,15 @@ func CountMark(mark, mask uint32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer c.close()
-	if err := c.send(msgGet, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, markAttrs(mark, mask)); err != nil {
+	defer c.Close()
+	if err := c.Send(msg(msgGet), unix.NLM_F_DUMP, unix.AF_INET, markAttrs(mark, mask)); err != nil {
 		return 0, fmt.Errorf("conntrack: asking for the table: %w", err)
 	}
 	n := 0
-	err = c.each(func([]byte) { n++ })
-	return n, err
+	if err := c.Each(func(_, _ uint16, _ []byte) { n++ }); err != nil {
+		return 0, fmt.Errorf("conntrack: reading the table: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteMark deletes every IPv4 entry whose mark under mask is mark: one
@@ -191,12 +110,13 @@ func DeleteMark(mark, mask uint32) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	if err := c.send(msgDelete, unix.NLM_F_REQUEST|unix.NLM_F_ACK, markAttrs(mark, mask)); err != nil {
-		return fmt.Errorf("conntrack: deleting entries with mark %#x/%#x: %w", mark, mask, err)
+	defer c.Close()
+	err = c.Send(msg(msgDelete), unix.NLM_F_ACK, unix.AF_INET, markAttrs(mark, mask))
+	if err == nil {
+		err = c.Each(func(_, _ uint16, _ []byte) {})
 	}
-	if err := c.each(func([]byte) {}); err != nil {
-		return fmt.Errorf("deleting entries with mark %#x/%#x: %w", mark, mask, err)
+	if err != nil {
+		return fmt.Errorf("conntrack: deleting entries with mark %#x/%#x: %w", mark, mask, err)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/mdlayher/netlink"
+	"github.com/pathpin/pathpin/internal/nlraw"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +19,7 @@ import (
 type Conn struct {
 	c *nftables.Conn
 	// raw carries the requests the library does not make (dump.go).
-	raw *netlink.Conn
+	raw *nlraw.Conn
 
 	// The last read, and the ruleset generation it was made at; cached
 	// says whether it may answer the next Read.
@@ -38,7 +38,7 @@ func Open() (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
 	}
-	raw, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	raw, err := nlraw.Dial(unix.NETLINK_NETFILTER)
 	if err != nil {
 		c.CloseLasting()
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)

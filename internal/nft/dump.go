@@ -7,64 +7,23 @@ import (
 
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
+	"github.com/pathpin/pathpin/internal/nlraw"
 	"golang.org/x/sys/unix"
 )
 
 // The nftables library lists rules one chain at a time, does not ask the
 // kernel for its ruleset generation and cannot read rt and byteorder
 // expressions or a ct set's source register back. These requests fill
-// those gaps on a netlink socket of pathpin's own; each expression is
-// still decoded by the library's own unmarshalling where it has one.
+// those gaps on a netlink socket of pathpin's own, read through one
+// buffer (internal/nlraw); each expression is still decoded by the
+// library's own unmarshalling where it has one.
 
 // nftMsg is the netlink message type of an nftables request.
-func nftMsg(t int) netlink.HeaderType {
-	return netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | t)
-}
+func nftMsg(t int) uint16 { return uint16(unix.NFNL_SUBSYS_NFTABLES<<8 | t) }
 
-// request is an nftables message for the ip family: the nfgenmsg header
-// (family, version, resource id), then attrs.
-func request(t int, flags netlink.HeaderFlags, attrs []netlink.Attribute) (netlink.Message, error) {
-	data, err := netlink.MarshalAttributes(attrs)
-	if err != nil {
-		return netlink.Message{}, err
-	}
-	return netlink.Message{
-		Header: netlink.Header{Type: nftMsg(t), Flags: netlink.Request | flags},
-		Data:   append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, data...),
-	}, nil
-}
-
-// generation is the kernel's ruleset generation in this network
-// namespace: every committed nftables transaction, by anyone, changes it.
-func generation(c *netlink.Conn) (uint32, error) {
-	m, err := request(unix.NFT_MSG_GETGEN, 0, nil)
-	if err != nil {
-		return 0, err
-	}
-	msgs, err := c.Execute(m)
-	if err != nil {
-		return 0, fmt.Errorf("nftables: reading the ruleset generation: %w", err)
-	}
-	for _, msg := range msgs {
-		ad, err := attrs(msg)
-		if err != nil {
-			return 0, err
-		}
-		for ad.Next() {
-			if ad.Type() == unix.NFTA_GEN_ID {
-				return ad.Uint32(), nil
-			}
-		}
-	}
-	return 0, errors.New("nftables: the kernel did not say its ruleset generation")
-}
-
-// attrs decodes a message's attributes after its nfgenmsg header.
-func attrs(m netlink.Message) (*netlink.AttributeDecoder, error) {
-	if len(m.Data) < 4 {
-		return nil, errors.New("nftables: short message")
-	}
-	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+// decoder reads attributes (big-endian values, as nftables sends them).
+func decoder(b []byte) (*netlink.AttributeDecoder, error) {
+	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
 		return nil, err
 	}
@@ -72,12 +31,35 @@ func attrs(m netlink.Message) (*netlink.AttributeDecoder, error) {
 	return ad, nil
 }
 
-// resID is the low 16 bits of the generation a dump reply was made at.
-func resID(m netlink.Message) uint16 {
-	if len(m.Data) < 4 {
-		return 0
+// generation is the kernel's ruleset generation in this network
+// namespace: every committed nftables transaction, by anyone, changes it.
+func generation(c *nlraw.Conn) (uint32, error) {
+	if err := c.Send(nftMsg(unix.NFT_MSG_GETGEN), 0, unix.NFPROTO_UNSPEC, nil); err != nil {
+		return 0, fmt.Errorf("nftables: asking for the ruleset generation: %w", err)
 	}
-	return binary.BigEndian.Uint16(m.Data[2:4])
+	var gen uint32
+	found := false
+	err := c.Each(func(typ, _ uint16, attrs []byte) {
+		if typ != nftMsg(unix.NFT_MSG_NEWGEN) {
+			return
+		}
+		ad, err := decoder(attrs)
+		if err != nil {
+			return
+		}
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				gen, found = ad.Uint32(), true
+			}
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("nftables: reading the ruleset generation: %w", err)
+	}
+	if !found {
+		return 0, errors.New("nftables: the kernel did not say its ruleset generation")
+	}
+	return gen, nil
 }
 
 // kernelRule is one rule of a table-wide dump: its expressions as the
@@ -90,27 +72,23 @@ type kernelRule struct {
 
 // dumpRules lists every rule of table ip pathpin in one dump, in chain
 // order, and the generations the replies were made at.
-func dumpRules(c *netlink.Conn) ([]kernelRule, []uint16, error) {
-	m, err := request(unix.NFT_MSG_GETRULE, netlink.Dump, []netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	msgs, err := c.Execute(m)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nftables: reading table ip %s's rules: %w", TableName, err)
+func dumpRules(c *nlraw.Conn) ([]kernelRule, []uint16, error) {
+	attrs := nlraw.Attr(nil, unix.NFTA_RULE_TABLE, []byte(TableName+"\x00"))
+	if err := c.Send(nftMsg(unix.NFT_MSG_GETRULE), unix.NLM_F_DUMP, unix.NFPROTO_IPV4, attrs); err != nil {
+		return nil, nil, fmt.Errorf("nftables: asking for table ip %s's rules: %w", TableName, err)
 	}
 	var out []kernelRule
 	var gens []uint16
-	for _, msg := range msgs {
-		if msg.Header.Type != nftMsg(unix.NFT_MSG_NEWRULE) {
-			continue
+	var derr error
+	err := c.Each(func(typ, resID uint16, attrs []byte) {
+		if typ != nftMsg(unix.NFT_MSG_NEWRULE) {
+			return
 		}
-		gens = append(gens, resID(msg))
-		ad, err := attrs(msg)
+		gens = append(gens, resID)
+		ad, err := decoder(attrs)
 		if err != nil {
-			return nil, nil, err
+			derr = err
+			return
 		}
 		var r kernelRule
 		for ad.Next() {
@@ -120,13 +98,20 @@ func dumpRules(c *netlink.Conn) ([]kernelRule, []uint16, error) {
 			case unix.NFTA_RULE_HANDLE:
 				r.Handle = ad.Uint64()
 			case unix.NFTA_RULE_EXPRESSIONS:
-				r.Exprs = ad.Bytes()
+				r.Exprs = ad.Bytes() // a copy
 			}
 		}
 		if err := ad.Err(); err != nil {
-			return nil, nil, fmt.Errorf("nftables: decoding a rule of table ip %s: %w", TableName, err)
+			derr = err
+			return
 		}
 		out = append(out, r)
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftables: reading table ip %s's rules: %w", TableName, err)
 	}
 	return out, gens, nil
 }
@@ -282,25 +267,21 @@ type mapElement struct {
 }
 
 // dumpMap lists the elements of one of pathpin's verdict maps.
-func dumpMap(c *netlink.Conn, set string) ([]mapElement, []uint16, error) {
-	m, err := request(unix.NFT_MSG_GETSETELEM, netlink.Dump, []netlink.Attribute{
-		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(TableName + "\x00")},
-		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(set + "\x00")},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	msgs, err := c.Execute(m)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nftables: reading map %s: %w", set, err)
+func dumpMap(c *nlraw.Conn, set string) ([]mapElement, []uint16, error) {
+	attrs := nlraw.Attr(nil, unix.NFTA_SET_ELEM_LIST_TABLE, []byte(TableName+"\x00"))
+	attrs = nlraw.Attr(attrs, unix.NFTA_SET_ELEM_LIST_SET, []byte(set+"\x00"))
+	if err := c.Send(nftMsg(unix.NFT_MSG_GETSETELEM), unix.NLM_F_DUMP, unix.NFPROTO_IPV4, attrs); err != nil {
+		return nil, nil, fmt.Errorf("nftables: asking for map %s: %w", set, err)
 	}
 	var out []mapElement
 	var gens []uint16
-	for _, msg := range msgs {
-		gens = append(gens, resID(msg))
-		ad, err := attrs(msg)
+	var derr error
+	err := c.Each(func(_, resID uint16, attrs []byte) {
+		gens = append(gens, resID)
+		ad, err := decoder(attrs)
 		if err != nil {
-			return nil, nil, err
+			derr = err
+			return
 		}
 		for ad.Next() {
 			if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
@@ -336,8 +317,14 @@ func dumpMap(c *netlink.Conn, set string) ([]mapElement, []uint16, error) {
 			})
 		}
 		if err := ad.Err(); err != nil {
-			return nil, nil, fmt.Errorf("nftables: decoding map %s: %w", set, err)
+			derr = err
 		}
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("nftables: reading map %s: %w", set, err)
 	}
 	return out, gens, nil
 }

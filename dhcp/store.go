@@ -1,11 +1,7 @@
 package dhcp
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
@@ -22,15 +18,9 @@ func (s Store) path(uplink string) string { return filepath.Join(s.Dir, "dhcp-"+
 // Load returns the uplink's stored lease, or nil when there is none. A
 // file that does not read is treated as none (the client starts afresh).
 func (s Store) Load(uplink string) (*Lease, error) {
-	b, err := os.ReadFile(s.path(uplink))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the stored DHCP lease: %w", err)
-	}
 	var l Lease
-	if json.Unmarshal(b, &l) != nil || !l.Address.IsValid() {
+	found, err := atomicfile.ReadJSON(s.path(uplink), &l)
+	if !found || err != nil || !l.Address.IsValid() {
 		return nil, nil
 	}
 	return &l, nil
@@ -39,19 +29,9 @@ func (s Store) Load(uplink string) (*Lease, error) {
 // Save stores the lease, or removes the stored one when l is nil.
 func (s Store) Save(uplink string, l *Lease) error {
 	if l == nil {
-		if err := os.Remove(s.path(uplink)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing the stored DHCP lease: %w", err)
-		}
-		return nil
+		return atomicfile.Remove(s.path(uplink))
 	}
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return fmt.Errorf("storing the DHCP lease: %w", err)
-	}
-	if err := atomicfile.Write(s.path(uplink), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteJSON(s.path(uplink), l, 0o644); err != nil {
 		return fmt.Errorf("storing the DHCP lease: %w", err)
 	}
 	return nil

@@ -1,13 +1,10 @@
 package uplink
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
@@ -37,29 +34,18 @@ func (e *Engine) addrRecord() addrRecord {
 }
 
 func (r addrRecord) load() ([]LinkAddr, error) {
-	b, err := os.ReadFile(r.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", r.path, err)
-	}
 	var out []LinkAddr
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("reading %s: %w (delete it if pathpin is down)", r.path, err)
+	if _, err := atomicfile.ReadJSON(r.path, &out); err != nil {
+		return nil, fmt.Errorf("%w (delete it if pathpin is down)", err)
 	}
 	return out, nil
 }
 
 func (r addrRecord) save(list []LinkAddr) error {
 	if len(list) == 0 {
-		if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing %s: %w", r.path, err)
-		}
-		return nil
+		return atomicfile.Remove(r.path)
 	}
-	b, _ := json.MarshalIndent(list, "", "  ")
-	return atomicfile.Write(r.path, b, 0o644)
+	return atomicfile.WriteJSON(r.path, list, 0o644)
 }
 
 // add and remove keep the record in step with one change.

@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,30 +134,15 @@ type sysctlRecord struct {
 }
 
 func (r sysctlRecord) load() (map[string]string, error) {
-	b, err := os.ReadFile(r.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", r.path, err)
-	}
 	m := map[string]string{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("reading %s: %w (delete it if pathpin is down)", r.path, err)
+	if _, err := atomicfile.ReadJSON(r.path, &m); err != nil {
+		return nil, fmt.Errorf("%w (delete it if pathpin is down)", err)
 	}
 	return m, nil
 }
 
 // save writes the record atomically.
-func (r sysctlRecord) save(m map[string]string) error {
-	b, _ := json.MarshalIndent(m, "", "  ")
-	return atomicfile.Write(r.path, b, 0o644)
-}
+func (r sysctlRecord) save(m map[string]string) error { return atomicfile.WriteJSON(r.path, m, 0o644) }
 
 // remove deletes the record once everything is restored.
-func (r sysctlRecord) remove() error {
-	if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing %s: %w", r.path, err)
-	}
-	return nil
-}
+func (r sysctlRecord) remove() error { return atomicfile.Remove(r.path) }

@@ -20,14 +20,7 @@ func TestCountAndDeleteByMark(t *testing.T) {
 	ns.AddFlows(500, 5000, 0x10200) // a bit outside the mask: another tool's
 	ns.AddFlows(100, 5500, 0)
 	t.Logf("5,600 flows added in %s", time.Since(start))
-	do := func(f func() error) {
-		t.Helper()
-		var err error
-		ns.Do(func() { err = f() })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	do := ns.Must
 	var counts map[uint32]int
 	do(func() (err error) { counts, err = CountByMark(0xff00); return err })
 	if counts[0x100] != 3000 || counts[0x200] != 2500 || counts[0] != 100 || len(counts) != 3 {

@@ -248,3 +248,14 @@ func (ns *NS) Do(fn func()) {
 	}()
 	fn()
 }
+
+// Must runs fn inside the namespace, as Do does, and fails the test when
+// it returns an error.
+func (ns *NS) Must(fn func() error) {
+	ns.t.Helper()
+	var err error
+	ns.Do(func() { err = fn() })
+	if err != nil {
+		ns.t.Fatalf("in %s: %v", ns.Name, err)
+	}
+}

@@ -40,6 +40,18 @@ func sample() *Table {
 	}}
 }
 
+// openIn opens a Conn in ns, closed with the test, and a read of it.
+func openIn(t *testing.T, ns *netnstest.NS) (*Conn, func() *Table) {
+	var c *Conn
+	ns.Must(func() (err error) { c, err = Open(); return err })
+	t.Cleanup(func() { c.Close() })
+	return c, func() *Table {
+		var got *Table
+		ns.Must(func() (err error) { got, err = c.Read(); return err })
+		return got
+	}
+}
+
 func TestApplyReadAndWhatNftLists(t *testing.T) {
 	netnstest.RequireRoot(t, "nft")
 	ns := netnstest.New(t)
@@ -48,28 +60,9 @@ func TestApplyReadAndWhatNftLists(t *testing.T) {
 	ns.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-o", "wan9", "-j", "MASQUERADE")
 	foreign := ns.Run("nft", "list", "table", "inet", "filter") + ns.Run("iptables-nft-save", "-t", "nat")
 
-	var c *Conn
-	var err error
-	ns.Do(func() { c, err = Open() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, read := openIn(t, ns)
 	want := sample()
-	do := func(f func() error) {
-		t.Helper()
-		var err error
-		ns.Do(func() { err = f() })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func() *Table {
-		t.Helper()
-		var got *Table
-		do(func() (err error) { got, err = c.Read(); return err })
-		return got
-	}
+	do := ns.Must
 	do(func() error { return c.Apply(want) })
 	if got := ns.Run("nft", "list", "table", "ip", TableName); got != want.Render(false) {
 		t.Errorf("nft list differs from pathpin's rendering:\n%s", cmp.Diff(want.Render(false), got))
@@ -123,28 +116,8 @@ func stripCounters(s string) string {
 func TestCachedRead(t *testing.T) {
 	netnstest.RequireRoot(t, "nft")
 	ns := netnstest.New(t)
-	var c *Conn
-	var err error
-	ns.Do(func() { c, err = Open() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	read := func() *Table {
-		t.Helper()
-		var got *Table
-		var err error
-		ns.Do(func() { got, err = c.Read() })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-	want := sample()
-	ns.Do(func() { err = c.Apply(want) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, read := openIn(t, ns)
+	ns.Must(func() error { return c.Apply(sample()) })
 	steps := []struct {
 		name string
 		// change runs before the read; hit says whether the read may

@@ -2,10 +2,12 @@ package uplink
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
 )
 
@@ -152,5 +154,103 @@ func TestFakeDHCPFailedApplyLeavesNoAddress(t *testing.T) {
 	}
 	if owned, _ := e.addrRecord().load(); len(owned) != 0 {
 		t.Fatalf("the address record keeps %v", owned)
+	}
+}
+
+// dhcpStep is one random state of the DHCP home: the lease in force, the
+// DHCP interface's link, and whether the static uplink is sick.
+type dhcpStep struct {
+	lease string // "", "l1", "l2" (another address, an MTU, a route), "l3" (l1's address, another gateway)
+	link  string // up, nocarrier, gone
+	sick  bool
+}
+
+var dhcpLeases = map[string]Lease{
+	"l1": {Addr: netip.MustParsePrefix("192.168.1.10/24"), Gateway: netip.MustParseAddr("192.168.1.254")},
+	"l2": {Addr: netip.MustParsePrefix("192.168.3.20/24"), Gateway: netip.MustParseAddr("192.168.3.254"), MTU: 1400,
+		Routes: []LeaseRoute{{Dst: netip.MustParsePrefix("10.9.0.0/16"), Gw: netip.MustParseAddr("192.168.3.1")}}},
+	"l3": {Addr: netip.MustParsePrefix("192.168.1.10/24"), Gateway: netip.MustParseAddr("192.168.1.1")},
+}
+
+// shape makes the DHCP interface's link what the step says.
+func (s dhcpStep) shape(k *fakeKernel) {
+	if s.link == "gone" {
+		k.removeLink("wan0")
+		return
+	}
+	if k.link("wan0") == nil {
+		k.addLink("wan0", "", true)
+	}
+	k.setUp("wan0", s.link == "up")
+}
+
+func (s dhcpStep) leases() fakeLeases {
+	if s.lease == "" {
+		return fakeLeases{}
+	}
+	return fakeLeases{"a": dhcpLeases[s.lease]}
+}
+
+func (s dhcpStep) holds() Holds {
+	if s.sick {
+		return Holds{"b": Down(HealthDown, "probes")}
+	}
+	return nil
+}
+
+// TestRandomDHCPCycling: whatever leases come and go, with the DHCP
+// interface losing carrier or unplugged, the kernel after each apply is
+// what a fresh apply of that state makes, and down returns to the start.
+func TestRandomDHCPCycling(t *testing.T) {
+	sequences, steps := 200, 10
+	if testing.Short() {
+		sequences = 40
+	}
+	for seq := range sequences {
+		r := rand.New(rand.NewPCG(uint64(seq), 12))
+		random := func() dhcpStep {
+			return dhcpStep{lease: []string{"", "l1", "l2", "l3"}[r.IntN(4)], link: []string{"up", "up", "nocarrier", "gone"}[r.IntN(4)], sick: r.IntN(4) == 0}
+		}
+		k, cfg, e, _ := fakeDHCPHome(t)
+		dir := e.StateDir
+		world := func(s dhcpStep) *fakeKernel {
+			w := newFakeKernel()
+			w.addLink("lan0", "10.0.0.1/24", true)
+			w.addLink("wan0", "", true)
+			w.addLink("wan1", "192.168.2.2/24", true)
+			s.shape(w)
+			return w
+		}
+		for step := range steps {
+			s := random()
+			s.shape(k)
+			e.Leases = s.leases()
+			if _, err := e.Apply(context.Background(), cfg, s.holds()); err != nil {
+				t.Fatalf("sequence %d step %d %+v: apply: %v", seq, step, s, err)
+			}
+			if p, err := e.Plan(context.Background(), cfg, s.holds()); err != nil || !p.Changes.Empty() {
+				t.Fatalf("sequence %d step %d %+v: a second apply would change:\n%v", seq, step, s, err)
+			}
+			fresh := world(s)
+			fe := fakeEngine(fresh, t.TempDir())
+			fe.Leases = s.leases()
+			if _, err := fe.Apply(context.Background(), cfg, s.holds()); err != nil {
+				t.Fatalf("sequence %d step %d %+v: fresh apply: %v", seq, step, s, err)
+			}
+			if diff := cmp.Diff(fresh.dump(), k.dump()); diff != "" {
+				t.Fatalf("sequence %d step %d %+v: the kernel differs from a fresh apply (-fresh +cycled):\n%s", seq, step, s, diff)
+			}
+			if r.IntN(4) == 0 {
+				downDir := t.TempDir()
+				copyRecord(t, dir, downDir)
+				c := k.clone()
+				if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
+					t.Fatalf("sequence %d step %d: down: %v", seq, step, err)
+				}
+				if diff := cmp.Diff(world(s).dump(), c.dump()); diff != "" {
+					t.Fatalf("sequence %d step %d %+v: down did not return to the start (-start +after down):\n%s", seq, step, s, diff)
+				}
+			}
+		}
 	}
 }

@@ -395,13 +395,17 @@ func TestRandomStateCycling(t *testing.T) {
 	}
 }
 
+// copyRecord copies the engine's records (settings found, addresses
+// added) from one state directory to another.
 func copyRecord(t *testing.T, from, to string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(from, "sysctl.json"))
-	if err != nil {
-		return
-	}
-	if err := os.WriteFile(filepath.Join(to, "sysctl.json"), b, 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"sysctl.json", "addresses.json"} {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(to, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

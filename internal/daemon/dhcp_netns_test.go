@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -242,6 +243,47 @@ func TestDHCPRestartAsksForTheSameLease(t *testing.T) {
 	}
 	if n := strings.Count(srv.LogText(), "DHCPDISCOVER"); n != discovers {
 		t.Fatalf("the restart sent a DISCOVER instead of asking for its lease:\n%s", srv.LogText())
+	}
+	l.stop()
+}
+
+// TestDHCPReloadKeepsTheLease: a reload that leaves the DHCP uplink's
+// settings as they were keeps its client and lease; one that drops the
+// uplink releases the lease and removes its address.
+func TestDHCPReloadKeepsTheLease(t *testing.T) {
+	l, srv := newDHCPLab(t, 0, 0, 1)
+	l.start()
+	leased := l.waitState("ispa", "up", 15*time.Second).Local
+	requests := strings.Count(srv.LogText(), "DHCPREQUEST")
+	cfg, _ := os.ReadFile(l.cfg)
+	if err := os.WriteFile(l.cfg, []byte(strings.Replace(string(cfg), "weight: 1\n", "weight: 2\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.up.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	l.waitLog("configuration reloaded", 1, 10*time.Second)
+	if u := l.waitState("ispa", "up", 5*time.Second); u.Local != leased || u.Weight != 2 {
+		t.Fatalf("after the reload: %+v", u)
+	}
+	if n := strings.Count(srv.LogText(), "DHCPREQUEST"); n != requests {
+		t.Fatalf("the reload asked the server again:\n%s", srv.LogText())
+	}
+
+	// The uplink leaves the configuration: its lease goes back.
+	if err := os.WriteFile(l.cfg, []byte("lan:\n  interfaces: [lan0]\nuplinks:\n  - name: ispb\n    interface: wan1\n    gateway: 192.168.2.254\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.up.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	l.waitLog("configuration reloaded", 2, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Contains(l.Router.Run("ip", "-4", "addr", "show", "wan0"), "inet ") || !strings.Contains(srv.LogText(), "DHCPRELEASE") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dropped uplink's lease was not released or its address stayed:\n%s\n%s", l.Router.Run("ip", "-4", "addr"), srv.LogText())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	l.stop()
 }

@@ -166,3 +166,18 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestValidHostname(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"pathpin", true}, {"pathpin-2.home.arpa", true}, {"A1", true}, {strings.Repeat("a", 63), true},
+		{"", false}, {"-pathpin", false}, {"pathpin-", false}, {"two..dots", false}, {"under_score", false},
+		{"not a name", false}, {strings.Repeat("a", 64), false}, {strings.Repeat("a.", 127) + "a", false},
+	} {
+		if got := validHostname(tc.name); got != tc.ok {
+			t.Errorf("validHostname(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}

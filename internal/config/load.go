@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -200,13 +201,29 @@ func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool
 	return u
 }
 
-// hostname is one DNS label or several (RFC 1123), as option 12 carries.
-var hostname = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+// validHostname reports whether s is one DNS label or several (RFC 1123),
+// as option 12 carries.
+func validHostname(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func (v *validator) dhcp(at []any, r *rawDHCP) *DHCP {
 	field := func(k string) []any { return append(append([]any{}, at...), k) }
 	d := &DHCP{Hostname: r.Hostname, ClientID: r.ClientID, Release: r.Release == nil || *r.Release}
-	if r.Hostname != "" && (len(r.Hostname) > 253 || !hostname.MatchString(r.Hostname)) {
+	if r.Hostname != "" && !validHostname(r.Hostname) {
 		v.fail(field("hostname"), "%q is not a host name (letters, digits and -, e.g. pathpin)", r.Hostname)
 	}
 	if len(r.ClientID) > 253 {

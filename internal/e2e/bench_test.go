@@ -80,7 +80,10 @@ func (s *seed) waitCarriedByPPP() {
 	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := s.client.DialSource(netnstest.ServerAddr + ":80"); err == nil {
+		// A dial whose SYN was lost would wait for the kernel's one-second
+		// retransmission: give up on it and dial afresh instead.
+		c, err := s.client.DialSourceWithin(netnstest.ServerAddr+":80", 100*time.Millisecond)
+		if err == nil {
 			c.Close()
 			if strings.HasPrefix(c.First, "100.64.0.") {
 				return

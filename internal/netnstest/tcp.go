@@ -91,12 +91,22 @@ func (ns *NS) DialSource(addr string) (*SourceConn, error) {
 
 // DialSourceFrom is DialSource from a bound local address.
 func (ns *NS) DialSourceFrom(local, addr string) (*SourceConn, error) {
-	c, err := ns.DialFrom(local, addr, 3*time.Second)
+	return ns.dialSource(local, addr, 3*time.Second, 5*time.Second)
+}
+
+// DialSourceWithin is DialSource that gives up after timeout, connecting
+// and reading the answer included.
+func (ns *NS) DialSourceWithin(addr string, timeout time.Duration) (*SourceConn, error) {
+	return ns.dialSource("", addr, timeout, timeout)
+}
+
+func (ns *NS) dialSource(local, addr string, connect, answer time.Duration) (*SourceConn, error) {
+	c, err := ns.DialFrom(local, addr, connect)
 	if err != nil {
 		return nil, err
 	}
 	sc := &SourceConn{conn: c, r: bufio.NewReader(c)}
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(answer))
 	if sc.First, err = sc.r.ReadString('\n'); err != nil {
 		c.Close()
 		return nil, err

@@ -2,12 +2,12 @@ package uplink
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
 )
 
@@ -212,7 +212,6 @@ func TestRandomDHCPCycling(t *testing.T) {
 			return dhcpStep{lease: []string{"", "l1", "l2", "l3"}[r.IntN(4)], link: []string{"up", "up", "nocarrier", "gone"}[r.IntN(4)], sick: r.IntN(4) == 0}
 		}
 		k, cfg, e, _ := fakeDHCPHome(t)
-		dir := e.StateDir
 		world := func(s dhcpStep) *fakeKernel {
 			w := newFakeKernel()
 			w.addLink("lan0", "10.0.0.1/24", true)
@@ -231,26 +230,7 @@ func TestRandomDHCPCycling(t *testing.T) {
 			if p, err := e.Plan(context.Background(), cfg, s.holds()); err != nil || !p.Changes.Empty() {
 				t.Fatalf("sequence %d step %d %+v: a second apply would change:\n%v", seq, step, s, err)
 			}
-			fresh := world(s)
-			fe := fakeEngine(fresh, t.TempDir())
-			fe.Leases = s.leases()
-			if _, err := fe.Apply(context.Background(), cfg, s.holds()); err != nil {
-				t.Fatalf("sequence %d step %d %+v: fresh apply: %v", seq, step, s, err)
-			}
-			if diff := cmp.Diff(fresh.dump(), k.dump()); diff != "" {
-				t.Fatalf("sequence %d step %d %+v: the kernel differs from a fresh apply (-fresh +cycled):\n%s", seq, step, s, diff)
-			}
-			if r.IntN(4) == 0 {
-				downDir := t.TempDir()
-				copyRecord(t, dir, downDir)
-				c := k.clone()
-				if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
-					t.Fatalf("sequence %d step %d: down: %v", seq, step, err)
-				}
-				if diff := cmp.Diff(world(s).dump(), c.dump()); diff != "" {
-					t.Fatalf("sequence %d step %d %+v: down did not return to the start (-start +after down):\n%s", seq, step, s, diff)
-				}
-			}
+			cycleCheck(t, fmt.Sprintf("sequence %d step %d %+v", seq, step, s), e, cfg, s.holds(), func() *fakeKernel { return world(s) }, r.IntN(4) == 0)
 		}
 	}
 }

@@ -360,8 +360,7 @@ func TestRandomStateCycling(t *testing.T) {
 		r := rand.New(rand.NewPCG(uint64(seq), 7))
 		first := randomStep(r)
 		k := first.world()
-		dir := t.TempDir()
-		e := fakeEngine(k, dir)
+		e := fakeEngine(k, t.TempDir())
 		for step := range steps {
 			s := first
 			if step > 0 {
@@ -372,26 +371,37 @@ func TestRandomStateCycling(t *testing.T) {
 			if _, err := e.Apply(context.Background(), cfg, s.holds()); err != nil {
 				t.Fatalf("sequence %d step %d %+v: apply: %v", seq, step, s, err)
 			}
-			fresh := s.world()
-			if _, err := fakeEngine(fresh, t.TempDir()).Apply(context.Background(), cfg, s.holds()); err != nil {
-				t.Fatalf("sequence %d step %d %+v: fresh apply: %v", seq, step, s, err)
-			}
-			if diff := cmp.Diff(fresh.dump(), k.dump()); diff != "" {
-				t.Fatalf("sequence %d step %d %+v: the kernel differs from a fresh apply (-fresh +cycled):\n%s", seq, step, s, diff)
-			}
-			if r.IntN(4) == 0 {
-				// Down here, on a copy, returns to the world pathpin found.
-				downDir := t.TempDir()
-				copyRecord(t, dir, downDir)
-				c := k.clone()
-				if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
-					t.Fatalf("sequence %d step %d: down: %v", seq, step, err)
-				}
-				if diff := cmp.Diff(s.world().dump(), c.dump()); diff != "" {
-					t.Fatalf("sequence %d step %d %+v: down did not return to the start (-start +after down):\n%s", seq, step, s, diff)
-				}
-			}
+			cycleCheck(t, fmt.Sprintf("sequence %d step %d %+v", seq, step, s), e, cfg, s.holds(), s.world, r.IntN(4) == 0)
 		}
+	}
+}
+
+// cycleCheck is what random state cycling checks after each apply of e:
+// its kernel is what a fresh apply of the same state to world makes, and,
+// with down, pathpin's down on a copy of it returns to world.
+func cycleCheck(t *testing.T, where string, e *Engine, cfg *config.Config, held Holds, world func() *fakeKernel, down bool) {
+	t.Helper()
+	k := e.NL.(*fakeKernel)
+	fresh := world()
+	fe := fakeEngine(fresh, t.TempDir())
+	fe.Leases = e.Leases
+	if _, err := fe.Apply(context.Background(), cfg, held); err != nil {
+		t.Fatalf("%s: fresh apply: %v", where, err)
+	}
+	if diff := cmp.Diff(fresh.dump(), k.dump()); diff != "" {
+		t.Fatalf("%s: the kernel differs from a fresh apply (-fresh +cycled):\n%s", where, diff)
+	}
+	if !down {
+		return
+	}
+	downDir := t.TempDir()
+	copyRecord(t, e.StateDir, downDir)
+	c := k.clone()
+	if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
+		t.Fatalf("%s: down: %v", where, err)
+	}
+	if diff := cmp.Diff(world().dump(), c.dump()); diff != "" {
+		t.Fatalf("%s: down did not return to the start (-start +after down):\n%s", where, diff)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
@@ -30,7 +31,7 @@ type addrRecord struct {
 }
 
 func (e *Engine) addrRecord() addrRecord {
-	return addrRecord{path: e.StateDir + "/addresses.json"}
+	return addrRecord{path: filepath.Join(e.StateDir, "addresses.json")}
 }
 
 func (r addrRecord) load() ([]LinkAddr, error) {

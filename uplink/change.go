@@ -55,15 +55,15 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 	if err := e.delRules(c.DelRules, func(r Rule) bool { return replacedRule[r.Priority] }, &undo); err != nil {
 		return undo, err
 	}
-	// A new route whose table and destination a live one has is a
-	// replacement: its undo puts the live one back, and that live one is
-	// already gone when the deletions come.
 	// A lease's address first: its routes need it.
 	for _, a := range c.AddAddrs {
 		if err := e.addAddr(a, &undo); err != nil {
 			return undo, err
 		}
 	}
+	// A new route whose table and destination a live one has is a
+	// replacement: its undo puts the live one back, and that live one is
+	// already gone when the deletions come.
 	replaced := map[string]Route{}
 	for _, r := range before.Routes {
 		replaced[routeKey(r)] = r

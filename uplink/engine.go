@@ -76,7 +76,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 		desired.Chains, desired.Jumps = nil, nil
 	}
 	sysctls := slices.Clone(desired.Sysctls)
-	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, facts.routes, desired)
+	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, facts.routes, owned, desired)
 	if err != nil {
 		return nil, err
 	}
@@ -84,18 +84,22 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 		index: facts.index, names: facts.names, sysctls: sysctls}, nil
 }
 
-// verify reads back what p's changes touched (routes, rules, the firewall,
-// sysctls) and returns how the kernel still differs from p's desired
-// state. Links and addresses are not read again: the desired state is the
+// verify reads back what p's changes touched (routes, rules, addresses,
+// the firewall, settings) and returns how the kernel still differs from
+// p's desired state. Links are not read again: the desired state is the
 // one the change was made for.
 func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Changes, error) {
 	routes, err := dumpRoutes(e.NL)
 	if err != nil {
 		return Changes{}, err
 	}
+	owned, err := e.addrRecord().load()
+	if err != nil {
+		return Changes{}, err
+	}
 	want := *p.Desired
 	want.Sysctls = slices.Clone(p.sysctls)
-	live, err := e.readLive(ctx, tablesOf(cfg), p.names, routes, &want)
+	live, err := e.readLive(ctx, tablesOf(cfg), p.names, routes, owned, &want)
 	if err != nil {
 		return Changes{}, err
 	}
@@ -111,9 +115,9 @@ func tablesOf(cfg *config.Config) []int {
 }
 
 // readLive reads everything pathpin owns; routes are every table's, read
-// with names. desired.Sysctls is narrowed to the settings that need a
-// change at all.
-func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, routes []netlink.Route, desired *State) (*State, error) {
+// with names, and owned the addresses the record says are pathpin's.
+// desired.Sysctls is narrowed to the settings that need a change at all.
+func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, desired *State) (*State, error) {
 	var err error
 	live := &State{}
 	if live.Rules, err = readRules(e.NL); err != nil {
@@ -127,10 +131,6 @@ func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]strin
 		}
 	}
 	live.Routes = routesIn(routes, tables, names)
-	owned, err := e.addrRecord().load()
-	if err != nil {
-		return nil, err
-	}
 	var wanted []LinkAddr
 	if desired != nil {
 		wanted = desired.Addrs
@@ -200,7 +200,11 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := e.readLive(ctx, tablesOf(cfg), names, routes, nil)
+	owned, err := e.addrRecord().load()
+	if err != nil {
+		return nil, err
+	}
+	live, err := e.readLive(ctx, tablesOf(cfg), names, routes, owned, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"golang.org/x/sys/unix"
@@ -56,28 +57,12 @@ func expectAddresses(cfg *config.Config, facts *Facts, owned []LinkAddr) {
 	for _, a := range desiredAddrs(cfg, facts) {
 		want[a] = true
 	}
-	var keep []Route
-	for _, r := range facts.Connected {
-		stale := false
-		for _, a := range owned {
-			if a.Dev == r.Dev && a.Prefix.Addr() == r.Src && !want[a] {
-				stale = true
-			}
-		}
-		if !stale {
-			keep = append(keep, r)
-		}
-	}
-	facts.Connected = keep
+	facts.Connected = slices.DeleteFunc(facts.Connected, func(r Route) bool {
+		return slices.ContainsFunc(owned, func(a LinkAddr) bool { return a.Dev == r.Dev && a.Prefix.Addr() == r.Src && !want[a] })
+	})
 	for a := range want {
 		r := Route{Table: unix.RT_TABLE_MAIN, Dst: a.Prefix.Masked(), Dev: a.Dev, LinkScope: true, Src: a.Prefix.Addr()}
-		found := false
-		for _, c := range facts.Connected {
-			if c == r {
-				found = true
-			}
-		}
-		if !found && a.Prefix.Bits() < 32 {
+		if a.Prefix.Bits() < 32 && !slices.Contains(facts.Connected, r) {
 			facts.Connected = append(facts.Connected, r)
 		}
 	}

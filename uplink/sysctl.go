@@ -25,27 +25,22 @@ type Sysctls interface {
 // ProcSys is the real /proc/sys. Network settings are those of the
 // namespace the process runs in when a setting is first read: a setting's
 // file stays open, and each read is one pread, until it fails (its device
-// went away) and the file is opened again. The zero value opens each
-// setting for every read.
+// went away) and the file is opened again.
 type ProcSys struct {
 	mu    sync.Mutex
 	files map[string]*os.File
 }
 
-// NewProcSys returns a ProcSys that keeps the settings it reads open.
-func NewProcSys() *ProcSys { return &ProcSys{files: map[string]*os.File{}} }
+// NewProcSys returns a ProcSys.
+func NewProcSys() *ProcSys { return &ProcSys{} }
 
 // Get reads a setting; a missing one reads as "".
 func (p *ProcSys) Get(key string) (string, error) {
-	if p.files == nil {
-		return readSetting(key)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f, ok := p.files[key]; ok {
-		var buf [64]byte
-		if n, err := f.ReadAt(buf[:], 0); n > 0 && (err == nil || errors.Is(err, io.EOF)) && n < len(buf) {
-			return strings.TrimSpace(string(buf[:n])), nil
+		if v, ok := readOpen(f); ok {
+			return v, nil
 		}
 		f.Close()
 		delete(p.files, key)
@@ -57,19 +52,26 @@ func (p *ProcSys) Get(key string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading sysctl %s: %w", key, err)
 	}
+	v, ok := readOpen(f)
+	if !ok {
+		f.Close()
+		return "", fmt.Errorf("reading sysctl %s: unreadable", key)
+	}
+	if p.files == nil {
+		p.files = map[string]*os.File{}
+	}
 	p.files[key] = f
-	return readSetting(key)
+	return v, nil
 }
 
-func readSetting(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+// readOpen reads a setting's open file from its start.
+func readOpen(f *os.File) (string, bool) {
+	var buf [64]byte
+	n, err := f.ReadAt(buf[:], 0)
+	if n == 0 || n == len(buf) || err != nil && !errors.Is(err, io.EOF) {
+		return "", false
 	}
-	if err != nil {
-		return "", fmt.Errorf("reading sysctl %s: %w", key, err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return strings.TrimSpace(string(buf[:n])), true
 }
 
 // Close closes the settings' files.

@@ -75,7 +75,7 @@ func CountByMark(mask uint32) (map[uint32]int, error) {
 		return nil, fmt.Errorf("conntrack: asking for the table: %w", err)
 	}
 	out := map[uint32]int{}
-	err = c.Each(func(_, _ uint16, attrs []byte) {
+	err = c.Each(func(_ uint16, attrs []byte) {
 		m, _ := markOf(attrs)
 		out[m&mask]++
 	})
@@ -97,7 +97,7 @@ func CountMark(mark, mask uint32) (int, error) {
 		return 0, fmt.Errorf("conntrack: asking for the table: %w", err)
 	}
 	n := 0
-	if err := c.Each(func(_, _ uint16, _ []byte) { n++ }); err != nil {
+	if err := c.Each(func(uint16, []byte) { n++ }); err != nil {
 		return 0, fmt.Errorf("conntrack: reading the table: %w", err)
 	}
 	return n, nil
@@ -113,7 +113,7 @@ func DeleteMark(mark, mask uint32) error {
 	defer c.Close()
 	err = c.Send(msg(msgDelete), unix.NLM_F_ACK, unix.AF_INET, markAttrs(mark, mask))
 	if err == nil {
-		err = c.Each(func(_, _ uint16, _ []byte) {})
+		err = c.Each(func(uint16, []byte) {})
 	}
 	if err != nil {
 		return fmt.Errorf("conntrack: deleting entries with mark %#x/%#x: %w", mark, mask, err)

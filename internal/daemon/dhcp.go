@@ -91,11 +91,7 @@ func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
 			}
 			continue
 		}
-		p := dhcp.Params{HWAddr: hw, Hostname: u.DHCP.Hostname}
-		if u.DHCP.ClientID != "" {
-			p.ClientID = []byte(u.DHCP.ClientID)
-		}
-		c := &dhcp.Client{Uplink: u.Name, Params: p, Conn: conn, Clock: dhcp.RealClock{}, Store: dhcp.Store{Dir: d.opt.LibDir}, Log: log,
+		c := &dhcp.Client{Uplink: u.Name, Params: dhcpParams(u, hw), Conn: conn, Clock: dhcp.RealClock{}, Store: dhcp.Store{Dir: d.opt.LibDir}, Log: log,
 			OnEvent: func(ev dhcp.Event) {
 				d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &ev})
 				if ev.Kind != dhcp.Lost {
@@ -114,15 +110,25 @@ func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
 			continue
 		}
 		if t.release {
+			held := c.Status().Lease != nil
 			if err := c.Release(); err != nil {
 				log.Warn("releasing the DHCP lease", "err", err)
-			} else if st := c.Status(); st.State == dhcp.Released {
+			} else if held {
 				log.Info("DHCP lease released")
 			}
 		}
 		conn.Close()
 		return
 	}
+}
+
+// dhcpParams is what a DHCP uplink's client says of itself.
+func dhcpParams(u config.Uplink, hw net.HardwareAddr) dhcp.Params {
+	p := dhcp.Params{HWAddr: hw, Hostname: u.DHCP.Hostname}
+	if u.DHCP.ClientID != "" {
+		p.ClientID = []byte(u.DHCP.ClientID)
+	}
+	return p
 }
 
 // openDHCP brings the uplink's interface up through the applier and opens
@@ -332,11 +338,7 @@ func ReleaseStoredLeases(cfg *config.Config, libDir string) error {
 			errs = append(errs, err)
 			continue
 		}
-		p := dhcp.Params{HWAddr: ifc.HardwareAddr, Hostname: u.DHCP.Hostname}
-		if u.DHCP.ClientID != "" {
-			p.ClientID = []byte(u.DHCP.ClientID)
-		}
-		if _, err := dhcp.ReleaseStored(conn, p, store, u.Name); err != nil {
+		if _, err := dhcp.ReleaseStored(conn, dhcpParams(u, ifc.HardwareAddr), store, u.Name); err != nil {
 			errs = append(errs, fmt.Errorf("releasing uplink %s's DHCP lease: %w", u.Name, err))
 		}
 		conn.Close()

@@ -133,6 +133,18 @@ func (l *failoverLab) flows(mark string) int {
 	return strings.Count(string(out), "tcp ")
 }
 
+// waitNoFlows waits until no client connection carries mark: the dead
+// uplink's connections are deleted off the applier's path.
+func (l *failoverLab) waitNoFlows(mark string) {
+	l.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); l.flows(mark) > 0; {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%d conntrack entries still carry mark %s", l.flows(mark), mark)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (l *failoverLab) logText() string {
 	b, _ := os.ReadFile(l.log)
 	return string(b)
@@ -190,9 +202,7 @@ func failoverOnCarrierLoss(t *testing.T, firewall string) {
 		t.Fatalf("after ispB lost carrier, new connections went %v; want all via ispA", got)
 	}
 	assertSurvive(t, long[a])
-	if n := l.flows("0x200"); n != 0 {
-		t.Fatalf("%d conntrack entries still carry ispB's mark", n)
-	}
+	l.waitNoFlows("0x200")
 
 	l.ISPs[1].Run("ip", "link", "set", "cpe", "up")
 	l.waitState("ispb", "up", 5*time.Second)
@@ -230,9 +240,7 @@ func failoverOnSilentFailure(t *testing.T, firewall string) {
 		t.Fatalf("after ispA went silent, new connections went %v; want all via ispB", got)
 	}
 	assertSurvive(t, long[b])
-	if n := l.flows("0x100"); n != 0 {
-		t.Fatalf("%d conntrack entries still carry ispA's mark", n)
-	}
+	l.waitNoFlows("0x100")
 	st := l.status()
 	if st.Source != "daemon" {
 		t.Fatalf("status came from %s", st.Source)

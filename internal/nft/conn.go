@@ -153,10 +153,11 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 // is none. Each rule is decoded and checked against the expressions pathpin
 // builds for what it decoded; a rule that does not match is Foreign.
 //
-// A read is kept with the kernel's ruleset generation it was made at:
-// while the generation is unchanged, no transaction (pathpin's or anyone
-// else's) has committed since, and Read answers from it after one
-// round trip.
+// A read is kept with the kernel's ruleset generation asked for before
+// it: while the generation is unchanged, no transaction (pathpin's or
+// anyone else's) has committed since, so the read still holds, and Read
+// answers from it after one round trip. A commit during a read changes
+// the generation, and the next Read reads again.
 func (c *Conn) Read() (*Table, error) {
 	gen, err := generation(c.raw)
 	if err != nil {
@@ -166,22 +167,20 @@ func (c *Conn) Read() (*Table, error) {
 		c.hits++
 		return c.last.clone(), nil
 	}
-	t, gens, err := c.read()
+	t, err := c.read()
 	if err != nil {
 		return nil, err
 	}
-	// Keep it only when every reply was made at that generation.
-	c.cached = !slices.ContainsFunc(gens, func(g uint16) bool { return g != uint16(gen) })
-	c.gen, c.last = gen, t
+	c.cached, c.gen, c.last = true, gen, t
 	return t.clone(), nil
 }
 
 // read reads the table: its chains, every rule in one dump, and the
 // balance map the rules name.
-func (c *Conn) read() (*Table, []uint16, error) {
+func (c *Conn) read() (*Table, error) {
 	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nftables: listing chains: %w", err)
+		return nil, fmt.Errorf("nftables: listing chains: %w", err)
 	}
 	out := &Table{}
 	at := map[string]int{}
@@ -208,28 +207,23 @@ func (c *Conn) read() (*Table, []uint16, error) {
 		// An empty table, or none.
 		tables, err := c.c.ListTablesOfFamily(nftables.TableFamilyIPv4)
 		if err != nil {
-			return nil, nil, fmt.Errorf("nftables: listing tables: %w", err)
+			return nil, fmt.Errorf("nftables: listing tables: %w", err)
 		}
 		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
-			return nil, nil, nil
+			return nil, nil
 		}
-		return out, nil, nil
+		return out, nil
 	}
-	rules, gens, err := dumpRules(c.raw)
+	rules, err := dumpRules(c.raw)
 	if err != nil {
-		return nil, nil, err
-	}
-	slots := func(name string) ([]Slot, uint32, error) {
-		s, n, g, err := c.mapSlots(name)
-		gens = append(gens, g...)
-		return s, n, err
+		return nil, err
 	}
 	seen := map[string]Rule{}
 	for _, kr := range rules {
 		i, ok := at[kr.Chain]
 		if !ok {
-			// A chain made after the chain listing: read again next time.
-			gens = append(gens, 0, 1)
+			// A chain made after the chain listing: a commit since, so
+			// the generation has moved and the next Read reads again.
 			continue
 		}
 		// The same bytes decode to the same rule: a rule read before is
@@ -238,7 +232,7 @@ func (c *Conn) read() (*Table, []uint16, error) {
 		r, ok := c.known[string(kr.Exprs)]
 		if !ok {
 			var usesMap bool
-			r, usesMap = verified(kr, slots)
+			r, usesMap = verified(kr, c.mapSlots)
 			if !usesMap && !r.Foreign {
 				seen[string(kr.Exprs)] = r
 			}
@@ -251,7 +245,7 @@ func (c *Conn) read() (*Table, []uint16, error) {
 		out.Chains[i].Rules = append(out.Chains[i].Rules, r)
 	}
 	c.known = seen
-	return out, gens, nil
+	return out, nil
 }
 
 func foreignText(handle uint64) string {
@@ -315,10 +309,10 @@ func readable(es []expr.Any) []expr.Any {
 }
 
 // mapSlots reads a balance map: numbers 0..n-1, each jumping to a chain.
-func (c *Conn) mapSlots(name string) ([]Slot, uint32, []uint16, error) {
-	elems, gens, err := dumpMap(c.raw, name)
+func (c *Conn) mapSlots(name string) ([]Slot, uint32, error) {
+	elems, err := dumpMap(c.raw, name)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
 	type kv struct {
 		key   uint32
@@ -327,7 +321,7 @@ func (c *Conn) mapSlots(name string) ([]Slot, uint32, []uint16, error) {
 	var kvs []kv
 	for _, e := range elems {
 		if len(e.Key) != 4 || e.Chain == "" {
-			return nil, 0, nil, errForeign
+			return nil, 0, errForeign
 		}
 		kvs = append(kvs, kv{binaryutil.BigEndian.Uint32(e.Key), e.Chain})
 	}
@@ -335,7 +329,7 @@ func (c *Conn) mapSlots(name string) ([]Slot, uint32, []uint16, error) {
 	var out []Slot
 	for i, x := range kvs {
 		if x.key != uint32(i) {
-			return nil, 0, nil, errors.New("nftables: the balance map has a gap")
+			return nil, 0, errors.New("nftables: the balance map has a gap")
 		}
 		if n := len(out); n > 0 && out[n-1].Chain == x.chain {
 			out[n-1].To = x.key
@@ -343,5 +337,5 @@ func (c *Conn) mapSlots(name string) ([]Slot, uint32, []uint16, error) {
 		}
 		out = append(out, Slot{From: x.key, To: x.key, Chain: x.chain})
 	}
-	return out, uint32(len(kvs)), gens, nil
+	return out, uint32(len(kvs)), nil
 }

@@ -39,7 +39,7 @@ func generation(c *nlraw.Conn) (uint32, error) {
 	}
 	var gen uint32
 	found := false
-	err := c.Each(func(typ, _ uint16, attrs []byte) {
+	err := c.Each(func(typ uint16, attrs []byte) {
 		if typ != nftMsg(unix.NFT_MSG_NEWGEN) {
 			return
 		}
@@ -71,20 +71,18 @@ type kernelRule struct {
 }
 
 // dumpRules lists every rule of table ip pathpin in one dump, in chain
-// order, and the generations the replies were made at.
-func dumpRules(c *nlraw.Conn) ([]kernelRule, []uint16, error) {
+// order.
+func dumpRules(c *nlraw.Conn) ([]kernelRule, error) {
 	attrs := nlraw.Attr(nil, unix.NFTA_RULE_TABLE, []byte(TableName+"\x00"))
 	if err := c.Send(nftMsg(unix.NFT_MSG_GETRULE), unix.NLM_F_DUMP, unix.NFPROTO_IPV4, attrs); err != nil {
-		return nil, nil, fmt.Errorf("nftables: asking for table ip %s's rules: %w", TableName, err)
+		return nil, fmt.Errorf("nftables: asking for table ip %s's rules: %w", TableName, err)
 	}
 	var out []kernelRule
-	var gens []uint16
 	var derr error
-	err := c.Each(func(typ, resID uint16, attrs []byte) {
+	err := c.Each(func(typ uint16, attrs []byte) {
 		if typ != nftMsg(unix.NFT_MSG_NEWRULE) {
 			return
 		}
-		gens = append(gens, resID)
 		ad, err := decoder(attrs)
 		if err != nil {
 			derr = err
@@ -111,9 +109,9 @@ func dumpRules(c *nlraw.Conn) ([]kernelRule, []uint16, error) {
 		err = derr
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("nftables: reading table ip %s's rules: %w", TableName, err)
+		return nil, fmt.Errorf("nftables: reading table ip %s's rules: %w", TableName, err)
 	}
-	return out, gens, nil
+	return out, nil
 }
 
 // decodeExprs reads a rule's expression list. unknown is true when one of
@@ -267,17 +265,15 @@ type mapElement struct {
 }
 
 // dumpMap lists the elements of one of pathpin's verdict maps.
-func dumpMap(c *nlraw.Conn, set string) ([]mapElement, []uint16, error) {
+func dumpMap(c *nlraw.Conn, set string) ([]mapElement, error) {
 	attrs := nlraw.Attr(nil, unix.NFTA_SET_ELEM_LIST_TABLE, []byte(TableName+"\x00"))
 	attrs = nlraw.Attr(attrs, unix.NFTA_SET_ELEM_LIST_SET, []byte(set+"\x00"))
 	if err := c.Send(nftMsg(unix.NFT_MSG_GETSETELEM), unix.NLM_F_DUMP, unix.NFPROTO_IPV4, attrs); err != nil {
-		return nil, nil, fmt.Errorf("nftables: asking for map %s: %w", set, err)
+		return nil, fmt.Errorf("nftables: asking for map %s: %w", set, err)
 	}
 	var out []mapElement
-	var gens []uint16
 	var derr error
-	err := c.Each(func(_, resID uint16, attrs []byte) {
-		gens = append(gens, resID)
+	err := c.Each(func(_ uint16, attrs []byte) {
 		ad, err := decoder(attrs)
 		if err != nil {
 			derr = err
@@ -324,9 +320,9 @@ func dumpMap(c *nlraw.Conn, set string) ([]mapElement, []uint16, error) {
 		err = derr
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("nftables: reading map %s: %w", set, err)
+		return nil, fmt.Errorf("nftables: reading map %s: %w", set, err)
 	}
-	return out, gens, nil
+	return out, nil
 }
 
 // jumpOf is the chain a map element's data (NFTA_DATA_VERDICT) jumps to,

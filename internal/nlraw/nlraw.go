@@ -58,11 +58,10 @@ func (c *Conn) Send(msgType, flags uint16, family uint8, attrs []byte) error {
 }
 
 // Each reads the replies to the last request and calls fn with each
-// message's type, the resource id of its nfgenmsg header and its
-// attributes, until the dump is done, the ack arrives, or a reply without
+// message's type and its attributes (after the nfgenmsg header), until the dump is done, the ack arrives, or a reply without
 // either flag (a plain answer) has been read. The attributes alias the
 // buffer: fn must copy what it keeps.
-func (c *Conn) Each(fn func(msgType, resID uint16, attrs []byte)) error {
+func (c *Conn) Each(fn func(msgType uint16, attrs []byte)) error {
 	for {
 		n, err := unix.Read(c.fd, c.buf)
 		if err != nil {
@@ -100,7 +99,7 @@ func (c *Conn) Each(fn func(msgType, resID uint16, attrs []byte)) error {
 			}
 			multi = multi || flags&unix.NLM_F_MULTI != 0
 			if len(msg) >= 4 {
-				fn(typ, binary.BigEndian.Uint16(msg[2:4]), msg[4:])
+				fn(typ, msg[4:])
 			}
 		}
 		if !multi {

@@ -38,7 +38,7 @@ func newInitLab(t *testing.T) *initLab {
 
 // links is the router's links and addresses, to compare before and after.
 func (l *initLab) links() string {
-	return l.router.Run("ip", "-d", "link", "show") + l.router.Run("ip", "addr", "show") + l.router.Run("ip", "route", "show", "table", "all")
+	return l.router.Links() + l.router.Run("ip", "route", "show", "table", "all")
 }
 
 // init runs pathpin init in the router namespace with password on stdin.

@@ -44,8 +44,7 @@ uplinks:
 // routerState is what pathpin may change on the router, as text.
 func (l *failoverLab) routerState() string {
 	var b strings.Builder
-	b.WriteString(l.Router.Run("ip", "-4", "-o", "addr"))
-	b.WriteString(l.Router.Run("ip", "-o", "link", "show", "wan0"))
+	b.WriteString(l.Router.Links())
 	b.WriteString(l.Router.Run("ip", "rule"))
 	b.WriteString(l.Router.Run("ip", "route", "show", "table", "all"))
 	b.WriteString(l.Router.Run("nft", "list", "ruleset"))

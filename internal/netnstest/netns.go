@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -258,4 +259,22 @@ func (ns *NS) Must(fn func() error) {
 	if err != nil {
 		ns.t.Fatalf("in %s: %v", ns.Name, err)
 	}
+}
+
+var peerNetns = regexp.MustCompile(`link-netns(id)? \S+`)
+
+// Links is `ip -d link show` and `ip addr show` in the namespace, with
+// each veth's peer namespace left out: iproute2 names it by looking
+// through every namespace on the host, and one that another test removes
+// meanwhile turns the name into an id or an error line.
+func (ns *NS) Links() string {
+	ns.t.Helper()
+	var out []string
+	for _, l := range strings.Split(ns.Run("ip", "-d", "link", "show")+ns.Run("ip", "addr", "show"), "\n") {
+		if strings.HasPrefix(l, "Error: Peer netns reference is invalid") {
+			continue
+		}
+		out = append(out, peerNetns.ReplaceAllString(l, "link-netns (peer)"))
+	}
+	return strings.Join(out, "\n")
 }

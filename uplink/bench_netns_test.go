@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/netnstest"
 	"github.com/pathpin/pathpin/internal/stats"
 )
@@ -150,6 +151,7 @@ func BenchmarkDataPlane(b *testing.B) {
 	l := newEngineLab(b, "nftables")
 	l.configure(1, 1)
 	netnstest.ServeBulk(l.Server.Listen(netnstest.ServerAddr+":81"), 256<<20)
+	var stopCounter func()
 	plain := func() {
 		l.Router.Run("nft", `add table ip plain; add chain ip plain post { type nat hook postrouting priority srcnat; }; add rule ip plain post oifname "wan0" masquerade`)
 	}
@@ -161,6 +163,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	}{
 		{name: "pathpin", up: func() { l.mustApply() }, down: func() { l.pathpin("down") }},
 		{name: "plain-nat", up: plain, down: unplain},
+		// As the daemon runs it: its flow counter takes every new and
+		// destroyed connection's event.
+		{name: "pathpin-counting", up: func() { l.mustApply(); stopCounter = startCounter(l.Router) }, down: func() { stopCounter(); l.pathpin("down") }},
 	}
 	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	const rounds, n = 15, 500
@@ -202,8 +207,14 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(med(setups[0].mbps), "pathpin-Mbit/s")
 	b.ReportMetric(med(setups[1].mbps), "plain-Mbit/s")
 	b.ReportMetric(tr, "throughput-ratio")
+	ccr := med(setups[2].conns) / med(setups[1].conns)
+	ctr := med(setups[2].mbps) / med(setups[1].mbps)
+	b.ReportMetric(ccr, "counting-conn-ratio")
+	b.ReportMetric(ctr, "counting-throughput-ratio")
 	b.Logf("median of %d: new connections/s pathpin %.0f vs plain NAT %.0f (%.2f×); throughput pathpin %.0f vs plain NAT %.0f Mbit/s (%.2f×); target ≥ 0.97×",
 		rounds, med(setups[0].conns), med(setups[1].conns), cr, med(setups[0].mbps), med(setups[1].mbps), tr)
+	b.Logf("with the daemon's flow counter taking conntrack events: %.0f new connections/s (%.2f× plain NAT), %.0f Mbit/s (%.2f×)",
+		med(setups[2].conns), ccr, med(setups[2].mbps), ctr)
 }
 
 // BenchmarkBalance reports how far the split of 2,000 new connections
@@ -248,5 +259,30 @@ func BenchmarkBalance(b *testing.B) {
 		}
 		b.ReportMetric(float64(kept), "sticky-%")
 		b.Logf("stickiness: %d of 100 long-lived connections kept their source address across two re-weighting applies", kept)
+	}
+}
+
+// startCounter runs the daemon's flow counter in ns, as `pathpin up`
+// does, until the returned function is called.
+func startCounter(ns *netnstest.NS) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	c := conntrack.NewCounter(0xff00, nil)
+	go ns.Do(func() { done <- c.Run(ctx) })
+	// Counting from its first dump on, as a daemon that has been up a
+	// while is.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, ok := c.Counts(0xff00); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			panic("the flow counter has not read the table after 10 s")
+		}
+	}
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			panic(fmt.Sprintf("the flow counter stopped: %v", err))
+		}
 	}
 }

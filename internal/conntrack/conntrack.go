@@ -71,11 +71,16 @@ func CountByMark(mask uint32) (map[uint32]int, error) {
 		return nil, err
 	}
 	defer c.Close()
+	return countByMark(c, mask)
+}
+
+// countByMark is CountByMark on an open socket.
+func countByMark(c *nlraw.Conn, mask uint32) (map[uint32]int, error) {
 	if err := c.Send(msg(msgGet), unix.NLM_F_DUMP, unix.AF_INET, nil); err != nil {
 		return nil, fmt.Errorf("conntrack: asking for the table: %w", err)
 	}
 	out := map[uint32]int{}
-	err = c.Each(func(_ uint16, attrs []byte) {
+	err := c.Each(func(_ uint16, attrs []byte) {
 		m, _ := markOf(attrs)
 		out[m&mask]++
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/pathpin/pathpin/dhcp"
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/pppoe"
@@ -88,6 +89,9 @@ type Daemon struct {
 	flushAfterApply []deadMark
 	// flush deletes conntrack entries off the applier's path.
 	flush *flusher
+	// flows counts conntrack entries by mark from the kernel's events,
+	// for status.
+	flows *conntrack.Counter
 	// flushAddrsAfterApply are addresses a DHCP lease moved away from:
 	// their connections are deleted once the new address is in place.
 	flushAddrsAfterApply []netip.Addr
@@ -124,7 +128,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
 		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)},
-		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher()}
+		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher(),
+		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
 	engine.Leases = d
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
@@ -160,6 +165,13 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go func() { defer workersDone.Done(); d.watchLinks(workers) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.flush.run(workers, d) }()
+	workersDone.Add(1)
+	go func() {
+		defer workersDone.Done()
+		if err := d.flows.Run(workers); err != nil {
+			d.log.Warn("status counts flows with a conntrack dump per request", "err", err)
+		}
+	}()
 	d.probes = d.startProbes(workers)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

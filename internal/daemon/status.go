@@ -80,7 +80,7 @@ func (d *Daemon) report() *status.Report {
 		r.Uplinks = append(r.Uplinks, u)
 	}
 	d.mu.Unlock()
-	addCounters(r, cfg)
+	addCounters(r, cfg, d.flows)
 	return r
 }
 
@@ -100,10 +100,18 @@ func baseUplink(st *uplink.Status) status.Uplink {
 }
 
 // addCounters fills in interface byte counters and conntrack flows by
-// mark; flows need CAP_NET_ADMIN and are left out without it.
-func addCounters(r *status.Report, cfg *config.Config) {
-	// One dump, counted as it arrives: nothing is kept per connection.
-	flows, _ := conntrack.CountByMark(cfg.MarkMask)
+// mark: the counter's (kept from the kernel's events) when it has them,
+// else one dump counted as it arrives (nothing is kept per connection).
+// Flows need CAP_NET_ADMIN and are left out without it.
+func addCounters(r *status.Report, cfg *config.Config, counter *conntrack.Counter) {
+	var flows map[uint32]int
+	ok := false
+	if counter != nil {
+		flows, ok = counter.Counts(cfg.MarkMask)
+	}
+	if !ok {
+		flows, _ = conntrack.CountByMark(cfg.MarkMask)
+	}
 	for i := range r.Uplinks {
 		u := &r.Uplinks[i]
 		if l, err := netlink.LinkByName(u.Interface); err == nil && l.Attrs().Statistics != nil {
@@ -128,7 +136,7 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 	for i := range p {
 		r.Uplinks = append(r.Uplinks, baseUplink(&p[i]))
 	}
-	addCounters(r, cfg)
+	addCounters(r, cfg, nil)
 	return r, nil
 }
 

@@ -95,6 +95,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	d.mu.Unlock()
 	old.Close()
+	d.flows.SetMask(cfg.MarkMask)
 	d.startTasks(ctx, wg)
 	d.startDHCP(ctx, wg)
 	d.probes = d.startProbes(ctx)

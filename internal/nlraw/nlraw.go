@@ -70,42 +70,64 @@ func (c *Conn) Each(fn func(msgType uint16, attrs []byte)) error {
 			}
 			return fmt.Errorf("reading netlink: %w", err)
 		}
-		b := c.buf[:n]
-		multi := false
-		for len(b) >= unix.SizeofNlMsghdr {
-			l := int(binary.NativeEndian.Uint32(b[0:]))
-			typ := binary.NativeEndian.Uint16(b[4:])
-			flags := binary.NativeEndian.Uint16(b[6:])
-			seq := binary.NativeEndian.Uint32(b[8:])
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return errors.New("a malformed netlink message")
-			}
-			msg := b[unix.SizeofNlMsghdr:l]
-			b = b[Align(l):]
-			if seq != c.seq {
-				continue
-			}
-			switch typ {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
-				if len(msg) < 4 {
-					return errors.New("a short netlink error")
-				}
-				if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
-					return unix.Errno(-code)
-				}
-				return nil // the ack
-			}
-			multi = multi || flags&unix.NLM_F_MULTI != 0
-			if len(msg) >= 4 {
-				fn(typ, msg[4:])
-			}
+		multi, done, err := c.walk(c.buf[:n], fn)
+		if done || err != nil {
+			return err
 		}
 		if !multi {
 			return nil
 		}
 	}
+}
+
+// walk calls fn for each reply to the last request in b. done is true
+// when the dump's end, the ack or an error was among them; multi when a
+// reply says more follow.
+func (c *Conn) walk(b []byte, fn func(msgType uint16, attrs []byte)) (multi, done bool, err error) {
+	err = Messages(b, func(typ, flags uint16, seq uint32, msg []byte) bool {
+		if seq != c.seq {
+			return true
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			done = true
+			return false
+		case unix.NLMSG_ERROR:
+			done = true
+			if len(msg) < 4 {
+				err = errors.New("a short netlink error")
+			} else if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
+				err = unix.Errno(-code)
+			}
+			return false // an error, or the ack
+		}
+		multi = multi || flags&unix.NLM_F_MULTI != 0
+		if len(msg) >= 4 {
+			fn(typ, msg[4:])
+		}
+		return true
+	})
+	return multi, done || err != nil, err
+}
+
+// Messages calls fn with each netlink message in b: its type, flags,
+// sequence number and the payload after the netlink header, until fn
+// returns false.
+func Messages(b []byte, fn func(msgType, flags uint16, seq uint32, payload []byte) bool) error {
+	for len(b) >= unix.SizeofNlMsghdr {
+		l := int(binary.NativeEndian.Uint32(b[0:]))
+		if l < unix.SizeofNlMsghdr || l > len(b) {
+			return errors.New("a malformed netlink message")
+		}
+		typ := binary.NativeEndian.Uint16(b[4:])
+		flags := binary.NativeEndian.Uint16(b[6:])
+		seq := binary.NativeEndian.Uint32(b[8:])
+		if !fn(typ, flags, seq, b[unix.SizeofNlMsghdr:l]) {
+			return nil
+		}
+		b = b[min(Align(l), len(b)):]
+	}
+	return nil
 }
 
 // Align rounds n up to netlink's 4-byte alignment.

@@ -2,6 +2,7 @@ package nlraw
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func TestMessages(t *testing.T) {
 
 func TestWaitEndsOnWakeAndTimeout(t *testing.T) {
 	l, err := Listen(unix.NETLINK_NETFILTER, 0) // no groups: nothing arrives
+	if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
+		t.Skipf("skipping: no netlink here (an emulated CPU's user-mode kernel interface): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

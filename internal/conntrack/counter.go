@@ -34,7 +34,9 @@ const (
 	periodCostShare = 500
 	// A dump that overlapped events is taken again after resyncRetry,
 	// doubling, up to resyncTries times, then kept until the next period.
-	resyncRetry = 250 * time.Millisecond
+	// Not sooner: the first dump overlaps the starting daemon's own
+	// connections (probes, DHCP), and the error is a few entries.
+	resyncRetry = 2 * time.Second
 	resyncTries = 5
 	// Dumps in a row are spaced so that at most one part in
 	// burstCostShare of the time is spent dumping, however often events

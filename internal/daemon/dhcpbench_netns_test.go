@@ -135,6 +135,10 @@ func BenchmarkDHCPLinkUp(b *testing.B) {
 			l.waitState("ispa", "up", 15*time.Second)
 			setLink(l.ISPs[0], "cpe", false)
 			l.waitState("ispa", "down", 5*time.Second)
+			// The daemon settles first (the down's apply, the delete of
+			// ispa's connections): a cable is out longer than a status
+			// request takes.
+			time.Sleep(200 * time.Millisecond)
 			t0 = time.Now()
 			setLink(l.ISPs[0], "cpe", true)
 			d, err := firstSwitched(l, t0, leased, 15*time.Second)

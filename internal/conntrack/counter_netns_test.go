@@ -24,11 +24,12 @@ func runCounter(t *testing.T, ns *netnstest.NS, c *Counter) {
 	})
 }
 
-// waitCounts waits until c counts want under mask, exactly.
+// waitCounts waits until c counts want under mask, exactly: a dump that
+// events overlapped is taken again 2 s, then 4 s, … later.
 func waitCounts(t *testing.T, c *Counter, mask uint32, want map[uint32]int) {
 	t.Helper()
 	var got map[uint32]int
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var ok bool
 		if got, ok = c.Counts(mask); ok && c.Exact() && fmt.Sprint(got) == fmt.Sprint(want) {
 			return

@@ -8,12 +8,14 @@ import (
 )
 
 // waitFlowsMatchKernel waits until status counts, on both uplinks, what
-// the kernel's own mark filter counts at the same moment.
+// the kernel's own mark filter counts at the same moment (the daemon's
+// first dump, if its probes' events overlapped it, is taken again 2 s,
+// then 4 s, … later).
 func (l *failoverLab) waitFlowsMatchKernel(what string) {
 	l.t.Helper()
 	var got [2]any
 	var want [2]int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		a, b := l.state("ispa").Flows, l.state("ispb").Flows
 		want = [2]int{l.flowsOf(0x100), l.flowsOf(0x200)}
 		got = [2]any{deref(a), deref(b)}

@@ -35,8 +35,11 @@ func TestBalanceSplitsNewConnectionsByWeight(t *testing.T) {
 			if counts[l.UplinkAddrs[0]]+counts[l.UplinkAddrs[1]] != n {
 				t.Fatalf("sources seen: %v, want only %v", counts, l.UplinkAddrs)
 			}
-			if math.Abs(got-want) > 3*sd {
-				t.Fatalf("ispA carried %.0f of %d connections, want %.0f ± %.0f (3 sd); all: %v", got, n, want, 3*sd, counts)
+			// 5 sd: a fair split fails one run in 1.7 million (3 sd, one
+			// subtest in 370, made CI red), and a wrong one still fails at
+			// once: 2:1 split 1:1 is 16 sd off.
+			if math.Abs(got-want) > 5*sd {
+				t.Fatalf("ispA carried %.0f of %d connections, want %.0f ± %.0f (5 sd); all: %v", got, n, want, 5*sd, counts)
 			}
 			t.Logf("ispA %v, ispB %v of %d (expected %.0f ± %.1f sd)", counts[l.UplinkAddrs[0]], counts[l.UplinkAddrs[1]], n, want, sd)
 		})

@@ -165,7 +165,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		{name: "plain-nat", up: plain, down: unplain},
 		// As the daemon runs it: its flow counter takes every new and
 		// destroyed connection's event.
-		{name: "pathpin-counting", up: func() { l.mustApply(); stopCounter = startCounter(l.Router) }, down: func() { stopCounter(); l.pathpin("down") }},
+		{name: "pathpin-counting", up: func() { l.mustApply(); stopCounter = startCounter(b, l.Router) }, down: func() { stopCounter(); l.pathpin("down") }},
 	}
 	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	const rounds, n = 15, 500
@@ -264,7 +264,8 @@ func BenchmarkBalance(b *testing.B) {
 
 // startCounter runs the daemon's flow counter in ns, as `pathpin up`
 // does, until the returned function is called.
-func startCounter(ns *netnstest.NS) func() {
+func startCounter(tb testing.TB, ns *netnstest.NS) func() {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	c := conntrack.NewCounter(0xff00, nil)
@@ -276,13 +277,14 @@ func startCounter(ns *netnstest.NS) func() {
 			break
 		}
 		if time.Now().After(deadline) {
-			panic("the flow counter has not read the table after 10 s")
+			cancel()
+			tb.Fatalf("the flow counter has not read the table after 10 s: %v", <-done)
 		}
 	}
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
-			panic(fmt.Sprintf("the flow counter stopped: %v", err))
+			tb.Fatalf("the flow counter stopped: %v", err)
 		}
 	}
 }

@@ -129,9 +129,9 @@ func (c *Counter) resyncNow() {
 	}
 }
 
-// EventsOff says whether the calling thread's network namespace sends no
+// eventsOff says whether the calling thread's network namespace sends no
 // conntrack events (net.netfilter.nf_conntrack_events=0).
-func EventsOff() bool {
+func eventsOff() bool {
 	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_events")
 	return err == nil && strings.TrimSpace(string(b)) == "0"
 }
@@ -140,7 +140,7 @@ func EventsOff() bool {
 // It fails when the kernel sends no events (then Counts says so, and a
 // dump per question is the way).
 func (c *Counter) Run(ctx context.Context) error {
-	if EventsOff() {
+	if eventsOff() {
 		return errors.New("conntrack events are off (net.netfilter.nf_conntrack_events=0): flows are counted with a dump per status request")
 	}
 	dump, err := dial()
@@ -164,8 +164,8 @@ func (c *Counter) Run(ctx context.Context) error {
 		c.l, c.synced = nil, false
 		c.mu.Unlock()
 	}()
-	batch := time.NewTimer(0)
-	<-batch.C
+	batch := time.NewTimer(batchDelay)
+	batch.Stop()
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		due := c.due

@@ -133,12 +133,12 @@ func BenchmarkDHCPLinkUp(b *testing.B) {
 				first, firstFloor = append(first, d), append(firstFloor, fl)
 			}
 			l.waitState("ispa", "up", 15*time.Second)
+			offset := len(l.logText())
 			setLink(l.ISPs[0], "cpe", false)
 			l.waitState("ispa", "down", 5*time.Second)
-			// The daemon settles first (the down's apply, the delete of
-			// ispa's connections): a cable is out longer than a status
-			// request takes.
-			time.Sleep(200 * time.Millisecond)
+			// The daemon settles first: the link comes back to a quiet
+			// router, not in the middle of handling its loss.
+			l.waitFlushes(offset, 2, 5*time.Second)
 			t0 = time.Now()
 			setLink(l.ISPs[0], "cpe", true)
 			d, err := firstSwitched(l, t0, leased, 15*time.Second)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,10 @@ func TestStatusCountsFlowsFromEvents(t *testing.T) {
 
 	l.Router.Must(func() error { return conntrack.DeleteMark(0x200, 0xff00) })
 	l.waitFlowsMatchKernel("after ispb's entries were deleted")
+	// The counts came from the counter, not from a dump per request.
+	if log := l.logText(); strings.Contains(log, "a conntrack dump per request") {
+		t.Fatalf("the daemon is not counting from events:\n%s", log)
+	}
 	if n := l.state("ispa").Flows; n == nil || *n < 500 {
 		t.Fatalf("ispa's flows: %v", deref(n))
 	}

@@ -71,9 +71,21 @@ func (l *failoverLab) waitFlows(want int, limit time.Duration) time.Duration {
 			return time.Since(start)
 		}
 		if time.Since(start) > limit {
-			l.t.Fatalf("status counts %v flows on ispa after %s, want %d", n, limit, want)
+			l.t.Fatalf("status counts %v flows on ispa after %s, want %d", deref(n), limit, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitFlushes waits until n deletes of ispa's connections are logged
+// after offset: a lost uplink's are two, the fast switch's and the one
+// after the apply.
+func (l *failoverLab) waitFlushes(offset, n int, limit time.Duration) {
+	l.t.Helper()
+	for deadline := time.Now().Add(limit); len(flushTook.FindAllString(l.logText()[offset:], -1)) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%d deletes of ispa's connections were not logged after %s:\n%s", n, limit, l.logText()[offset:])
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 		desired.Chains, desired.Jumps = nil, nil
 	}
 	sysctls := slices.Clone(desired.Sysctls)
-	live, err := e.readLive(ctx, tablesOf(cfg), facts.names, facts.routes, owned, desired)
+	live, err := e.readLive(ctx, everything, tablesOf(cfg), facts.names, facts.routes, owned, desired)
 	if err != nil {
 		return nil, err
 	}
@@ -86,23 +86,34 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 
 // verify reads back what p's changes touched (routes, rules, addresses,
 // the firewall, settings) and returns how the kernel still differs from
-// p's desired state. Links are not read again: the desired state is the
-// one the change was made for.
+// p's desired state. A part the change did not touch is not read again:
+// the plan read it just before and found it as desired. Links are not
+// read again either: the desired state is the one the change was made for.
 func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Changes, error) {
-	routes, err := dumpRoutes(e.NL)
-	if err != nil {
-		return Changes{}, err
+	parts := touched(&p.Changes)
+	var routes []netlink.Route
+	if parts.routes {
+		var err error
+		if routes, err = dumpRoutes(e.NL); err != nil {
+			return Changes{}, err
+		}
 	}
-	owned, err := e.addrRecord().load()
-	if err != nil {
-		return Changes{}, err
+	var owned []LinkAddr
+	if parts.addrs {
+		var err error
+		if owned, err = e.addrRecord().load(); err != nil {
+			return Changes{}, err
+		}
 	}
 	want := *p.Desired
-	want.Sysctls = slices.Clone(p.sysctls)
-	live, err := e.readLive(ctx, tablesOf(cfg), p.names, routes, owned, &want)
+	if parts.sysctls {
+		want.Sysctls = slices.Clone(p.sysctls)
+	}
+	live, err := e.readLive(ctx, parts, tablesOf(cfg), p.names, routes, owned, &want)
 	if err != nil {
 		return Changes{}, err
 	}
+	live.keep(p.Live, parts)
 	return Diff(&want, live), nil
 }
 
@@ -114,38 +125,47 @@ func tablesOf(cfg *config.Config) []int {
 	return t
 }
 
-// readLive reads everything pathpin owns; routes are every table's, read
-// with names, and owned the addresses the record says are pathpin's.
-// desired.Sysctls is narrowed to the settings that need a change at all.
-func (e *Engine) readLive(ctx context.Context, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, desired *State) (*State, error) {
+// readLive reads the parts of what pathpin owns; routes are every
+// table's, read with names, and owned the addresses the record says are
+// pathpin's. desired.Sysctls is narrowed to the settings that need a
+// change at all.
+func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, desired *State) (*State, error) {
 	var err error
 	live := &State{}
-	if live.Rules, err = readRules(e.NL); err != nil {
-		return nil, err
-	}
-	// Tables named by pathpin's rules are pathpin's too (a config that
-	// dropped an uplink leaves them behind).
-	for _, r := range live.Rules {
-		if !kernelTable(r.Table) && !slices.Contains(tables, r.Table) {
-			tables = append(tables, r.Table)
-		}
-	}
-	live.Routes = routesIn(routes, tables, names)
-	var wanted []LinkAddr
-	if desired != nil {
-		wanted = desired.Addrs
-	}
-	if live.Addrs, err = readAddrs(e.NL, owned, wanted, names); err != nil {
-		return nil, err
-	}
-	if e.Backend != nil && e.Backend.Tables != nil {
-		if live.NFT, err = e.Backend.Tables.Read(); err != nil {
+	if parts.rules {
+		if live.Rules, err = readRules(e.NL); err != nil {
 			return nil, err
 		}
-	} else if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
-		return nil, err
+		// Tables named by pathpin's rules are pathpin's too (a config
+		// that dropped an uplink leaves them behind).
+		for _, r := range live.Rules {
+			if !kernelTable(r.Table) && !slices.Contains(tables, r.Table) {
+				tables = append(tables, r.Table)
+			}
+		}
 	}
-	if desired != nil {
+	if parts.routes {
+		live.Routes = routesIn(routes, tables, names)
+	}
+	if parts.addrs {
+		var wanted []LinkAddr
+		if desired != nil {
+			wanted = desired.Addrs
+		}
+		if live.Addrs, err = readAddrs(e.NL, owned, wanted, names); err != nil {
+			return nil, err
+		}
+	}
+	if parts.firewall {
+		if e.Backend != nil && e.Backend.Tables != nil {
+			if live.NFT, err = e.Backend.Tables.Read(); err != nil {
+				return nil, err
+			}
+		} else if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if parts.sysctls && desired != nil {
 		orig, err := e.record().load()
 		if err != nil {
 			return nil, err
@@ -204,7 +224,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := e.readLive(ctx, tablesOf(cfg), names, routes, owned, nil)
+	live, err := e.readLive(ctx, everything, tablesOf(cfg), names, routes, owned, nil)
 	if err != nil {
 		return nil, err
 	}

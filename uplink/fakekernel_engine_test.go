@@ -136,6 +136,41 @@ func TestUndoPutsBackAReplacedRoute(t *testing.T) {
 	}
 }
 
+// TestVerifyReadsWhatChanged: the read-back after a change covers the
+// parts it changed; what it did not touch was read by the plan just
+// before and is not read again.
+func TestVerifyReadsWhatChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(t *testing.T) *config.Config
+		// plan and verify each read routes and rules once when routes
+		// change (1 + 1), only the plan's read when not (1).
+		want map[string]int
+	}{
+		{name: "weights only: the iptables chains", cfg: func(t *testing.T) *config.Config { return fakeConfig(t, 2, 1, "") },
+			want: map[string]int{"routes": 1, "rules": 1, "iptables": 2}},
+		{name: "a gateway: routes", cfg: func(t *testing.T) *config.Config {
+			c := fakeConfig(t, 1, 1, "")
+			c.Uplinks[0].Gateway = mustAddr("192.168.1.253")
+			return c
+		}, want: map[string]int{"routes": 2, "rules": 2, "iptables": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, cfg := fakeHome(t)
+			e := fakeEngine(k, t.TempDir())
+			mustApply(t, e, cfg, nil)
+			clear(k.reads)
+			p := mustApply(t, e, tc.cfg(t), nil)
+			if p.Changes.Empty() {
+				t.Fatal("the new configuration changed nothing")
+			}
+			if diff := cmp.Diff(tc.want, k.reads); diff != "" {
+				t.Errorf("reads of one apply (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestFailedVerificationIsUndone: the kernel holds something else than
 // what was asked; the apply says so and the previous state is back.
 func TestFailedVerificationIsUndone(t *testing.T) {

@@ -34,6 +34,8 @@ type fakeKernel struct {
 	// the kernel hold something else than what was asked).
 	afterRestore func(*fakeKernel)
 	nextIndex    int
+	// reads counts the whole-state reads: routes, rules, iptables-save.
+	reads map[string]int
 }
 
 type fakeLink struct {
@@ -52,7 +54,7 @@ var builtinChains = map[string][]string{
 }
 
 func newFakeKernel() *fakeKernel {
-	k := &fakeKernel{tables: map[string]*fakeTable{}, fail: map[string]int{}, nextIndex: 1,
+	k := &fakeKernel{tables: map[string]*fakeTable{}, fail: map[string]int{}, nextIndex: 1, reads: map[string]int{},
 		sysctl: map[string]string{"net/ipv4/ip_forward": "0", "net/ipv4/conf/all/rp_filter": "0"}}
 	for name, chains := range builtinChains {
 		t := &fakeTable{chains: map[string][]string{}}
@@ -68,7 +70,7 @@ func newFakeKernel() *fakeKernel {
 
 // clone copies the whole kernel.
 func (k *fakeKernel) clone() *fakeKernel {
-	c := &fakeKernel{fail: map[string]int{}, nextIndex: k.nextIndex, sysctl: map[string]string{}, tables: map[string]*fakeTable{}}
+	c := &fakeKernel{fail: map[string]int{}, reads: map[string]int{}, nextIndex: k.nextIndex, sysctl: map[string]string{}, tables: map[string]*fakeTable{}}
 	for _, l := range k.links {
 		c.links = append(c.links, fakeLink{attrs: l.attrs, addrs: slices.Clone(l.addrs)})
 	}
@@ -254,6 +256,7 @@ func (k *fakeKernel) AddrList(link netlink.Link, _ int) ([]netlink.Addr, error) 
 }
 
 func (k *fakeKernel) RouteListFiltered(_ int, filter *netlink.Route, _ uint64) ([]netlink.Route, error) {
+	k.reads["routes"]++
 	var out []netlink.Route
 	for _, r := range k.routes {
 		if filter.Table == unix.RT_TABLE_UNSPEC || r.Table == filter.Table {
@@ -314,7 +317,10 @@ func ruleKey(r netlink.Rule) string {
 	return fmt.Sprintf("%d %v %d/%d %d %d", r.Priority, r.Src, r.Mark, mask, r.Table, r.SuppressPrefixlen)
 }
 
-func (k *fakeKernel) RuleList(int) ([]netlink.Rule, error) { return slices.Clone(k.rules), nil }
+func (k *fakeKernel) RuleList(int) ([]netlink.Rule, error) {
+	k.reads["rules"]++
+	return slices.Clone(k.rules), nil
+}
 
 func (k *fakeKernel) RuleAdd(r *netlink.Rule) error {
 	if err := k.failing("RuleAdd"); err != nil {
@@ -360,6 +366,7 @@ func (k *fakeKernel) Set(key, value string) error {
 // RuleSet: iptables-save and iptables-restore --noflush.
 
 func (k *fakeKernel) Save(context.Context) ([]byte, error) {
+	k.reads["iptables"]++
 	var b strings.Builder
 	for _, name := range []string{"mangle", "nat"} {
 		t := k.tables[name]

@@ -91,16 +91,17 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 // read again either: the desired state is the one the change was made for.
 func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Changes, error) {
 	parts := touched(&p.Changes)
-	var routes []netlink.Route
+	var (
+		routes []netlink.Route
+		owned  []LinkAddr
+		err    error
+	)
 	if parts.routes {
-		var err error
 		if routes, err = dumpRoutes(e.NL); err != nil {
 			return Changes{}, err
 		}
 	}
-	var owned []LinkAddr
 	if parts.addrs {
-		var err error
 		if owned, err = e.addrRecord().load(); err != nil {
 			return Changes{}, err
 		}

@@ -43,7 +43,7 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 			Rule{Priority: PrioMainSpecific, Table: TableMain, SuppressDefault: true},
 			Rule{Priority: PrioRouterDefault, Table: pref.Uplink.Table})
 	}
-	s.Chains = chains(cfg, statuses)
+	s.Chains = chains(cfg, facts, statuses)
 	for _, j := range ownedChains {
 		if j.Chain != "" {
 			s.Jumps = append(s.Jumps, j)
@@ -107,7 +107,7 @@ func tableRoutes(st Status, facts *Facts) []Route {
 var defaultDst = netip.MustParsePrefix("0.0.0.0/0")
 
 // chains renders pathpin's iptables chains.
-func chains(cfg *config.Config, statuses []Status) []Chain {
+func chains(cfg *config.Config, facts *Facts, statuses []Status) []Chain {
 	mask := fmt.Sprintf("%#x", cfg.MarkMask)
 	unmarked := "-m mark --mark 0x0/" + mask
 	marked := "-m mark ! --mark 0x0/" + mask
@@ -166,12 +166,14 @@ func chains(cfg *config.Config, statuses []Status) []Chain {
 		if !st.Up() {
 			continue
 		}
-		if mtu := st.Uplink.MTU; mtu > 0 && !st.Uplink.IsPPPoE() {
-			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mtu-40),
-				fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mtu-40, st.Name, mtu))
-		} else {
+		switch mss := mssClamp(cfg, facts, st); mss {
+		case noClamp:
+		case clampToRoute:
 			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device),
 				fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name))
+		default:
+			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mss),
+				fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mss, st.Name, st.Uplink.MTU))
 		}
 		if st.Uplink.IsPPPoE() {
 			post.add(fmt.Sprintf("-o %s -j MASQUERADE", st.Device),

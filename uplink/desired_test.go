@@ -18,17 +18,17 @@ func lab(t *testing.T, weights []int, pppoe map[int]bool) (*config.Config, *Fact
 	t.Helper()
 	var y strings.Builder
 	y.WriteString("lan:\n  interfaces: [lan0]\nuplinks:\n")
-	facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", Up: true, AdminUp: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix("10.0.0.1/24")}}}}}
+	facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", Up: true, AdminUp: true, MTU: 1500, Addrs: []Addr{{Prefix: netip.MustParsePrefix("10.0.0.1/24")}}}}}
 	facts.Connected = []Route{{Dst: netip.MustParsePrefix("10.0.0.0/24"), Dev: "lan0", LinkScope: true, Src: netip.MustParseAddr("10.0.0.1")}}
 	for i, w := range weights {
 		if pppoe[i] {
 			fmt.Fprintf(&y, "  - name: dsl%d\n    weight: %d\n    pppoe:\n      interface: eth%d\n      vlan: 1000\n      username: u\n      password-file: /p\n", i, w, i)
-			facts.Links[fmt.Sprintf("ppp-dsl%d", i)] = Link{Name: fmt.Sprintf("ppp-dsl%d", i), Up: true, AdminUp: true, Addrs: []Addr{{
+			facts.Links[fmt.Sprintf("ppp-dsl%d", i)] = Link{Name: fmt.Sprintf("ppp-dsl%d", i), Up: true, AdminUp: true, MTU: 1492, Addrs: []Addr{{
 				Prefix: netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/32", 10+i)), Peer: netip.MustParseAddr("203.0.113.1")}}}
 			continue
 		}
 		fmt.Fprintf(&y, "  - name: isp%d\n    interface: eth%d\n    gateway: 192.168.%d.254\n    weight: %d\n", i, i, i, w)
-		facts.Links[fmt.Sprintf("eth%d", i)] = Link{Name: fmt.Sprintf("eth%d", i), Up: true, AdminUp: true, Addrs: []Addr{{Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.2/24", i))}}}
+		facts.Links[fmt.Sprintf("eth%d", i)] = Link{Name: fmt.Sprintf("eth%d", i), Up: true, AdminUp: true, MTU: 1500, Addrs: []Addr{{Prefix: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.2/24", i))}}}
 		facts.Connected = append(facts.Connected, Route{Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i)), Dev: fmt.Sprintf("eth%d", i), LinkScope: true, Src: netip.MustParseAddr(fmt.Sprintf("192.168.%d.2", i))})
 	}
 	cfg, err := config.Parse("test.yaml", []byte(y.String()))
@@ -64,7 +64,7 @@ func TestDesiredGolden(t *testing.T) {
 			golden.Check(t, tt.name+".golden", RenderState(Desired(cfg, facts, statuses)))
 			// The same state with pathpin's own nftables table, as plan
 			// shows it (comments included; nft -f accepts the text).
-			golden.Check(t, tt.name+".nft.golden", nftDesired(cfg, statuses).Render(true))
+			golden.Check(t, tt.name+".nft.golden", nftDesired(cfg, facts, statuses).Render(true))
 		})
 	}
 }

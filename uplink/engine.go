@@ -43,6 +43,9 @@ type Plan struct {
 	// sysctls are the desired settings before readLive narrowed them to
 	// those needing a change.
 	sysctls []Sysctl
+	// orig is the settings record as the plan read it: the values pathpin
+	// found before it changed them.
+	orig map[string]string
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -67,21 +70,26 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Pla
 	if err != nil {
 		return nil, err
 	}
+	orig, err := e.record().load()
+	if err != nil {
+		return nil, err
+	}
 	facts.Leases = e.leasesOf(cfg)
 	expectAddresses(cfg, facts, owned)
+	expectMTUs(cfg, facts, orig)
 	statuses := Statuses(cfg, facts, held)
 	desired := Desired(cfg, facts, statuses)
 	if e.Backend != nil && e.Backend.Tables != nil {
-		desired.NFT = nftDesired(cfg, statuses)
+		desired.NFT = nftDesired(cfg, facts, statuses)
 		desired.Chains, desired.Jumps = nil, nil
 	}
 	sysctls := slices.Clone(desired.Sysctls)
-	live, err := e.readLive(ctx, everything, tablesOf(cfg), facts.names, facts.routes, owned, desired)
+	live, err := e.readLive(ctx, everything, tablesOf(cfg), facts.names, facts.routes, owned, orig, desired)
 	if err != nil {
 		return nil, err
 	}
 	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live),
-		index: facts.index, names: facts.names, sysctls: sysctls}, nil
+		index: facts.index, names: facts.names, sysctls: sysctls, orig: orig}, nil
 }
 
 // verify reads back what p's changes touched (routes, rules, addresses,
@@ -110,7 +118,7 @@ func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Chang
 	if parts.sysctls {
 		want.Sysctls = slices.Clone(p.sysctls)
 	}
-	live, err := e.readLive(ctx, parts, tablesOf(cfg), p.names, routes, owned, &want)
+	live, err := e.readLive(ctx, parts, tablesOf(cfg), p.names, routes, owned, p.orig, &want)
 	if err != nil {
 		return Changes{}, err
 	}
@@ -127,10 +135,10 @@ func tablesOf(cfg *config.Config) []int {
 }
 
 // readLive reads the parts of what pathpin owns; routes are every
-// table's, read with names, and owned the addresses the record says are
-// pathpin's. desired.Sysctls is narrowed to the settings that need a
-// change at all.
-func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, desired *State) (*State, error) {
+// table's, read with names, owned the addresses the record says are
+// pathpin's and orig the settings it changed, with the values it found.
+// desired.Sysctls is narrowed to the settings that need a change at all.
+func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, orig map[string]string, desired *State) (*State, error) {
 	var err error
 	live := &State{}
 	if parts.rules {
@@ -167,10 +175,6 @@ func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, na
 		}
 	}
 	if parts.sysctls && desired != nil {
-		orig, err := e.record().load()
-		if err != nil {
-			return nil, err
-		}
 		if live.Sysctls, desired.Sysctls, err = readSysctls(e.settings(), desired.Sysctls, orig); err != nil {
 			return nil, err
 		}
@@ -225,7 +229,7 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	live, err := e.readLive(ctx, everything, tablesOf(cfg), names, routes, owned, nil)
+	live, err := e.readLive(ctx, everything, tablesOf(cfg), names, routes, owned, nil, nil)
 	if err != nil {
 		return nil, err
 	}

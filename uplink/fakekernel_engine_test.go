@@ -260,9 +260,53 @@ func TestStaticMTUClampsMSS(t *testing.T) {
 	e := fakeEngine(k, t.TempDir())
 	p := mustApply(t, e, fakeConfig(t, 1, 1, "    mtu: 1492\n"), nil)
 	state := RenderState(p.Desired)
-	if !strings.Contains(state, "-A PATHPIN-FORWARD -o wan0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1452") ||
-		!strings.Contains(state, "-A PATHPIN-FORWARD -o wan1 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu") {
-		t.Fatalf("mtu: 1492 on wan0 is not clamped to MSS 1452 (and wan1 to its path MTU):\n%s", state)
+	if !strings.Contains(state, "-A PATHPIN-FORWARD -o wan0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1452") {
+		t.Fatalf("mtu: 1492 on wan0 is not clamped to MSS 1452:\n%s", state)
+	}
+	if strings.Contains(state, "-A PATHPIN-FORWARD -o wan1") {
+		t.Fatalf("wan1 is as wide as the LAN, yet its MSS is clamped:\n%s", state)
+	}
+}
+
+// TestMSSClamp checks when an uplink's MSS is clamped: only where a LAN
+// client's MSS could be too large for it, or where mtu: says so.
+func TestMSSClamp(t *testing.T) {
+	tests := []struct {
+		name      string
+		mtu       string // the uplink's mtu: line
+		lan, wan  int    // interface MTUs; 0: not known
+		leaseMTU  int    // a DHCP lease's option 26
+		setBefore string // an MTU pathpin set earlier and found as this
+		want      int
+	}{
+		{name: "as wide as the LAN", lan: 1500, wan: 1500, want: noClamp},
+		{name: "wider than the LAN", lan: 1500, wan: 9000, want: noClamp},
+		{name: "narrower than the LAN", lan: 1500, wan: 1492, want: clampToRoute},
+		{name: "a jumbo LAN", lan: 9000, wan: 1500, want: clampToRoute},
+		{name: "LAN MTU not known", wan: 1500, want: clampToRoute},
+		{name: "uplink MTU not known", lan: 1500, want: clampToRoute},
+		{name: "mtu: set", mtu: "    mtu: 1492\n", lan: 1500, wan: 1500, want: 1452},
+		{name: "the lease narrows it", lan: 1500, wan: 1500, leaseMTU: 1400, want: clampToRoute},
+		{name: "the lease no longer narrows it", lan: 1500, wan: 1400, setBefore: "1500", want: noClamp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fakeConfig(t, 1, 1, tt.mtu)
+			facts := &Facts{Links: map[string]Link{"lan0": {Name: "lan0", MTU: tt.lan}, "wan0": {Name: "wan0", MTU: tt.wan}},
+				index: map[string]int{"lan0": 1, "wan0": 2}, Leases: map[string]Lease{}}
+			if tt.leaseMTU > 0 {
+				facts.Leases[cfg.Uplinks[0].Name] = Lease{MTU: tt.leaseMTU}
+			}
+			orig := map[string]string{}
+			if tt.setBefore != "" {
+				orig[mtuKey("wan0")] = tt.setBefore
+			}
+			expectMTUs(cfg, facts, orig)
+			st := Status{Name: cfg.Uplinks[0].Name, Device: "wan0", Uplink: &cfg.Uplinks[0]}
+			if got := mssClamp(cfg, facts, st); got != tt.want {
+				t.Errorf("mssClamp = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
 

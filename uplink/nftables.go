@@ -57,7 +57,7 @@ func markChain(u *config.Uplink) string { return "to_" + u.Name }
 
 // nftDesired is pathpin's table for the uplinks in statuses: the same
 // decisions as the iptables chains, balanced with numgen and a verdict map.
-func nftDesired(cfg *config.Config, statuses []Status) *nft.Table {
+func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table {
 	mask := cfg.MarkMask
 	t := &nft.Table{}
 	for _, st := range statuses {
@@ -69,10 +69,12 @@ func nftDesired(cfg *config.Config, statuses []Status) *nft.Table {
 		var rs []nft.Rule
 		for _, st := range statuses {
 			m := st.Uplink.Mark
-			rs = append(rs, nft.Rule{CtMark: &nft.MarkMatch{Mask: mask, Value: m}, SetMark: &nft.MarkSet{Mask: mask, Value: m},
-				Comment: fmt.Sprintf("every packet of a connection on %s gets its mark back from conntrack", st.Name)})
+			// Return: a known connection is done, and every packet of one
+			// is evaluated this far and no further.
+			rs = append(rs, nft.Rule{CtMark: &nft.MarkMatch{Mask: mask, Value: m}, SetMark: &nft.MarkSet{Mask: mask, Value: m}, Return: true,
+				Comment: fmt.Sprintf("every packet of a connection on %s gets its mark back from conntrack; nothing more to decide", st.Name)})
 		}
-		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "known connection: its mark is set, nothing more to decide"})
+		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "a packet another program has marked for an uplink already keeps that mark"})
 	}
 	save := func() []nft.Rule {
 		var rs []nft.Rule
@@ -136,12 +138,14 @@ func nftDesired(cfg *config.Config, statuses []Status) *nft.Table {
 		if !st.Up() {
 			continue
 		}
-		if mtu := st.Uplink.MTU; mtu > 0 && !st.Uplink.IsPPPoE() {
-			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: mtu - 40,
-				Comment: fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mtu-40, st.Name, mtu)})
-		} else {
+		switch mss := mssClamp(cfg, facts, st); mss {
+		case noClamp:
+		case clampToRoute:
 			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: -1,
 				Comment: fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name)})
+		default:
+			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: mss,
+				Comment: fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mss, st.Name, st.Uplink.MTU)})
 		}
 		if st.Uplink.IsPPPoE() {
 			post.Rules = append(post.Rules, nft.Rule{OIf: st.Device, Masquerade: true,
@@ -151,7 +155,12 @@ func nftDesired(cfg *config.Config, statuses []Status) *nft.Table {
 				Comment: fmt.Sprintf("leave %s with its own address %s", st.Name, st.Local)})
 		}
 	}
-	t.Chains = append(t.Chains, bal, pre, out, fwd, post)
+	t.Chains = append(t.Chains, bal, pre, out)
+	if len(fwd.Rules) > 0 {
+		// No clamp needed: no hook either, so forwarded packets skip it.
+		t.Chains = append(t.Chains, fwd)
+	}
+	t.Chains = append(t.Chains, post)
 	return t
 }
 

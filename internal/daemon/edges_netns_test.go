@@ -215,3 +215,31 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
+
+// TestMTUChangeMovesTheClamp: an uplink as wide as the LAN needs no MSS
+// clamp; narrowed while pathpin runs, it gets one, and loses it again
+// when it is widened back.
+func TestMTUChangeMovesTheClamp(t *testing.T) {
+	l := newFailoverLab(t, 1, 1, "")
+	forward := func() string {
+		out, _ := l.Router.Command("nft", "list", "chain", "ip", "pathpin", "forward").Output()
+		return string(out)
+	}
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); !ok(forward()); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after 2 s; the forward chain is:\n%s\n%s", what, forward(), l.logText())
+			}
+		}
+	}
+	if got := forward(); got != "" {
+		t.Fatalf("uplinks as wide as the LAN have their MSS clamped:\n%s", got)
+	}
+	l.Router.Run("ip", "link", "set", "wan1", "mtu", "1400")
+	waitFor("wan1 narrowed to 1400 is not clamped", func(s string) bool {
+		return strings.Contains(s, `oifname "wan1" tcp flags syn / syn,rst tcp option maxseg size set rt mtu`) && !strings.Contains(s, `"wan0"`)
+	})
+	l.Router.Run("ip", "link", "set", "wan1", "mtu", "1500")
+	waitFor("wan1 widened back is still clamped", func(s string) bool { return s == "" })
+}

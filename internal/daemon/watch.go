@@ -14,7 +14,8 @@ import (
 // it, to which the kernel's PPPoE driver does not react), an uplink's link
 // gone, an address added to or removed from an uplink's or the LAN's
 // interface (a static uplink whose address arrives after start is routed
-// at once), and routes in pathpin's tables removed by someone else.
+// at once), an MTU changed on either (the MSS clamp follows it), and routes
+// in pathpin's tables removed by someone else.
 func (d *Daemon) watchLinks(ctx context.Context) {
 	links := make(chan netlink.LinkUpdate, 64)
 	addrs := make(chan netlink.AddrUpdate, 64)
@@ -31,6 +32,7 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 		d.log.Warn("subscribing to route events", "err", err)
 	}
 	carrierOf := map[string]bool{}
+	mtuOf := map[string]int{}
 	names := map[int]string{}
 	for {
 		select {
@@ -45,8 +47,13 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 			up := u.Header.Type != unix.RTM_DELLINK && carrier.Has(a)
 			was, seen := carrierOf[a.Name]
 			carrierOf[a.Name] = up
+			mtu, known := mtuOf[a.Name]
+			mtuOf[a.Name] = a.MTU
 			if u.Header.Type == unix.RTM_DELLINK {
 				delete(carrierOf, a.Name)
+				delete(mtuOf, a.Name)
+			} else if known && mtu != a.MTU && d.watches(a.Name) && !d.send(ctx, event{kind: evReapply}) {
+				return
 			}
 			if seen && was == up || (!seen && up) {
 				continue

@@ -61,6 +61,8 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 	case r.SetCtMark != nil:
 		e = append(e, &expr.Ct{Key: expr.CtKeyMARK, Register: reg}, markSet(*r.SetCtMark),
 			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg})
+	}
+	switch {
 	case r.Return:
 		e = append(e, &expr.Verdict{Kind: expr.VerdictReturn})
 	case r.Jump != "":

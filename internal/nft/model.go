@@ -53,8 +53,9 @@ type Slot struct {
 	Chain    string
 }
 
-// Rule is one rule: its matches (zero values match everything), then one
-// action.
+// Rule is one rule: its matches (zero values match everything), then a
+// mark set, a verdict or another action; a mark set may be followed by
+// Return.
 type Rule struct {
 	IIf    string
 	OIf    string

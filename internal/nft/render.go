@@ -79,6 +79,8 @@ func (r Rule) String() string {
 		p = append(p, "meta mark set meta mark "+r.SetMark.String())
 	case r.SetCtMark != nil:
 		p = append(p, "ct mark set ct mark "+r.SetCtMark.String())
+	}
+	switch {
 	case r.Return:
 		p = append(p, "return")
 	case r.Jump != "":

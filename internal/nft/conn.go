@@ -28,8 +28,10 @@ type Conn struct {
 	cached bool
 	hits   int
 	// known are the rules the last read decoded and verified, by the
-	// kernel's encoding of their expressions.
+	// kernel's encoding of their expressions; exprs the expressions it
+	// decoded, by the kernel's encoding of each.
 	known map[string]Rule
+	exprs exprMemo
 }
 
 // Open opens the netlink socket, in the caller's network namespace.
@@ -219,6 +221,10 @@ func (c *Conn) read() (*Table, error) {
 		return nil, err
 	}
 	seen := map[string]Rule{}
+	if c.exprs == nil {
+		c.exprs = exprMemo{}
+	}
+	used := exprMemo{}
 	for _, kr := range rules {
 		i, ok := at[kr.Chain]
 		if !ok {
@@ -232,7 +238,7 @@ func (c *Conn) read() (*Table, error) {
 		r, ok := c.known[string(kr.Exprs)]
 		if !ok {
 			var usesMap bool
-			r, usesMap = verified(kr, c.mapSlots)
+			r, usesMap = verified(kr, c.mapSlots, c.exprs, used)
 			if !usesMap && !r.Foreign {
 				seen[string(kr.Exprs)] = r
 			}
@@ -244,7 +250,7 @@ func (c *Conn) read() (*Table, error) {
 		}
 		out.Chains[i].Rules = append(out.Chains[i].Rules, r)
 	}
-	c.known = seen
+	c.known, c.exprs = seen, used
 	return out, nil
 }
 
@@ -252,13 +258,18 @@ func foreignText(handle uint64) string {
 	return fmt.Sprintf("# a rule pathpin did not write (handle %d)", handle)
 }
 
-// verified decodes a kernel rule and checks it byte for byte. usesMap says
-// that it looks a map up.
-func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error)) (r Rule, usesMap bool) {
+// verified decodes a kernel rule, its expressions through memo (seen
+// records those used), and checks it byte for byte. usesMap says that it
+// looks a map up.
+func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error), memo, seen exprMemo) (r Rule, usesMap bool) {
 	foreign := Rule{Foreign: true}
-	es, unknown := decodeExprs(kr.Exprs)
-	if unknown || len(es) == 0 {
+	ws, unknown := decodeExprs(kr.Exprs, memo, seen)
+	if unknown || len(ws) == 0 {
 		return foreign, false
+	}
+	es := make([]expr.Any, len(ws))
+	for i, w := range ws {
+		es[i] = w.e
 	}
 	var set balanceMap
 	if l, ok := es[len(es)-1].(*expr.Lookup); ok {
@@ -268,44 +279,37 @@ func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error)) (r Rule
 	if err != nil {
 		return foreign, usesMap
 	}
-	if !sameExprs(es, r.exprs(set)) {
+	if !sameExprs(ws, r.exprs(set)) {
 		return foreign, usesMap
 	}
 	return r, usesMap
 }
 
-// sameExprs compares two expression lists as the kernel would receive
-// them. A map lookup is compared by its set's name only (its id is the
-// transaction's).
-func sameExprs(a, b []expr.Any) bool {
-	a, b = readable(a), readable(b)
-	if len(a) != len(b) {
+// sameExprs compares the expressions read back with those pathpin builds,
+// as the kernel would receive them. A map lookup is compared by its set's
+// name only (its id is the transaction's).
+func sameExprs(read []wireExpr, built []expr.Any) bool {
+	if len(read) != len(built) {
 		return false
 	}
-	for i := range a {
-		x, y := a[i], b[i]
-		mx, err1 := expr.Marshal(unix.NFPROTO_IPV4, x)
-		my, err2 := expr.Marshal(unix.NFPROTO_IPV4, y)
-		if err1 != nil || err2 != nil || !bytes.Equal(mx, my) {
+	for i, e := range built {
+		b, err := expr.Marshal(unix.NFPROTO_IPV4, readable(e))
+		if err != nil || !bytes.Equal(read[i].wire, b) {
 			return false
 		}
 	}
 	return true
 }
 
-// readable is es as the kernel gives it back: a map lookup names its set
+// readable is e as the kernel gives it back: a map lookup names its set
 // but not the transaction's id for it.
-func readable(es []expr.Any) []expr.Any {
-	out := make([]expr.Any, len(es))
-	for i, e := range es {
-		if l, ok := e.(*expr.Lookup); ok {
-			c := *l
-			c.SetID = 0
-			e = &c
-		}
-		out[i] = e
+func readable(e expr.Any) expr.Any {
+	if l, ok := e.(*expr.Lookup); ok {
+		c := *l
+		c.SetID = 0
+		return &c
 	}
-	return out
+	return e
 }
 
 // mapSlots reads a balance map: numbers 0..n-1, each jumping to a chain.

@@ -114,37 +114,71 @@ func dumpRules(c *nlraw.Conn) ([]kernelRule, error) {
 	return out, nil
 }
 
-// decodeExprs reads a rule's expression list. unknown is true when one of
-// them is not an expression pathpin writes, or does not decode.
-func decodeExprs(data []byte) (es []expr.Any, unknown bool) {
+// wireExpr is one expression the kernel gave back: decoded, and encoded
+// again as the library sends it (with a lookup's transaction id left out),
+// which is what verification compares.
+type wireExpr struct {
+	e    expr.Any
+	wire []byte
+}
+
+// exprMemo keeps expressions decoded before, by the kernel's encoding of
+// each: rules repeat them (a mark load, a mask, a return), and the same
+// bytes always decode to the same expression.
+type exprMemo map[string]wireExpr
+
+// decodeExprs reads a rule's expression list, each expression through
+// memo (seen records those used). unknown is true when one of them is not
+// an expression pathpin writes, or does not decode.
+func decodeExprs(data []byte, memo, seen exprMemo) (es []wireExpr, unknown bool) {
 	ad, err := netlink.NewAttributeDecoder(data)
 	if err != nil {
 		return nil, true
 	}
-	ad.ByteOrder = binary.BigEndian
 	for ad.Next() {
 		if ad.Type() != unix.NFTA_LIST_ELEM {
 			continue
 		}
-		ad.Nested(func(ead *netlink.AttributeDecoder) error {
-			name := ""
-			for ead.Next() {
-				switch ead.Type() {
-				case unix.NFTA_EXPR_NAME:
-					name = ead.String()
-				case unix.NFTA_EXPR_DATA:
-					e, err := decodeExpr(name, ead.Bytes())
-					if err != nil {
-						unknown = true
-						return nil
-					}
-					es = append(es, e)
-				}
+		raw := ad.Bytes()
+		w, ok := memo[string(raw)]
+		if !ok {
+			if w, ok = decodeElem(raw); !ok {
+				return nil, true
 			}
-			return nil
-		})
+			memo[string(raw)] = w
+		}
+		seen[string(raw)] = w
+		es = append(es, w)
 	}
-	return es, unknown || ad.Err() != nil
+	return es, ad.Err() != nil
+}
+
+// decodeElem decodes one list element: an expression's name and data.
+func decodeElem(raw []byte) (wireExpr, bool) {
+	ad, err := decoder(raw)
+	if err != nil {
+		return wireExpr{}, false
+	}
+	name := ""
+	var e expr.Any
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_EXPR_NAME:
+			name = ad.String()
+		case unix.NFTA_EXPR_DATA:
+			if e, err = decodeExpr(name, ad.Bytes()); err != nil {
+				return wireExpr{}, false
+			}
+		}
+	}
+	if e == nil || ad.Err() != nil {
+		return wireExpr{}, false
+	}
+	wire, err := expr.Marshal(unix.NFPROTO_IPV4, readable(e))
+	if err != nil {
+		return wireExpr{}, false
+	}
+	return wireExpr{e: e, wire: wire}, true
 }
 
 // decodeExpr decodes one expression's data, for the expressions pathpin

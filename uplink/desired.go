@@ -166,14 +166,11 @@ func chains(cfg *config.Config, facts *Facts, statuses []Status) []Chain {
 		if !st.Up() {
 			continue
 		}
-		switch mss := mssClamp(cfg, facts, st); mss {
-		case noClamp:
-		case clampToRoute:
-			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device),
-				fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name))
-		default:
-			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mss),
-				fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mss, st.Name, st.Uplink.MTU))
+		switch mss, why := mssClamp(cfg, facts, st); {
+		case mss == clampToRoute:
+			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device), why)
+		case mss > 0:
+			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mss), why)
 		}
 		if st.Uplink.IsPPPoE() {
 			post.add(fmt.Sprintf("-o %s -j MASQUERADE", st.Device),

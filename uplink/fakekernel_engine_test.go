@@ -303,7 +303,7 @@ func TestMSSClamp(t *testing.T) {
 			}
 			expectMTUs(cfg, facts, orig)
 			st := Status{Name: cfg.Uplinks[0].Name, Device: "wan0", Uplink: &cfg.Uplinks[0]}
-			if got := mssClamp(cfg, facts, st); got != tt.want {
+			if got, _ := mssClamp(cfg, facts, st); got != tt.want {
 				t.Errorf("mssClamp = %d, want %d", got, tt.want)
 			}
 		})

@@ -74,7 +74,7 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 			rs = append(rs, nft.Rule{CtMark: &nft.MarkMatch{Mask: mask, Value: m}, SetMark: &nft.MarkSet{Mask: mask, Value: m}, Return: true,
 				Comment: fmt.Sprintf("every packet of a connection on %s gets its mark back from conntrack; nothing more to decide", st.Name)})
 		}
-		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "a packet another program has marked for an uplink already keeps that mark"})
+		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "a packet already marked for an uplink (a probe's socket mark, another program's) keeps that mark"})
 	}
 	save := func() []nft.Rule {
 		var rs []nft.Rule
@@ -138,14 +138,8 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		if !st.Up() {
 			continue
 		}
-		switch mss := mssClamp(cfg, facts, st); mss {
-		case noClamp:
-		case clampToRoute:
-			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: -1,
-				Comment: fmt.Sprintf("clamp TCP MSS to %s's path MTU so large packets are not black-holed", st.Name)})
-		default:
-			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: mss,
-				Comment: fmt.Sprintf("clamp TCP MSS to %d: %s's path MTU is %d (mtu:), smaller than its interface's", mss, st.Name, st.Uplink.MTU)})
+		if mss, why := mssClamp(cfg, facts, st); mss != noClamp {
+			fwd.Rules = append(fwd.Rules, nft.Rule{OIf: st.Device, TCPSyn: true, ClampMSS: mss, Comment: why})
 		}
 		if st.Uplink.IsPPPoE() {
 			post.Rules = append(post.Rules, nft.Rule{OIf: st.Device, Masquerade: true,

@@ -45,7 +45,7 @@ func Open() (*Conn, error) {
 		c.CloseLasting()
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
 	}
-	return &Conn{c: c, raw: raw}, nil
+	return &Conn{c: c, raw: raw, exprs: exprMemo{}}, nil
 }
 
 // Close releases the sockets.
@@ -221,9 +221,6 @@ func (c *Conn) read() (*Table, error) {
 		return nil, err
 	}
 	seen := map[string]Rule{}
-	if c.exprs == nil {
-		c.exprs = exprMemo{}
-	}
 	used := exprMemo{}
 	for _, kr := range rules {
 		i, ok := at[kr.Chain]

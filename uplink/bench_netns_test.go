@@ -146,7 +146,10 @@ func shellScript(p *Plan) string {
 
 // BenchmarkDataPlane measures new connections per second and bulk TCP
 // throughput through the router with pathpin's table, against the same
-// router as a plain single-uplink NAT on nftables (one masquerade rule).
+// router as a plain single-uplink NAT on nftables (one masquerade rule),
+// and beside both the plain NAT with one ip rule that matches no packet:
+// what the kernel charges any router that routes by policy, so that what
+// pathpin's own table costs on top of that shows apart.
 // Each round measures every setup back to back, in an order that swaps
 // round by round; a ratio is the median over rounds of each round's own
 // ratio, so a slow stretch of the machine weighs on both sides of it.
@@ -161,6 +164,20 @@ func BenchmarkDataPlane(b *testing.B) {
 		l.Router.Run("nft", `add table ip plain; add chain ip plain post { type nat hook postrouting priority srcnat; }; add rule ip plain post oifname "wan0" masquerade`)
 	}
 	unplain := func() { l.Router.Run("nft", "delete table ip plain") }
+	// The kernel's own price for routing by policy, whoever routes so: the
+	// same plain NAT with one ip rule that no packet matches. With a rule
+	// of its own in place the kernel keeps the local and main tables apart
+	// (a rule walk and two lookups where there was one) and checks every
+	// forwarded packet's source with a full reverse lookup.
+	const noMatch = "0xdead0000/0xffff0000"
+	ruled := func() {
+		plain()
+		l.Router.Run("ip", "rule", "add", "fwmark", noMatch, "lookup", "4242", "pref", "5000")
+	}
+	unruled := func() {
+		l.Router.Run("ip", "rule", "del", "fwmark", noMatch, "lookup", "4242", "pref", "5000")
+		unplain()
+	}
 	setups := []struct {
 		name        string
 		up, down    func()
@@ -171,6 +188,7 @@ func BenchmarkDataPlane(b *testing.B) {
 		// As the daemon runs it: its flow counter takes every new and
 		// destroyed connection's event.
 		{name: "pathpin-counting", up: func() { l.mustApply(); stopCounter = startCounter(b, l.Router) }, down: func() { stopCounter(); l.pathpin("down") }},
+		{name: "plain-nat-one-rule", up: ruled, down: unruled},
 	}
 	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	// The client's ports: 63,000 connections are made within the minute
@@ -219,6 +237,10 @@ func BenchmarkDataPlane(b *testing.B) {
 	tr, tq1, tq3 := paired(setups[0].mbps, setups[1].mbps)
 	ccr, _, _ := paired(setups[2].conns, setups[1].conns)
 	ctr, _, _ := paired(setups[2].mbps, setups[1].mbps)
+	rcr, rcq1, rcq3 := paired(setups[3].conns, setups[1].conns)
+	rtr, _, _ := paired(setups[3].mbps, setups[1].mbps)
+	ocr, ocq1, ocq3 := paired(setups[0].conns, setups[3].conns)
+	otr, _, _ := paired(setups[0].mbps, setups[3].mbps)
 	b.ReportMetric(med(setups[0].conns), "pathpin-conn/s")
 	b.ReportMetric(med(setups[1].conns), "plain-conn/s")
 	b.ReportMetric(cr, "conn-ratio")
@@ -227,10 +249,14 @@ func BenchmarkDataPlane(b *testing.B) {
 	b.ReportMetric(tr, "throughput-ratio")
 	b.ReportMetric(ccr, "counting-conn-ratio")
 	b.ReportMetric(ctr, "counting-throughput-ratio")
+	b.ReportMetric(rcr, "one-rule-conn-ratio")
+	b.ReportMetric(ocr, "pathpin/one-rule-conn-ratio")
 	b.Logf("%d rounds of %d connections and one %d MiB transfer each: new connections/s pathpin %.0f vs plain NAT %.0f, round by round %.3f× (quartiles %.3f–%.3f); throughput pathpin %.0f vs plain NAT %.0f Mbit/s, %.3f× (%.3f–%.3f); target ≥ 0.97×",
 		rounds, n, bulk>>20, med(setups[0].conns), med(setups[1].conns), cr, cq1, cq3, med(setups[0].mbps), med(setups[1].mbps), tr, tq1, tq3)
 	b.Logf("with the daemon's flow counter taking conntrack events: %.0f new connections/s (%.3f× plain NAT), %.0f Mbit/s (%.3f×)",
 		med(setups[2].conns), ccr, med(setups[2].mbps), ctr)
+	b.Logf("the kernel's price for routing by policy, plain NAT with one ip rule that matches nothing: %.3f× plain NAT's new connections/s (quartiles %.3f–%.3f), %.3f× its throughput; pathpin against it: %.3f× (%.3f–%.3f) and %.3f×",
+		rcr, rcq1, rcq3, rtr, ocr, ocq1, ocq3, otr)
 }
 
 // BenchmarkBalance reports how far the split of 2,000 new connections

@@ -169,15 +169,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	// of its own in place the kernel keeps the local and main tables apart
 	// (a rule walk and two lookups where there was one) and checks every
 	// forwarded packet's source with a full reverse lookup.
-	const noMatch = "0xdead0000/0xffff0000"
-	ruled := func() {
-		plain()
-		l.Router.Run("ip", "rule", "add", "fwmark", noMatch, "lookup", "4242", "pref", "5000")
-	}
-	unruled := func() {
-		l.Router.Run("ip", "rule", "del", "fwmark", noMatch, "lookup", "4242", "pref", "5000")
-		unplain()
-	}
+	noMatch := []string{"fwmark", "0xdead0000/0xffff0000", "lookup", "4242", "pref", "5000"}
+	ruled := func() { plain(); l.Router.Run("ip", append([]string{"rule", "add"}, noMatch...)...) }
+	unruled := func() { l.Router.Run("ip", append([]string{"rule", "del"}, noMatch...)...); unplain() }
 	setups := []struct {
 		name        string
 		up, down    func()

@@ -194,12 +194,9 @@ func (c *Counter) Run(ctx context.Context) error {
 		case <-batch.C:
 		}
 		if _, err := l.Drain(c.event); errors.Is(err, nlraw.ErrOverrun) {
+			c.log.Debug("conntrack events were lost; counting the table again")
 			c.mu.Lock()
-			c.exact = false
-			if c.tries == 0 { // not already retrying
-				c.log.Debug("conntrack events were lost; counting the table again")
-				c.due = later(time.Now(), c.next)
-			}
+			c.eventsLost(time.Now())
 			c.mu.Unlock()
 		} else if err != nil {
 			return err
@@ -259,30 +256,50 @@ func (c *Counter) resync(l *nlraw.Listener, dump *nlraw.Conn) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
-	c.next = now.Add(took * burstCostShare)
 	if err != nil {
 		c.log.Warn("counting conntrack entries", "err", err)
-		c.retry(now)
-		return
 	}
-	if mask != c.mask {
-		c.due, c.tries = c.next, 0 // the mask changed meanwhile
-		return
+	if err == nil && mask == c.mask {
+		c.counts, c.synced = counts, true
 	}
-	c.counts, c.synced, c.exact = counts, true, overlapped == 0 && !lost
-	if c.exact || c.tries >= resyncTries {
-		c.due, c.tries = now.Add(max(resyncPeriod, took*periodCostShare)), 0
-		return
-	}
-	c.retry(now)
+	c.dumped(time.Now(), took, mask != c.mask, err != nil, overlapped, lost)
 }
 
-// retry plans the next dump after a failed or overlapped one; c.mu is
-// held.
-func (c *Counter) retry(now time.Time) {
-	c.due = later(now.Add(resyncRetry<<min(c.tries, resyncTries)), c.next)
-	c.tries++
+// dumped plans the next dump after one that took took; c.mu is held.
+// A dump made under a mask changed since, or whose events were lost
+// (counts off by any number), is as good as none: the next comes as soon
+// as the spacing allows. One that only overlapped events is off by at
+// most that many entries: it is taken again after resyncRetry, doubling,
+// and after resyncTries it is kept until the period. A failed one is
+// retried, doubling, for as long as it fails.
+func (c *Counter) dumped(now time.Time, took time.Duration, maskChanged, failed bool, overlapped int, lost bool) {
+	c.next = now.Add(took * burstCostShare)
+	switch {
+	case maskChanged:
+		c.due, c.tries = c.next, 0
+	case failed:
+		c.due = later(now.Add(resyncRetry<<min(c.tries, resyncTries)), c.next)
+		c.tries++
+	case lost:
+		c.exact, c.due, c.tries = false, c.next, 0
+	case overlapped == 0 || c.tries >= resyncTries:
+		c.exact = overlapped == 0
+		c.due, c.tries = now.Add(max(resyncPeriod, took*periodCostShare)), 0
+	default:
+		c.exact = false
+		c.due = later(now.Add(resyncRetry<<c.tries), c.next)
+		c.tries++
+	}
+}
+
+// eventsLost plans a dump after the socket overran; c.mu is held. The
+// counts may now be off by any number of entries, so the dump comes as
+// soon as the spacing allows, sooner than a retry or the period planned.
+func (c *Counter) eventsLost(now time.Time) {
+	c.exact, c.tries = false, 0
+	if soon := later(now, c.next); c.due.IsZero() || soon.Before(c.due) {
+		c.due = soon
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pathpin/pathpin/internal/nlraw"
 	"golang.org/x/sys/unix"
@@ -67,5 +68,74 @@ func TestCountsNeedTheCountersMask(t *testing.T) {
 	}
 	if _, ok := c.Counts(0xffff); ok {
 		t.Fatal("counts under another mask")
+	}
+}
+
+// The dumps a counter plans: a retry ladder for dumps that overlapped a
+// few events, the spacing alone once events were lost, however far off
+// the planned dump was.
+func TestCounterPlansDumps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const took = 100 * time.Millisecond
+	type step struct {
+		at         time.Duration // after t0
+		overlapped int
+		lost       bool
+		failed     bool
+		overrun    bool // the socket overran instead of a dump
+		wantDue    time.Duration
+		wantExact  bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"an exact dump is kept for the period", []step{
+			{at: 0, wantDue: resyncPeriod, wantExact: true},
+		}},
+		{"overlapped dumps are retried, doubling, then kept", []step{
+			{at: 0, overlapped: 3, wantDue: 2 * time.Second},
+			{at: 2 * time.Second, overlapped: 1, wantDue: 6 * time.Second},
+			{at: 6 * time.Second, overlapped: 2, wantDue: 14 * time.Second},
+			{at: 14 * time.Second, overlapped: 1, wantDue: 30 * time.Second},
+			{at: 30 * time.Second, overlapped: 1, wantDue: 62 * time.Second},
+			{at: 62 * time.Second, overlapped: 1, wantDue: 62*time.Second + resyncPeriod},
+		}},
+		{"a dump that lost events is taken again once spaced", []step{
+			{at: 0, lost: true, overlapped: 9000, wantDue: took * burstCostShare},
+			{at: took * burstCostShare, lost: true, wantDue: 2 * took * burstCostShare},
+			{at: 2 * took * burstCostShare, wantDue: 2*took*burstCostShare + resyncPeriod, wantExact: true},
+		}},
+		{"lost events bring a far retry forward", []step{
+			{at: 0, overlapped: 1, wantDue: 2 * time.Second},
+			{at: 2 * time.Second, overlapped: 1, wantDue: 6 * time.Second},
+			{at: 6 * time.Second, overlapped: 1, wantDue: 14 * time.Second},
+			{at: 14 * time.Second, overlapped: 1, wantDue: 30 * time.Second},
+			{at: 15 * time.Second, overrun: true, wantDue: 15 * time.Second},
+			{at: 15 * time.Second, overlapped: 1, wantDue: 17 * time.Second},
+		}},
+		{"lost events wait for the spacing after a dump", []step{
+			{at: 0, wantDue: resyncPeriod, wantExact: true},
+			{at: took, overrun: true, wantDue: took * burstCostShare},
+		}},
+		{"a failed dump is retried, doubling", []step{
+			{at: 0, failed: true, wantDue: 2 * time.Second},
+			{at: 2 * time.Second, failed: true, wantDue: 6 * time.Second},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCounter(0xff00, nil)
+			for i, s := range tc.steps {
+				now := t0.Add(s.at)
+				if s.overrun {
+					c.eventsLost(now)
+				} else {
+					c.dumped(now, took, false, s.failed, s.overlapped, s.lost)
+				}
+				if got := c.due.Sub(t0); got != s.wantDue || c.exact != s.wantExact {
+					t.Fatalf("step %d: next dump at %v, exact %v; want %v, %v", i, got, c.exact, s.wantDue, s.wantExact)
+				}
+			}
+		})
 	}
 }

@@ -278,8 +278,7 @@ func (c *Counter) dumped(now time.Time, took time.Duration, maskChanged, failed 
 	case maskChanged:
 		c.due, c.tries = c.next, 0
 	case failed:
-		c.due = later(now.Add(resyncRetry<<min(c.tries, resyncTries)), c.next)
-		c.tries++
+		c.retry(now)
 	case lost:
 		c.exact, c.due, c.tries = false, c.next, 0
 	case overlapped == 0 || c.tries >= resyncTries:
@@ -287,9 +286,15 @@ func (c *Counter) dumped(now time.Time, took time.Duration, maskChanged, failed 
 		c.due, c.tries = now.Add(max(resyncPeriod, took*periodCostShare)), 0
 	default:
 		c.exact = false
-		c.due = later(now.Add(resyncRetry<<c.tries), c.next)
-		c.tries++
+		c.retry(now)
 	}
+}
+
+// retry plans the next dump after a failed or overlapped one; c.mu is
+// held.
+func (c *Counter) retry(now time.Time) {
+	c.due = later(now.Add(resyncRetry<<min(c.tries, resyncTries)), c.next)
+	c.tries++
 }
 
 // eventsLost plans a dump after the socket overran; c.mu is held. The

@@ -5,144 +5,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/netnstest"
 	"github.com/pathpin/pathpin/internal/stats"
 )
-
-// BenchmarkApply times bringing a clean router to the two-uplink state,
-// side by side: pathpin's engine (as the daemon and hooks call it), the
-// `pathpin apply` command, a shell script with one iptables/ip/sysctl exec
-// per rule, and the floor: one iptables-restore of the same rules plus
-// the routes and rules through netlink. Target: engine ≤ 1.5× the floor.
-func BenchmarkApply(b *testing.B) {
-	l := newEngineLab(b, "nft")
-	l.configure(1, 1)
-	cfg, err := config.Load(l.cfgPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var plan *Plan
-	e := l.engine("nft")
-	l.Router.Do(func() {
-		if plan, err = e.Plan(context.Background(), cfg, nil); err != nil {
-			b.Fatal(err)
-		}
-	})
-	script := filepath.Join(b.TempDir(), "apply.sh")
-	if err := os.WriteFile(script, []byte(shellScript(plan)), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	batch := iptablesBatch(&plan.Changes)
-
-	down := func() {
-		if out, code := l.pathpin("down"); code != 0 {
-			b.Fatalf("down: %s", out)
-		}
-	}
-	ways := []struct {
-		name string
-		run  func() error
-	}{
-		{"engine", func() (err error) {
-			l.Router.Do(func() { _, err = e.Apply(context.Background(), cfg, nil) })
-			return err
-		}},
-		{"cli", func() error {
-			if out, code := l.pathpin("apply"); code != 0 {
-				return fmt.Errorf("%s", out)
-			}
-			return nil
-		}},
-		{"shell", func() error {
-			out, err := l.Router.Command("sh", "-e", script).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
-			}
-			return nil
-		}},
-		{"floor", func() (err error) {
-			l.Router.Do(func() {
-				index, _, lerr := linkIndexes(e.NL)
-				if lerr != nil {
-					err = lerr
-					return
-				}
-				for _, r := range plan.Changes.AddRoutes {
-					nr, _ := toNetlinkRoute(r, index)
-					if err = e.NL.RouteReplace(nr); err != nil {
-						return
-					}
-				}
-				for _, r := range plan.Changes.AddRules {
-					if err = e.NL.RuleAdd(toNetlinkRule(r)); err != nil {
-						return
-					}
-				}
-				err = e.Backend.Rules.Restore(context.Background(), batch)
-			})
-			return err
-		}},
-	}
-	const rounds = 15
-	times := make([][]time.Duration, len(ways))
-	for i := 0; i < b.N; i++ {
-		for r := 0; r < rounds; r++ {
-			for k, w := range ways {
-				down()
-				start := time.Now()
-				if err := w.run(); err != nil {
-					b.Fatalf("%s: %v", w.name, err)
-				}
-				times[k] = append(times[k], time.Since(start))
-			}
-		}
-	}
-	down()
-	med := func(k int) time.Duration { return stats.Median(times[k]) }
-	for k, w := range ways {
-		b.ReportMetric(stats.Ms(med(k)), w.name+"-ms")
-	}
-	b.ReportMetric(stats.Ratio(med(0), med(3)), "engine/floor")
-	b.ReportMetric(stats.Ratio(med(1), med(2)), "cli/shell")
-	b.Logf("apply of two uplinks (firewall: iptables), median of %d: engine %s, pathpin apply %s, per-rule shell script %s, floor %s; engine/floor %.2f, shell/cli %.1f",
-		rounds, med(0), med(1), med(2), med(3), stats.Ratio(med(0), med(3)), stats.Ratio(med(2), med(1)))
-}
-
-// shellScript is what people write by hand: one exec per rule.
-func shellScript(p *Plan) string {
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\n")
-	for _, s := range p.Changes.Sysctls {
-		fmt.Fprintf(&b, "sysctl -qw %s=%s\n", strings.ReplaceAll(s.Key, "/", "."), s.Value)
-	}
-	for _, r := range p.Changes.AddRoutes {
-		fmt.Fprintf(&b, "ip route replace %s\n", routeArgs(r))
-	}
-	for _, r := range p.Changes.AddRules {
-		fmt.Fprintf(&b, "ip rule add %s\n", ruleArgs(r))
-	}
-	for _, ch := range p.Changes.Chains {
-		fmt.Fprintf(&b, "iptables -t %s -N %s\n", ch.Chain.Table, ch.Chain.Name)
-	}
-	for _, ch := range p.Changes.Chains {
-		for _, r := range ch.Chain.specs() {
-			fmt.Fprintf(&b, "iptables -t %s %s\n", ch.Chain.Table, r)
-		}
-	}
-	for _, j := range p.Changes.AddJumps {
-		fmt.Fprintf(&b, "iptables -t %s -I %s 1 -j %s\n", j.Table, j.Chain, j.Target)
-	}
-	return b.String()
-}
 
 // BenchmarkDataPlane measures new connections per second and bulk TCP
 // throughput through the router with pathpin's table, against the same
@@ -155,7 +25,7 @@ func shellScript(p *Plan) string {
 // ratio, so a slow stretch of the machine weighs on both sides of it.
 // Target ≥ 0.97×.
 func BenchmarkDataPlane(b *testing.B) {
-	l := newEngineLab(b, "nftables")
+	l := newEngineLab(b)
 	l.configure(1, 1)
 	const bulk = 1 << 30 // a transfer of a third of a second or more
 	netnstest.ServeBulk(l.Server.Listen(netnstest.ServerAddr+":81"), bulk)
@@ -260,7 +130,7 @@ func BenchmarkDataPlane(b *testing.B) {
 func BenchmarkBalance(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, w := range [][2]int{{1, 1}, {2, 1}} {
-			l := newEngineLab(b, "nftables")
+			l := newEngineLab(b)
 			l.configure(w[0], w[1])
 			l.mustApply()
 			const n = 2000
@@ -271,7 +141,7 @@ func BenchmarkBalance(b *testing.B) {
 			b.ReportMetric(z, fmt.Sprintf("z-%d:%d", w[0], w[1]))
 			b.Logf("weights %d:%d: ispA carried %.0f of %d (expected %.0f): %+.2f sd, %+.2f%%", w[0], w[1], got, n, n*p, z, 100*(got-n*p)/(n*p))
 		}
-		l := newEngineLab(b, "nft")
+		l := newEngineLab(b)
 		l.configure(1, 1)
 		l.mustApply()
 		var conns []*netnstest.SourceConn

@@ -1,10 +1,11 @@
 package uplink
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"golang.org/x/sys/unix"
 )
 
 // undoStack holds the inverse of each step taken, oldest first.
@@ -29,11 +30,12 @@ func (u undoStack) unwind(cause error) error {
 // change carries out c in the order that keeps traffic flowing: sysctls,
 // new rules, then at once the old rules they replace (same priority: a new
 // rule goes in behind the old one, so the old one must go for the new to
-// take effect, before any table it pointed at changes), new routes,
-// iptables (one restore, atomic per table), then the other deletions. On failure it undoes what it did and returns the error;
-// on success it returns the undo steps, for a failed verification. before
-// is the live state c was computed against, index the links as then read.
-func (e *Engine) change(ctx context.Context, c *Changes, before *State, index map[string]int) (undo undoStack, err error) {
+// take effect, before any table it pointed at changes), addresses, new
+// routes, pathpin's nftables table (one transaction), then the other
+// deletions. On failure it undoes what it did and returns the error; on
+// success it returns the undo steps, for a failed verification. before is
+// the live state c was computed against, index the links as then read.
+func (e *Engine) change(c *Changes, before *State, index map[string]int) (undo undoStack, err error) {
 	defer func() {
 		if err != nil {
 			err = undo.unwind(err)
@@ -61,67 +63,60 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 			return undo, err
 		}
 	}
-	// A new route whose table and destination a live one has is a
-	// replacement: its undo puts the live one back, and that live one is
-	// already gone when the deletions come.
-	replaced := map[string]Route{}
+	// A new route whose ID a live one has is a replacement: its undo puts
+	// the live one back.
+	replaced := map[routeID]Route{}
 	for _, r := range before.Routes {
-		replaced[routeKey(r)] = r
+		replaced[r.ID()] = r
 	}
-	gone := map[string]bool{}
 	for _, r := range c.AddRoutes {
 		nr, err := toNetlinkRoute(r, index)
 		if err != nil {
-			return undo, err
+			return undo, &UplinkError{Table: r.Table, Err: err}
 		}
 		if err := e.NL.RouteReplace(nr); err != nil {
-			return undo, fmt.Errorf("adding route %s: %w", r, err)
+			err = fmt.Errorf("adding route %s: %w", r, err)
+			if refusedRoute(err) {
+				err = &UplinkError{Table: r.Table, Err: err}
+			}
+			return undo, err
 		}
-		if old, ok := replaced[routeKey(r)]; ok {
-			gone[old.String()] = true
+		if old, ok := replaced[r.ID()]; ok {
 			if onr, err := toNetlinkRoute(old, index); err == nil {
 				undo = append(undo, func() error { return e.NL.RouteReplace(onr) })
 				continue
 			}
 		}
-		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(nr)) })
+		key := routeKeyOf(r)
+		undo = append(undo, func() error { return ignoreExists(e.NL.RouteDel(key)) })
 	}
 	if c.NFT != nil {
+		if e.Tables == nil {
+			return undo, errNoBackend
+		}
 		// One transaction: the kernel holds the old table or the new one.
-		if err := e.Backend.Tables.Apply(c.NFT.Want); err != nil {
+		if err := e.Tables.Apply(c.NFT.Want); err != nil {
 			return undo, fmt.Errorf("applying pathpin's nftables table: %w", err)
 		}
 		have := c.NFT.Have
-		undo = append(undo, func() error { return e.Backend.Tables.Apply(have) })
-	}
-	if batch := iptablesBatch(c); batch != nil {
-		err := e.Backend.Rules.Restore(ctx, batch)
-		// Even a failed restore may have committed its first table: undo
-		// puts back, from a fresh read, whatever differs from before.
-		undo = append(undo, func() error { return e.restoreChains(ctx, before) })
-		if err != nil {
-			return undo, fmt.Errorf("applying the iptables rules: %w", err)
-		}
+		undo = append(undo, func() error { return e.Tables.Apply(have) })
 	}
 	if err := e.delRules(c.DelRules, func(r Rule) bool { return !replacedRule[r.Priority] }, &undo); err != nil {
 		return undo, err
 	}
 	for _, r := range c.DelRoutes {
-		if gone[r.String()] {
-			continue
-		}
-		nr, err := toNetlinkRoute(r, index)
-		if err != nil {
-			// Its interface is gone, and the kernel removed the route with it.
-			continue
-		}
-		if err := e.NL.RouteDel(nr); err != nil {
+		// By the kernel's key, whatever the route's device: a foreign type
+		// (blackhole, prohibit, throw) goes like any other, and one whose
+		// interface has gone went with it (ESRCH).
+		if err := e.NL.RouteDel(routeKeyOf(r)); err != nil {
 			if ignoreExists(err) == nil {
 				continue
 			}
 			return undo, fmt.Errorf("deleting route %s: %w", r, err)
 		}
-		undo = append(undo, func() error { return e.NL.RouteReplace(nr) })
+		if onr, err := toNetlinkRoute(r, index); err == nil {
+			undo = append(undo, func() error { return e.NL.RouteReplace(onr) })
+		}
 	}
 	// A stale address last, once no route of pathpin's uses it.
 	for _, a := range c.DelAddrs {
@@ -130,6 +125,19 @@ func (e *Engine) change(ctx context.Context, c *Changes, before *State, index ma
 		}
 	}
 	return undo, nil
+}
+
+// refusedRoute reports whether the kernel refused a route for what it
+// says about the uplink (its link down or gone, a gateway it cannot
+// reach, a value it will not take), rather than for want of resources or
+// permission, which would refuse every uplink alike.
+func refusedRoute(err error) bool {
+	for _, errno := range []unix.Errno{unix.ENETUNREACH, unix.ENETDOWN, unix.ENODEV, unix.EINVAL, unix.ERANGE, unix.EHOSTUNREACH} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // delRules deletes the rules that pick selects.
@@ -149,10 +157,6 @@ func (e *Engine) delRules(rules []Rule, pick func(Rule) bool, undo *undoStack) e
 	}
 	return nil
 }
-
-// routeKey is what the kernel replaces a route by: its table and
-// destination (pathpin sets no TOS or metric).
-func routeKey(r Route) string { return fmt.Sprintf("%d %s", r.Table, r.Dst) }
 
 // setSysctls records each original value before its first change.
 func (e *Engine) setSysctls(changes []SysctlChange, undo *undoStack) error {
@@ -187,21 +191,6 @@ func (e *Engine) setSysctls(changes []SysctlChange, undo *undoStack) error {
 			}
 			return nil // the device went, and its setting with it
 		})
-	}
-	return nil
-}
-
-// restoreChains makes pathpin's chains and jumps what they were in before.
-func (e *Engine) restoreChains(ctx context.Context, before *State) error {
-	save, err := e.Backend.Rules.Save(ctx)
-	if err != nil {
-		return err
-	}
-	now := &State{}
-	now.Chains, now.Jumps = parseChains(save)
-	c := Diff(before, now)
-	if batch := iptablesBatch(&c); batch != nil {
-		return e.Backend.Rules.Restore(ctx, batch)
 	}
 	return nil
 }

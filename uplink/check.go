@@ -37,35 +37,28 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	add := func(s Severity, format string, args ...any) {
 		out = append(out, Finding{Severity: s, Text: fmt.Sprintf(format, args...)})
 	}
-	p, err := e.Plan(ctx, cfg, nil)
+	p, err := e.Plan(ctx, Input{Config: cfg})
 	if err != nil {
 		return nil, fmt.Errorf("reading the host's state: %w", err)
 	}
 	add(Info, "policy routing: ip rules and routing tables readable through netlink")
 
-	// Every chain as if created from scratch: iptables-restore --test
-	// loads the matches and targets pathpin needs (connmark, mark,
-	// statistic, conntrack, TCPMSS, SNAT, MASQUERADE) without committing.
-	full := Diff(p.Desired, &State{})
-	if t := e.Backend.Tables; t != nil {
-		if err := t.Check(p.Desired.NFT); err != nil {
-			add(Problem, "nftables cannot load pathpin's table; the kernel may lack conntrack marks, numgen or NAT: %v", err)
-		} else {
-			add(Info, "nftables accepts pathpin's table (connection marks, numgen balancing, NAT), written in one transaction")
-		}
-	} else if err := e.Backend.Rules.Check(ctx, iptablesBatch(&full)); err != nil {
-		add(Problem, "iptables (%s backend) cannot load pathpin's rules; the kernel may lack conntrack marks, xt_statistic or NAT: %v", e.Backend.Name, err)
-	} else {
-		add(Info, "iptables %s backend accepts pathpin's rules (connection marks, statistic balancing, NAT)", e.Backend.Name)
+	if e.Tables == nil {
+		return nil, errNoBackend
 	}
-	for _, j := range p.Live.Jumps {
-		if ok, err := e.Backend.IPT.Exists(j.Table, j.Chain, "-j", j.Target); err != nil || !ok {
-			add(Warning, "iptables -t %s -C %s -j %s does not confirm pathpin's jump (%v); pathpin apply re-adds it", j.Table, j.Chain, j.Target, err)
+	if err := e.Tables.Check(p.Desired.NFT); err != nil {
+		add(Problem, "nftables cannot load pathpin's table; the kernel may lack conntrack marks, numgen or NAT: %v", err)
+	} else {
+		add(Info, "nftables accepts pathpin's table (connection marks, numgen balancing, NAT), written in one transaction")
+	}
+	if old, err := findLegacyChains(e.Legacy); err == nil {
+		for _, c := range old {
+			add(Warning, "%s was left by an older pathpin (with an iptables backend): pathpin down removes it", c)
 		}
 	}
 
 	for _, lan := range cfg.LAN.Interfaces {
-		if _, ok := p.index[lan]; !ok {
+		if _, ok := p.snap.Facts.index[lan]; !ok {
 			add(Problem, "LAN interface %s does not exist; fix lan.interfaces in %s", lan, cfg.Path)
 		}
 	}

@@ -18,16 +18,10 @@ import (
 // down at random points, once the links are back as they started, leaves
 // the router exactly as pathpin found it.
 func TestRandomStateCyclingOnTheKernel(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) { randomStateCyclingOnTheKernel(t, backend) })
-	}
-}
-
-func randomStateCyclingOnTheKernel(t *testing.T, backend string) {
-	l := newEngineLab(t, backend)
+	l := newEngineLab(t)
 	foreign(l)
 	baseline := l.snapshot()
-	e := l.engine(backend)
+	e := l.engine()
 	r := rand.New(rand.NewPCG(1, 2))
 	type step struct {
 		a, b            int
@@ -60,7 +54,7 @@ func randomStateCyclingOnTheKernel(t *testing.T, backend string) {
 	for i := 0; i < 12; i++ {
 		s := step{a: r.IntN(3), b: 1 + r.IntN(3), carrierB: r.IntN(3) > 0, addrB: r.IntN(3) > 0, sickA: r.IntN(4) == 0, sickB: r.IntN(4) == 0}
 		shape(s)
-		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, l.firewallYAML())))
+		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, "")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +65,7 @@ func randomStateCyclingOnTheKernel(t *testing.T, backend string) {
 		if s.sickB {
 			held["ispb"] = Down(HealthDown, "probes")
 		}
-		apply := func(ctx context.Context) error { _, err := e.Apply(ctx, cfg, held); return err }
+		apply := func(ctx context.Context) error { _, err := e.Apply(ctx, Input{Config: cfg, Holds: held}); return err }
 		down := func(ctx context.Context) error { _, err := e.Down(ctx, cfg); return err }
 		run("apply", apply)
 		cycled := l.snapshot()

@@ -2,36 +2,20 @@ package uplink
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/pathpin/pathpin/internal/config"
 )
 
-// pathpin's iptables chains. Each hangs off one jump from a built-in chain.
-const (
-	ChainPrerouting  = "PATHPIN-PREROUTING"
-	ChainOutput      = "PATHPIN-OUTPUT"
-	ChainForward     = "PATHPIN-FORWARD"
-	ChainBalance     = "PATHPIN-BALANCE"
-	ChainPostrouting = "PATHPIN-POSTROUTING"
-)
-
-// ownedChains lists every chain pathpin may create, with its jump.
-var ownedChains = []Jump{
-	{Table: "mangle", Chain: "PREROUTING", Target: ChainPrerouting},
-	{Table: "mangle", Chain: "OUTPUT", Target: ChainOutput},
-	{Table: "mangle", Chain: "FORWARD", Target: ChainForward},
-	{Table: "mangle", Target: ChainBalance},
-	{Table: "nat", Chain: "POSTROUTING", Target: ChainPostrouting},
-}
-
 // Desired computes the state pathpin wants for the uplinks in statuses.
 func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 	s := &State{}
-	for i, st := range statuses {
-		s.Routes = append(s.Routes, tableRoutes(st, facts)...)
+	lanNets := lanPrefixes(cfg, facts)
+	for i := range statuses {
+		st := &statuses[i]
+		s.Routes = append(s.Routes, tableRoutes(st, cfg, facts, lanNets)...)
 		u := st.Uplink
 		s.Rules = append(s.Rules, Rule{Priority: PrioMark + i, Mark: u.Mark, Mask: cfg.MarkMask, Table: u.Table})
 		if st.Routable {
@@ -43,12 +27,7 @@ func Desired(cfg *config.Config, facts *Facts, statuses []Status) *State {
 			Rule{Priority: PrioMainSpecific, Table: TableMain, SuppressDefault: true},
 			Rule{Priority: PrioRouterDefault, Table: pref.Uplink.Table})
 	}
-	s.Chains = chains(cfg, facts, statuses)
-	for _, j := range ownedChains {
-		if j.Chain != "" {
-			s.Jumps = append(s.Jumps, j)
-		}
-	}
+	s.NFT = nftDesired(cfg, facts, statuses)
 	s.Sysctls = append(sysctls(statuses), leaseMTUs(cfg, facts)...)
 	s.Addrs = desiredAddrs(cfg, facts)
 	s.sort()
@@ -76,121 +55,144 @@ func RouterUplink(statuses []Status) *Status {
 // tableRoutes is an uplink's table: its default route and the connected
 // routes while its interface has its address — also while it takes no new
 // connections, on purpose: its probes leave by this table, and they must
-// to see it recover (so the fast switch's redirect of a dead uplink's
-// table lasts only until the next apply); an unreachable default once the
-// interface or address is gone, so that connections still marked for it
-// fail fast instead of leaving, unnoticed, by another uplink's NAT.
-func tableRoutes(st Status, facts *Facts) []Route {
+// to see it recover; an unreachable default once the interface or address
+// is gone, so that connections still marked for it fail fast instead of
+// leaving, unnoticed, by another uplink's NAT.
+//
+// The table holds each route the kernel would tell apart once (by ID), in
+// this order of precedence: the default route; the LAN's connected routes
+// (replies to LAN clients); the uplink's own connected routes; its DHCP
+// lease's routes that pass leaseRoutes; the other uplinks' connected
+// routes, so that a LAN client reaches the other ISP router's subnet
+// whichever uplink its connection was given. Two ISP routers on the same
+// subnet each keep their own route in their own table.
+func tableRoutes(st *Status, cfg *config.Config, facts *Facts, lanNets []netip.Prefix) []Route {
 	t := st.Uplink.Table
 	if !st.Routable {
-		return []Route{{Table: t, Dst: defaultDst, Unreachable: true}}
+		return []Route{{Table: t, Dst: defaultDst, Type: Unreachable}}
 	}
-	def := Route{Table: t, Dst: defaultDst, Dev: st.Device, Src: st.Local}
+	def := Route{Table: t, Dst: defaultDst, Type: Unicast, Dev: st.Device, Src: st.Local}
 	if st.Uplink.IsPPPoE() {
 		def.LinkScope = true
 	} else {
 		def.Gw = st.Gateway
 	}
 	routes := []Route{def}
-	if l, ok := facts.Leases[st.Name]; ok {
-		for _, r := range l.Routes {
-			routes = append(routes, Route{Table: t, Dst: r.Dst, Gw: r.Gw, Dev: st.Device, Src: st.Local, LinkScope: !r.Gw.IsValid()})
+	connected := func(keep func(dev string) bool) {
+		for _, c := range facts.Connected {
+			if keep(c.Dev) {
+				c.Table = t
+				routes = append(routes, c)
+			}
 		}
 	}
-	for _, c := range facts.Connected {
-		c.Table = t
-		routes = append(routes, c)
+	connected(func(dev string) bool { return slices.Contains(cfg.LAN.Interfaces, dev) })
+	connected(func(dev string) bool { return dev == st.Device })
+	if l, ok := facts.Leases[st.Name]; ok {
+		var refused []string
+		for _, r := range leaseRoutes(st, l, lanNets, ownAddrs(facts)) {
+			if r.why != "" {
+				refused = append(refused, r.why)
+				continue
+			}
+			routes = append(routes, Route{Table: t, Dst: r.Dst, Type: Unicast, Gw: r.Gw, Dev: st.Device, Src: st.Local, LinkScope: !r.Gw.IsValid()})
+		}
+		st.Refused = refused
 	}
-	return routes
+	connected(func(dev string) bool { return dev != st.Device && !slices.Contains(cfg.LAN.Interfaces, dev) })
+	return dedupeRoutes(routes)
+}
+
+// dedupeRoutes keeps the first route of each ID: two routes the kernel
+// holds as one could never both be verified.
+func dedupeRoutes(routes []Route) []Route {
+	seen := make(map[routeID]bool, len(routes))
+	out := routes[:0]
+	for _, r := range routes {
+		if !seen[r.ID()] {
+			seen[r.ID()] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// lanPrefixes are the subnets of the LAN interfaces, from their connected
+// routes.
+func lanPrefixes(cfg *config.Config, facts *Facts) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range facts.Connected {
+		if slices.Contains(cfg.LAN.Interfaces, c.Dev) {
+			out = append(out, c.Dst)
+		}
+	}
+	return out
+}
+
+// ownAddrs are the router's own addresses on the interfaces pathpin
+// watches (uplinks and LAN).
+func ownAddrs(facts *Facts) []netip.Addr {
+	var out []netip.Addr
+	for _, l := range facts.Links {
+		for _, a := range l.Addrs {
+			out = append(out, a.Prefix.Addr())
+		}
+	}
+	for _, l := range facts.Leases {
+		out = append(out, l.Addr.Addr())
+	}
+	return out
+}
+
+// checkedRoute is a lease's route with why it is refused ("" when not).
+type checkedRoute struct {
+	LeaseRoute
+	why string
+}
+
+// maxLeaseRoutes bounds the routes one lease may put in its table.
+const maxLeaseRoutes = 64
+
+// leaseRoutes vets a DHCP lease's classless static routes (option 121): a
+// lease is input from the network, and a route it cannot have would make
+// every apply fail, or hijack traffic that is not the uplink's. Refused: a
+// destination overlapping the LAN's subnet or holding one of the router's
+// own addresses, a router that is not on the lease's link (or is the
+// router itself), and routes past the first maxLeaseRoutes.
+func leaseRoutes(st *Status, l Lease, lanNets []netip.Prefix, own []netip.Addr) []checkedRoute {
+	out := make([]checkedRoute, 0, len(l.Routes))
+	for i, r := range l.Routes {
+		c := checkedRoute{LeaseRoute: r}
+		name := "option 121 route " + r.Dst.String()
+		if r.Gw.IsValid() {
+			name += " via " + r.Gw.String()
+		}
+		refuse := func(format string, args ...any) {
+			c.why = fmt.Sprintf("%s from %s's DHCP lease refused: %s", name, st.Name, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case i >= maxLeaseRoutes:
+			refuse("a lease may give at most %d routes", maxLeaseRoutes)
+		case slices.ContainsFunc(lanNets, r.Dst.Overlaps):
+			lan := lanNets[slices.IndexFunc(lanNets, r.Dst.Overlaps)]
+			refuse("it overlaps the LAN's subnet %s", lan)
+		case slices.ContainsFunc(own, r.Dst.Contains):
+			refuse("it holds the router's own address %s", own[slices.IndexFunc(own, r.Dst.Contains)])
+		case r.Gw.IsValid() && !l.Addr.Masked().Contains(r.Gw):
+			refuse("the router %s is not on the lease's link %s", r.Gw, l.Addr.Masked())
+		case r.Gw.IsValid() && slices.Contains(own, r.Gw):
+			refuse("the router %s is the router's own address", r.Gw)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 var defaultDst = netip.MustParsePrefix("0.0.0.0/0")
 
-// chains renders pathpin's iptables chains.
-func chains(cfg *config.Config, facts *Facts, statuses []Status) []Chain {
-	mask := fmt.Sprintf("%#x", cfg.MarkMask)
-	unmarked := "-m mark --mark 0x0/" + mask
-	marked := "-m mark ! --mark 0x0/" + mask
-	restore := "-j CONNMARK --restore-mark --nfmask " + mask + " --ctmask " + mask
-	save := marked + " -j CONNMARK --save-mark --nfmask " + mask + " --ctmask " + mask
-	setMark := func(m uint32) string { return fmt.Sprintf("-j MARK --set-xmark %#x/%s", m, mask) }
-
-	pre := Chain{Table: "mangle", Name: ChainPrerouting}
-	pre.add(restore, "every packet of a known connection gets the connection's uplink mark back")
-	pre.add(marked+" -j RETURN", "known connection: its mark is set, nothing more to decide")
-	for _, st := range statuses {
-		if st.Up() {
-			pre.add(fmt.Sprintf("-i %s -m conntrack --ctstate NEW %s", st.Device, setMark(st.Uplink.Mark)),
-				fmt.Sprintf("a new connection arriving on %s (inbound, port forwards) stays on %s so replies leave by it", st.Device, st.Name))
-		}
-	}
-	for _, lan := range cfg.LAN.Interfaces {
-		pre.add(fmt.Sprintf("-i %s -m conntrack --ctstate NEW -j %s", lan, ChainBalance),
-			fmt.Sprintf("a new connection from a LAN client on %s gets an uplink by weight", lan))
-	}
-	pre.add(save, "remember the chosen mark in conntrack for the connection's later packets")
-
-	out := Chain{Table: "mangle", Name: ChainOutput}
-	out.add(restore, "the router's own connections: restore the mark as in PREROUTING")
-	out.add(marked+" -j RETURN", "known connection")
-	out.add("-o lo -j RETURN", "loopback traffic is never balanced")
-	for _, lan := range cfg.LAN.Interfaces {
-		out.add("-o "+lan+" -j RETURN", "traffic to LAN clients is never balanced")
-	}
-	for _, st := range statuses {
-		if st.Up() {
-			out.add(fmt.Sprintf("-s %s/32 -m conntrack --ctstate NEW %s", st.Local, setMark(st.Uplink.Mark)),
-				fmt.Sprintf("a connection bound to %s's address %s stays on %s", st.Name, st.Local, st.Name))
-		}
-	}
-	out.add("-m conntrack --ctstate NEW -j "+ChainBalance, "any other new connection of the router's own gets an uplink by weight")
-	out.add(save, "remember the chosen mark in conntrack")
-
-	bal := Chain{Table: "mangle", Name: ChainBalance}
-	picks := balance(statuses)
-	for i, p := range picks {
-		spec := unmarked
-		comment := fmt.Sprintf("%s takes %d/%d of new connections", p.status.Name, p.weight, p.total)
-		if i < len(picks)-1 {
-			spec += " -m statistic --mode random --probability " + probability(p.probability)
-			comment += fmt.Sprintf(" (probability %.4f among those not yet marked)", p.probability)
-		} else {
-			comment += " (everything not yet marked)"
-		}
-		bal.add(spec+" "+setMark(p.status.Uplink.Mark), comment)
-	}
-
-	fwd := Chain{Table: "mangle", Name: ChainForward}
-	post := Chain{Table: "nat", Name: ChainPostrouting}
-	for _, st := range statuses {
-		if !st.Up() {
-			continue
-		}
-		switch mss, why := mssClamp(cfg, facts, st); {
-		case mss == clampToRoute:
-			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu", st.Device), why)
-		case mss > 0:
-			fwd.add(fmt.Sprintf("-o %s -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss %d", st.Device, mss), why)
-		}
-		if st.Uplink.IsPPPoE() {
-			post.add(fmt.Sprintf("-o %s -j MASQUERADE", st.Device),
-				fmt.Sprintf("%s's address changes on every reconnect: masquerade with whatever it is", st.Name))
-		} else {
-			post.add(fmt.Sprintf("-o %s -j SNAT --to-source %s", st.Device, st.Local),
-				fmt.Sprintf("leave %s with its own address %s", st.Name, st.Local))
-		}
-	}
-	return []Chain{pre, out, fwd, bal, post}
-}
-
-func (c *Chain) add(spec, comment string) {
-	c.Rules = append(c.Rules, Rule4{Spec: "-A " + c.Name + " " + spec, Comment: comment})
-}
-
 type pick struct {
 	status        Status
 	weight, total int
-	probability   float64 // of this rule matching, given the earlier ones did not
 }
 
 // balance shares new connections among the uplinks that are up, by
@@ -214,20 +216,10 @@ func balance(statuses []Status) []pick {
 	for _, p := range active {
 		total += p.weight
 	}
-	remaining := total
 	for i := range active {
 		active[i].total = total
-		active[i].probability = float64(active[i].weight) / float64(remaining)
-		remaining -= active[i].weight
 	}
 	return active
-}
-
-// probability renders p as iptables-save prints it: xt_statistic keeps
-// round(p·2³¹) and prints that back with 11 decimals.
-func probability(p float64) string {
-	q := math.Round(p * 0x80000000)
-	return fmt.Sprintf("%.11f", q/0x80000000)
 }
 
 // leaseMTUs set each DHCP interface's MTU to its lease's (option 26); the

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/golden"
+	"github.com/pathpin/pathpin/internal/nft"
 )
 
 // lab builds a configuration of n static uplinks (eth0..) with the given
@@ -69,37 +70,36 @@ func TestDesiredGolden(t *testing.T) {
 	}
 }
 
-// TestBalanceShares checks that the chained probabilities give every
-// uplink its weight's share, for 1 to 8 uplinks.
+// TestBalanceShares checks that the balance map gives every uplink its
+// weight's share of the random numbers, for 1 to 8 uplinks.
 func TestBalanceShares(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		weights := make([]int, n)
+		total := 0
 		for i := range weights {
 			weights[i] = i%3 + 1
+			total += weights[i]
 		}
 		cfg, facts := lab(t, weights, nil)
-		picks := balance(Statuses(cfg, facts, nil))
-		total, left := 0, 1.0
-		for _, w := range weights {
-			total += w
-		}
-		for i, p := range picks {
-			share := left * p.probability
-			left -= share
-			if want := float64(weights[i]) / float64(total); math.Abs(share-want) > 1e-9 {
-				t.Errorf("%d uplinks: uplink %d gets %.6f, want %.6f", n, i, share, want)
+		table := nftDesired(cfg, facts, Statuses(cfg, facts, nil))
+		var rule *nft.Rule
+		for _, c := range table.Chains {
+			if c.Name == "balance" {
+				rule = &c.Rules[0]
 			}
 		}
-		if picks[len(picks)-1].probability != 1 {
-			t.Errorf("%d uplinks: the last rule must take everything left", n)
+		if rule == nil {
+			t.Fatalf("%d uplinks: no balance rule", n)
 		}
-	}
-}
-
-func TestProbabilityAsIptablesPrintsIt(t *testing.T) {
-	for p, want := range map[float64]string{0.5: "0.50000000000", 0.333333333: "0.33333333302", 1.0 / 3: "0.33333333349", 0.25: "0.25000000000"} {
-		if got := probability(p); got != want {
-			t.Errorf("probability(%v) = %s, want %s", p, got, want)
+		share := map[string]uint32{}
+		for _, slot := range rule.Balance {
+			share[slot.Chain] += slot.To - slot.From + 1
+		}
+		for i, w := range weights {
+			got := float64(share[fmt.Sprintf("to_isp%d", i)]) / float64(rule.Modulus)
+			if want := float64(w) / float64(total); math.Abs(got-want) > 1e-9 {
+				t.Errorf("%d uplinks: uplink %d gets %.6f, want %.6f", n, i, got, want)
+			}
 		}
 	}
 }

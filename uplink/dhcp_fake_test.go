@@ -12,9 +12,7 @@ import (
 )
 
 // fakeLeases is the daemon's lease table in a test.
-type fakeLeases map[string]Lease
-
-func (f fakeLeases) Lease(name string) (Lease, bool) { l, ok := f[name]; return l, ok }
+type fakeLeases = map[string]Lease
 
 // fakeDHCPHome is the fake home with uplink a taking its address by DHCP
 // on wan0, which has no address of its own.
@@ -39,7 +37,7 @@ uplinks:
 	}
 	leases := fakeLeases{}
 	e := fakeEngine(k, t.TempDir())
-	e.Leases = leases
+	engineLeases[e] = leases
 	return k, cfg, e, leases
 }
 
@@ -78,7 +76,7 @@ func TestFakeDHCPLeaseDrivesTheUplink(t *testing.T) {
 		"route table 102 192.168.1.0/24 dev wan0 scope link src 192.168.1.10",
 		"route table 101 10.9.0.0/16 via 192.168.1.1 dev wan0 src 192.168.1.10",
 		"rule 10100 192.168.1.10/32 0/0 101",
-		"-j SNAT --to-source 192.168.1.10",
+		`oifname "wan0" snat to 192.168.1.10`,
 		"link wan0 mtu 1400",
 	} {
 		if !strings.Contains(dump, want) {
@@ -141,12 +139,12 @@ func TestFakeDHCPFailedApplyLeavesNoAddress(t *testing.T) {
 	before := k.dump()
 	leases["a"] = Lease{Addr: netip.MustParsePrefix("192.168.1.10/24"), Gateway: mustAddr("192.168.1.254")}
 	k.fail["RuleAdd"] = 1
-	if _, err := e.Apply(context.Background(), cfg, nil); err == nil {
+	if _, err := e.Apply(context.Background(), in(e, cfg, nil)); err == nil {
 		t.Fatal("the apply did not fail")
 	}
 	// The rules come before the address: fail the route instead.
 	k.fail["RouteReplace"] = 1
-	if _, err := e.Apply(context.Background(), cfg, nil); err == nil {
+	if _, err := e.Apply(context.Background(), in(e, cfg, nil)); err == nil {
 		t.Fatal("the apply did not fail")
 	}
 	if after := k.dump(); after != before {
@@ -223,11 +221,11 @@ func TestRandomDHCPCycling(t *testing.T) {
 		for step := range steps {
 			s := random()
 			s.shape(k)
-			e.Leases = s.leases()
-			if _, err := e.Apply(context.Background(), cfg, s.holds()); err != nil {
+			engineLeases[e] = s.leases()
+			if _, err := e.Apply(context.Background(), in(e, cfg, s.holds())); err != nil {
 				t.Fatalf("sequence %d step %d %+v: apply: %v", seq, step, s, err)
 			}
-			if p, err := e.Plan(context.Background(), cfg, s.holds()); err != nil || !p.Changes.Empty() {
+			if p, err := e.Plan(context.Background(), in(e, cfg, s.holds())); err != nil || !p.Changes.Empty() {
 				t.Fatalf("sequence %d step %d %+v: a second apply would change:\n%v", seq, step, s, err)
 			}
 			cycleCheck(t, fmt.Sprintf("sequence %d step %d %+v", seq, step, s), e, cfg, s.holds(), func() *fakeKernel { return world(s) }, r.IntN(4) == 0)

@@ -1,25 +1,15 @@
 package uplink
 
-import "slices"
-
 // Changes is what it takes to turn the live state into the desired one.
 type Changes struct {
+	// AddRoutes are put in with a replace: one whose ID a live route has
+	// takes that route's place.
 	AddRoutes, DelRoutes []Route
 	AddRules, DelRules   []Rule
-	Chains               []ChainChange
-	AddJumps, DelJumps   []Jump
 	// NFT rewrites pathpin's nftables table whole.
 	NFT                *NFTChange
 	Sysctls            []SysctlChange
 	AddAddrs, DelAddrs []LinkAddr
-}
-
-// ChainChange rewrites, creates or deletes one of pathpin's chains.
-type ChainChange struct {
-	Chain  Chain    // the desired chain (for a deletion: the live one)
-	Old    []string // the live rules, nil when the chain does not exist
-	Exists bool     // the chain exists now
-	Delete bool     // the chain is no longer wanted
 }
 
 // SysctlChange sets one kernel setting.
@@ -31,37 +21,17 @@ type SysctlChange struct {
 // Empty reports whether nothing would change.
 func (c *Changes) Empty() bool {
 	return len(c.AddRoutes)+len(c.DelRoutes)+len(c.AddRules)+len(c.DelRules)+
-		len(c.Chains)+len(c.AddJumps)+len(c.DelJumps)+len(c.Sysctls)+len(c.AddAddrs)+len(c.DelAddrs) == 0 && c.NFT == nil
+		len(c.Sysctls)+len(c.AddAddrs)+len(c.DelAddrs) == 0 && c.NFT == nil
 }
 
 // Diff compares a desired state with the live one.
 func Diff(desired, live *State) Changes {
 	var c Changes
-	c.AddRoutes, c.DelRoutes = diffBy(desired.Routes, live.Routes, Route.String)
+	c.AddRoutes, c.DelRoutes = diffRoutes(desired.Routes, live.Routes)
 	c.AddRules, c.DelRules = diffBy(desired.Rules, live.Rules, Rule.String)
-	c.AddJumps, c.DelJumps = diffBy(desired.Jumps, live.Jumps, Jump.Spec)
 	c.AddAddrs, c.DelAddrs = diffBy(desired.Addrs, live.Addrs, LinkAddr.String)
 	if !desired.NFT.Equal(live.NFT) {
 		c.NFT = &NFTChange{Want: desired.NFT, Have: live.NFT}
-	}
-
-	liveChains := map[string]Chain{}
-	for _, ch := range live.Chains {
-		liveChains[ch.Table+"/"+ch.Name] = ch
-	}
-	wanted := map[string]bool{}
-	for _, ch := range desired.Chains {
-		wanted[ch.Table+"/"+ch.Name] = true
-		old, exists := liveChains[ch.Table+"/"+ch.Name]
-		if exists && slices.Equal(old.specs(), ch.specs()) {
-			continue
-		}
-		c.Chains = append(c.Chains, ChainChange{Chain: ch, Old: old.specs(), Exists: exists})
-	}
-	for _, ch := range live.Chains {
-		if !wanted[ch.Table+"/"+ch.Name] {
-			c.Chains = append(c.Chains, ChainChange{Chain: ch, Old: ch.specs(), Exists: true, Delete: true})
-		}
 	}
 
 	current := map[string]string{}
@@ -74,6 +44,31 @@ func Diff(desired, live *State) Changes {
 		}
 	}
 	return c
+}
+
+// diffRoutes compares routes as the kernel holds them: by ID. A desired
+// route whose ID no live route has, or whose live namesake differs, is
+// added (a replace); a live route is deleted only when no desired route
+// has its ID, since the replace already takes its place otherwise.
+// desired holds each ID once (dedupeRoutes).
+func diffRoutes(want, have []Route) (add, del []Route) {
+	live := make(map[routeID]Route, len(have))
+	for _, h := range have {
+		live[h.ID()] = h
+	}
+	wanted := make(map[routeID]bool, len(want))
+	for _, w := range want {
+		wanted[w.ID()] = true
+		if h, ok := live[w.ID()]; !ok || h.String() != w.String() {
+			add = append(add, w)
+		}
+	}
+	for _, h := range have {
+		if !wanted[h.ID()] {
+			del = append(del, h)
+		}
+	}
+	return add, del
 }
 
 // diffBy returns the items of want missing from have, and those of have

@@ -6,46 +6,67 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
-	"github.com/vishvananda/netlink"
 )
 
 // Engine applies pathpin's state to one network namespace. It is not safe
 // for concurrent use: callers serialise Apply and Down (the daemon has one
 // applier).
 type Engine struct {
-	NL       Netlink
-	Backend  *Backend
+	NL Netlink
+	// Tables is pathpin's nftables table; nil for an engine that only
+	// reads uplink statuses (status without root).
+	Tables NFTables
+	// Legacy are the iptables variants in which down and check look for
+	// the PATHPIN-* chains an older pathpin left.
+	Legacy   []LegacyIPTables
 	Sysctl   Sysctls
 	StateDir string // where the sysctl and address records live, e.g. /run/pathpin
 	Log      *slog.Logger
-	// Leases are the DHCP uplinks' leases; nil: none is in force.
-	Leases Leases
+}
+
+// Input is everything besides the kernel that an apply is computed from.
+type Input struct {
+	Config *config.Config
+	// Holds are the uplinks health checks or PPP hold out of service.
+	Holds Holds
+	// Leases are the DHCP uplinks' leases in force, by uplink name.
+	Leases map[string]Lease
 }
 
 // errNoBackend is what a read-only engine (status without root) answers
 // when asked for anything that needs the firewall.
-var errNoBackend = errors.New("this engine has no firewall backend: it only reads uplink statuses (run the command as root)")
+var errNoBackend = errors.New("this engine has no firewall: it only reads uplink statuses (run the command as root)")
 
-// A Plan is the outcome of comparing the desired state with the live one.
+// A Snapshot is the kernel read once: the facts the desired state depends
+// on (links, addresses, routes) and the state pathpin owns in it. The
+// plan, the diff and the verification all use snapshots, read by one
+// function.
+type Snapshot struct {
+	Facts *Facts
+	Live  *State
+	// owned are the addresses the record says pathpin put on interfaces,
+	// orig the settings it changed with the values it found.
+	owned []LinkAddr
+	orig  map[string]string
+}
+
+// A Plan is the outcome of comparing the desired state with a snapshot.
 type Plan struct {
 	Statuses []Status
 	Desired  *State
 	Live     *State
 	Changes  Changes
 
-	index map[string]int // link indexes as the plan read them
-	names map[int]string // and names by index
-	// sysctls are the desired settings before readLive narrowed them to
-	// those needing a change.
-	sysctls []Sysctl
-	// orig is the settings record as the plan read it: the values pathpin
-	// found before it changed them.
-	orig map[string]string
+	snap *Snapshot
+	// wantSysctls are the desired settings before the snapshot narrowed
+	// Desired's to those needing a change at all.
+	wantSysctls []Sysctl
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -59,71 +80,76 @@ func (e *Engine) record() sysctlRecord {
 	return sysctlRecord{path: filepath.Join(e.StateDir, "sysctl.json")}
 }
 
-// Plan computes what Apply would change. held names the uplinks health
-// checks or PPP hold out of service, with the reason.
-func (e *Engine) Plan(ctx context.Context, cfg *config.Config, held Holds) (*Plan, error) {
+// snapshot reads the facts the configuration depends on and the parts of
+// what pathpin owns that parts names. desired, when given, is the state
+// being compared: its settings are narrowed to those needing a change and
+// its addresses tell which live ones to read.
+func (e *Engine) snapshot(cfg *config.Config, parts liveParts, desired *State) (*Snapshot, error) {
 	facts, err := readFacts(e.NL, devicesOf(cfg))
 	if err != nil {
 		return nil, err
 	}
-	owned, err := e.addrRecord().load()
+	s := &Snapshot{Facts: facts, Live: &State{}}
+	if s.owned, err = e.addrRecord().load(); err != nil {
+		return nil, err
+	}
+	if s.orig, err = e.record().load(); err != nil {
+		return nil, err
+	}
+	if err := e.readLive(s, parts, tablesOf(cfg), desired); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Plan computes what Apply would change.
+func (e *Engine) Plan(_ context.Context, in Input) (*Plan, error) {
+	cfg := in.Config
+	snap, err := e.snapshot(cfg, liveParts{}, nil)
 	if err != nil {
 		return nil, err
 	}
-	orig, err := e.record().load()
-	if err != nil {
-		return nil, err
-	}
-	facts.Leases = e.leasesOf(cfg)
-	expectAddresses(cfg, facts, owned)
-	expectMTUs(cfg, facts, orig)
-	statuses := Statuses(cfg, facts, held)
+	facts := snap.Facts
+	facts.Leases = leasesOf(cfg, in.Leases)
+	expectAddresses(cfg, facts, snap.owned)
+	expectMTUs(cfg, facts, snap.orig)
+	statuses := Statuses(cfg, facts, in.Holds)
 	desired := Desired(cfg, facts, statuses)
-	if e.Backend != nil && e.Backend.Tables != nil {
-		desired.NFT = nftDesired(cfg, facts, statuses)
-		desired.Chains, desired.Jumps = nil, nil
-	}
-	sysctls := slices.Clone(desired.Sysctls)
-	live, err := e.readLive(ctx, everything, tablesOf(cfg), facts.names, facts.routes, owned, orig, desired)
-	if err != nil {
+	wantSysctls := slices.Clone(desired.Sysctls)
+	if err := e.readLive(snap, everything, tablesOf(cfg), desired); err != nil {
 		return nil, err
 	}
-	return &Plan{Statuses: statuses, Desired: desired, Live: live, Changes: Diff(desired, live),
-		index: facts.index, names: facts.names, sysctls: sysctls, orig: orig}, nil
+	return &Plan{Statuses: statuses, Desired: desired, Live: snap.Live, Changes: Diff(desired, snap.Live),
+		snap: snap, wantSysctls: wantSysctls}, nil
 }
 
 // verify reads back what p's changes touched (routes, rules, addresses,
 // the firewall, settings) and returns how the kernel still differs from
-// p's desired state. A part the change did not touch is not read again:
-// the plan read it just before and found it as desired. Links are not
-// read again either: the desired state is the one the change was made for.
-func (e *Engine) verify(ctx context.Context, cfg *config.Config, p *Plan) (Changes, error) {
+// p's desired state. A part the change did not touch is taken from the
+// plan's snapshot: it was read just before and found as desired.
+func (e *Engine) verify(cfg *config.Config, p *Plan) (Changes, error) {
 	parts := touched(&p.Changes)
-	var (
-		routes []netlink.Route
-		owned  []LinkAddr
-		err    error
-	)
+	want := *p.Desired
+	if parts.sysctls {
+		want.Sysctls = slices.Clone(p.wantSysctls)
+	}
+	after := &Snapshot{Facts: p.snap.Facts, Live: &State{}, owned: p.snap.owned, orig: p.snap.orig}
+	var err error
 	if parts.routes {
-		if routes, err = dumpRoutes(e.NL); err != nil {
+		if after.Facts, err = readFacts(e.NL, devicesOf(cfg)); err != nil {
 			return Changes{}, err
 		}
 	}
 	if parts.addrs {
-		if owned, err = e.addrRecord().load(); err != nil {
+		if after.owned, err = e.addrRecord().load(); err != nil {
 			return Changes{}, err
 		}
 	}
-	want := *p.Desired
-	if parts.sysctls {
-		want.Sysctls = slices.Clone(p.sysctls)
-	}
-	live, err := e.readLive(ctx, parts, tablesOf(cfg), p.names, routes, owned, p.orig, &want)
-	if err != nil {
+	if err := e.readLive(after, parts, tablesOf(cfg), &want); err != nil {
 		return Changes{}, err
 	}
-	live.keep(p.Live, parts)
-	return Diff(&want, live), nil
+	after.Live.keep(p.Live, parts)
+	return Diff(&want, after.Live), nil
 }
 
 func tablesOf(cfg *config.Config) []int {
@@ -134,16 +160,17 @@ func tablesOf(cfg *config.Config) []int {
 	return t
 }
 
-// readLive reads the parts of what pathpin owns; routes are every
-// table's, read with names, owned the addresses the record says are
-// pathpin's and orig the settings it changed, with the values it found.
-// desired.Sysctls is narrowed to the settings that need a change at all.
-func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, names map[int]string, routes []netlink.Route, owned []LinkAddr, orig map[string]string, desired *State) (*State, error) {
+// readLive reads into s.Live the parts of what pathpin owns that parts
+// names: rules in its band, the routes of its tables (from the snapshot's
+// route dump), the addresses it put on, its nftables table and the
+// settings desired names. desired.Sysctls is narrowed to the settings that
+// need a change at all.
+func (e *Engine) readLive(s *Snapshot, parts liveParts, tables []int, desired *State) error {
 	var err error
-	live := &State{}
+	live := s.Live
 	if parts.rules {
 		if live.Rules, err = readRules(e.NL); err != nil {
-			return nil, err
+			return err
 		}
 		// Tables named by pathpin's rules are pathpin's too (a config
 		// that dropped an uplink leaves them behind).
@@ -154,52 +181,79 @@ func (e *Engine) readLive(ctx context.Context, parts liveParts, tables []int, na
 		}
 	}
 	if parts.routes {
-		live.Routes = routesIn(routes, tables, names)
+		live.Routes = routesIn(s.Facts.routes, tables, s.Facts.names)
 	}
 	if parts.addrs {
 		var wanted []LinkAddr
 		if desired != nil {
 			wanted = desired.Addrs
 		}
-		if live.Addrs, err = readAddrs(e.NL, owned, wanted, names); err != nil {
-			return nil, err
+		if live.Addrs, err = readAddrs(e.NL, s.owned, wanted, s.Facts.names); err != nil {
+			return err
 		}
 	}
 	if parts.firewall {
-		if e.Backend != nil && e.Backend.Tables != nil {
-			if live.NFT, err = e.Backend.Tables.Read(); err != nil {
-				return nil, err
-			}
-		} else if live.Chains, live.Jumps, err = e.readChains(ctx); err != nil {
-			return nil, err
+		if e.Tables == nil {
+			return errNoBackend
+		}
+		if live.NFT, err = e.Tables.Read(); err != nil {
+			return err
 		}
 	}
 	if parts.sysctls && desired != nil {
-		if live.Sysctls, desired.Sysctls, err = readSysctls(e.settings(), desired.Sysctls, orig); err != nil {
-			return nil, err
+		if live.Sysctls, desired.Sysctls, err = readSysctls(e.settings(), desired.Sysctls, s.orig); err != nil {
+			return err
 		}
 	}
 	live.sort()
-	return live, nil
+	return nil
 }
 
 // Apply makes the live state match the desired one: it adds before it
 // deletes, reads back and verifies. When a step fails, or the read-back
 // differs, the steps taken are undone, so the previous state stays in
 // place; the error says when even the undo failed.
-func (e *Engine) Apply(ctx context.Context, cfg *config.Config, held Holds) (*Plan, error) {
-	p, err := e.Plan(ctx, cfg, held)
+//
+// A change the kernel refuses for one uplink's table (a route through a
+// link that went down meanwhile, a lease's route it will not take) takes
+// that uplink out of service with the kernel's reason, and the others are
+// applied without it: one uplink never holds the rest back.
+func (e *Engine) Apply(ctx context.Context, in Input) (*Plan, error) {
+	holds := maps.Clone(in.Holds)
+	for range len(in.Config.Uplinks) + 1 {
+		in.Holds = holds
+		p, err := e.apply(ctx, in)
+		var ue *UplinkError
+		if err == nil || !errors.As(err, &ue) {
+			return p, err
+		}
+		u, ok := uplinkOfTable(in.Config, ue.Table)
+		if !ok || holds[u.Name].Cause == Refused {
+			return p, err
+		}
+		if holds == nil {
+			holds = Holds{}
+		}
+		holds[u.Name] = Down(Refused, "the kernel refused its routes: "+ue.Err.Error())
+		e.log().Warn("the kernel refused an uplink's state; applying the others without it", "uplink", u.Name, "err", ue.Err)
+	}
+	return nil, errors.New("apply: every uplink was refused in turn")
+}
+
+// apply is one attempt of Apply.
+func (e *Engine) apply(ctx context.Context, in Input) (*Plan, error) {
+	p, err := e.Plan(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	if p.Changes.Empty() {
 		return p, nil
 	}
-	undo, err := e.change(ctx, &p.Changes, p.Live, p.index)
+	undo, err := e.change(&p.Changes, p.Live, p.snap.Facts.index)
 	if err != nil {
 		return p, err
 	}
-	after, err := e.verify(ctx, cfg, p)
+	after, err := e.verify(in.Config, p)
 	if err != nil {
 		err = fmt.Errorf("reading back after apply: %w", err)
 	} else if !after.Empty() {
@@ -209,38 +263,32 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, held Holds) (*Pl
 		return p, undo.unwind(err)
 	}
 	e.log().Info("applied", "routes_added", len(p.Changes.AddRoutes), "routes_deleted", len(p.Changes.DelRoutes),
-		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "chains_changed", len(p.Changes.Chains), "nftables_table", p.Changes.NFT != nil)
+		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "nftables_table", p.Changes.NFT != nil)
 	return p, nil
+}
+
+// uplinkOfTable is the uplink whose routing table t is.
+func uplinkOfTable(cfg *config.Config, t int) (*config.Uplink, bool) {
+	for i := range cfg.Uplinks {
+		if cfg.Uplinks[i].Table == t {
+			return &cfg.Uplinks[i], true
+		}
+	}
+	return nil, false
 }
 
 // Down removes everything pathpin installed and puts back the sysctls it
 // changed. A setting whose device has gone since (a USB NIC unplugged, a
 // PPP link closed) went with its device: there is nothing to put back.
-func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
-	index, names, err := linkIndexes(e.NL)
+func (e *Engine) Down(_ context.Context, cfg *config.Config) (*Plan, error) {
+	snap, err := e.snapshot(cfg, everything, nil)
 	if err != nil {
 		return nil, err
 	}
-	routes, err := dumpRoutes(e.NL)
-	if err != nil {
-		return nil, err
-	}
-	owned, err := e.addrRecord().load()
-	if err != nil {
-		return nil, err
-	}
-	live, err := e.readLive(ctx, everything, tablesOf(cfg), names, routes, owned, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	rec := e.record()
-	orig, err := rec.load()
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{Desired: &State{}, Live: live, index: index}
+	live := snap.Live
+	p := &Plan{Desired: &State{}, Live: live, snap: snap}
 	p.Changes = Diff(p.Desired, live)
-	for key, old := range orig {
+	for key, old := range snap.orig {
 		now, err := e.settings().Get(key)
 		if err != nil {
 			return p, err
@@ -250,11 +298,16 @@ func (e *Engine) Down(ctx context.Context, cfg *config.Config) (*Plan, error) {
 		}
 	}
 	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return strings.Compare(a.Key, b.Key) })
-	if _, err := e.change(ctx, &p.Changes, p.Live, p.index); err != nil {
+	if _, err := e.change(&p.Changes, p.Live, snap.Facts.index); err != nil {
 		return p, err
 	}
-	if err := rec.remove(); err != nil {
+	if err := e.record().remove(); err != nil {
 		return p, err
+	}
+	if found, err := removeLegacyChains(e.Legacy); err != nil {
+		return p, err
+	} else if len(found) > 0 {
+		e.log().Info("removed the iptables chains an older pathpin left", "chains", fmt.Sprint(found))
 	}
 	return p, nil
 }
@@ -267,10 +320,8 @@ func (e *Engine) Close() {
 	if c, ok := e.Sysctl.(interface{ Close() }); ok {
 		c.Close()
 	}
-	if e.Backend != nil {
-		if e.Backend.Tables != nil {
-			_ = e.Backend.Tables.Close()
-		}
+	if e.Tables != nil {
+		_ = e.Tables.Close()
 	}
 }
 
@@ -293,17 +344,4 @@ func devicesOf(cfg *config.Config) map[string]bool {
 		devices[u.DeviceName()] = true
 	}
 	return devices
-}
-
-// readChains reads pathpin's chains and jumps with one iptables-save.
-func (e *Engine) readChains(ctx context.Context) ([]Chain, []Jump, error) {
-	if e.Backend == nil {
-		return nil, nil, errNoBackend
-	}
-	save, err := e.Backend.Rules.Save(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading iptables: %w", err)
-	}
-	chains, jumps := parseChains(save)
-	return chains, jumps, nil
 }

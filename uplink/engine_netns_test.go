@@ -2,7 +2,6 @@ package uplink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,15 +15,10 @@ import (
 	"github.com/pathpin/pathpin/internal/nft"
 )
 
-var backends = []string{"nftables", "nft", "legacy"}
-
 func TestBalanceSplitsNewConnectionsByWeight(t *testing.T) {
-	for _, tc := range []struct {
-		backend string
-		a, b    int
-	}{{"nftables", 1, 1}, {"nftables", 2, 1}, {"nft", 1, 1}, {"nft", 2, 1}, {"legacy", 2, 1}} {
-		t.Run(fmt.Sprintf("%s-%d:%d", tc.backend, tc.a, tc.b), func(t *testing.T) {
-			l := newEngineLab(t, tc.backend)
+	for _, tc := range []struct{ a, b int }{{1, 1}, {2, 1}} {
+		t.Run(fmt.Sprintf("%d:%d", tc.a, tc.b), func(t *testing.T) {
+			l := newEngineLab(t)
 			l.configure(tc.a, tc.b)
 			l.mustApply()
 			const n = 2000
@@ -47,13 +41,7 @@ func TestBalanceSplitsNewConnectionsByWeight(t *testing.T) {
 }
 
 func TestLongLivedConnectionsKeepTheirUplink(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) { longLivedConnectionsKeepTheirUplink(t, backend) })
-	}
-}
-
-func longLivedConnectionsKeepTheirUplink(t *testing.T, backend string) {
-	l := newEngineLab(t, backend)
+	l := newEngineLab(t)
 	l.configure(1, 1)
 	l.mustApply()
 	var conns []*netnstest.SourceConn
@@ -91,123 +79,129 @@ func longLivedConnectionsKeepTheirUplink(t *testing.T, backend string) {
 }
 
 func TestApplyTwiceChangesNothing(t *testing.T) {
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
-			l := newEngineLab(t, backend)
-			l.configure(2, 1)
-			planned := "iptables -t mangle -A PATHPIN-BALANCE"
-			if backend == "nftables" {
-				planned = "numgen random mod 3 vmap { 0 : jump to_ispa, 1 : jump to_ispa, 2 : jump to_ispb }"
-			}
-			if out, code := l.pathpin("plan"); code != 2 || !strings.Contains(out, planned) {
-				t.Fatalf("plan before apply exited %d, want 2 with the changes:\n%s", code, out)
-			}
-			l.mustApply()
-			first := l.snapshot()
-			out, code := l.pathpin("apply")
-			if code != 0 || !strings.Contains(out, "Nothing to change") {
-				t.Fatalf("second apply exited %d:\n%s", code, out)
-			}
-			if diff := cmp.Diff(first, l.snapshot()); diff != "" {
-				t.Fatalf("second apply changed the kernel (-first +second):\n%s", diff)
-			}
-			if out, code := l.pathpin("plan"); code != 0 {
-				t.Fatalf("plan after apply exited %d, want 0:\n%s", code, out)
-			}
-			// What pathpin owns is exactly the golden rendering of the desired state.
-			wants := []string{
-				"10100:\tfrom 192.168.1.2 lookup 101", "10201:\tfrom all fwmark 0x200/0xff00 lookup 102",
-				"default via 192.168.1.254 dev wan0 table 101 src 192.168.1.2",
-				"-A PATHPIN-BALANCE -m mark --mark 0x0/0xff00 -m statistic --mode random --probability 0.66666666651 -j MARK --set-xmark 0x100/0xff00",
-				"-A PATHPIN-POSTROUTING -o wan1 -j SNAT --to-source 192.168.2.2",
-				"/proc/sys/net/ipv4/ip_forward:1",
-			}
-			if backend == "nftables" {
-				wants[3], wants[4] = planned, `oifname "wan1" snat to 192.168.2.2`
-			}
-			for _, want := range wants {
-				if !strings.Contains(first, want) {
-					t.Errorf("router state lacks %q", want)
-				}
-			}
-		})
+	l := newEngineLab(t)
+	l.configure(2, 1)
+	planned := "numgen random mod 3 vmap { 0 : jump to_ispa, 1 : jump to_ispa, 2 : jump to_ispb }"
+	if out, code := l.pathpin("plan"); code != 2 || !strings.Contains(out, planned) {
+		t.Fatalf("plan before apply exited %d, want 2 with the changes:\n%s", code, out)
+	}
+	l.mustApply()
+	first := l.snapshot()
+	out, code := l.pathpin("apply")
+	if code != 0 || !strings.Contains(out, "Nothing to change") {
+		t.Fatalf("second apply exited %d:\n%s", code, out)
+	}
+	if diff := cmp.Diff(first, l.snapshot()); diff != "" {
+		t.Fatalf("second apply changed the kernel (-first +second):\n%s", diff)
+	}
+	if out, code := l.pathpin("plan"); code != 0 {
+		t.Fatalf("plan after apply exited %d, want 0:\n%s", code, out)
+	}
+	// What pathpin owns is exactly the golden rendering of the desired state.
+	for _, want := range []string{
+		"10100:\tfrom 192.168.1.2 lookup 101", "10201:\tfrom all fwmark 0x200/0xff00 lookup 102",
+		"default via 192.168.1.254 dev wan0 table 101 src 192.168.1.2",
+		planned, `oifname "wan1" snat to 192.168.2.2`,
+		"/proc/sys/net/ipv4/ip_forward:1",
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("router state lacks %q", want)
+		}
 	}
 }
 
-// foreign installs rules and routes pathpin does not own.
-// With pathpin's own nftables table, the foreign rules are iptables-nft's
-// and another tool's nft table.
+// foreign installs rules and routes pathpin does not own: another tool's
+// nft table, iptables-nft and iptables-legacy rules (legacy's own tables),
+// an ip rule, a table and a setting.
 func foreign(l *engineLab) {
-	ipt := "iptables-" + l.backend
-	if l.backend == "nftables" {
-		ipt = "iptables-nft"
-		l.Router.Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input tcp dport 22 accept")
-	}
-	l.Router.Run(ipt, "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "9", "-j", "MARK", "--set-mark", "0x7")
-	l.Router.Run(ipt, "-t", "nat", "-A", "POSTROUTING", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
-	l.Router.Run(ipt, "-A", "FORWARD", "-p", "tcp", "--dport", "25", "-j", "DROP")
+	l.Router.Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input tcp dport 22 accept")
+	l.Router.Run("iptables-nft", "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "9", "-j", "MARK", "--set-mark", "0x7")
+	l.Router.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
+	l.Router.Run("iptables-nft", "-A", "FORWARD", "-p", "tcp", "--dport", "25", "-j", "DROP")
+	l.Router.Run("iptables-legacy", "-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "7", "-j", "MARK", "--set-mark", "0x9")
 	l.Router.Run("ip", "rule", "add", "priority", "500", "from", "10.9.9.9", "lookup", "200")
 	l.Router.Run("ip", "route", "add", "10.9.0.0/16", "via", "192.168.2.254", "table", "200")
 	l.Router.Run("sysctl", "-qw", "net.ipv4.conf.wan0.rp_filter=1")
 }
 
 func TestDownLeavesForeignStateAsItWas(t *testing.T) {
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
-			l := newEngineLab(t, backend)
-			foreign(l)
-			before := l.snapshot()
-			l.configure(1, 1)
-			l.mustApply()
-			during := l.snapshot()
-			for _, want := range []string{"--dport 9 -j MARK --set-xmark 0x7/0xffffffff", "-s 10.9.0.0/16 -j MASQUERADE", "--dport 25 -j DROP", "500:\tfrom 10.9.9.9 lookup 200", "10.9.0.0/16 via 192.168.2.254 dev wan1 table 200", "wan0/rp_filter:2"} {
-				if !strings.Contains(during, want) {
-					t.Errorf("while pathpin is applied, the state lacks %q", want)
-				}
-			}
-			if out, code := l.pathpin("down"); code != 0 {
-				t.Fatalf("down exited %d:\n%s", code, out)
-			}
-			if diff := cmp.Diff(before, l.snapshot()); diff != "" {
-				t.Fatalf("down did not restore the router (-before +after):\n%s", diff)
-			}
-		})
+	l := newEngineLab(t)
+	foreign(l)
+	before := l.snapshot()
+	l.configure(1, 1)
+	l.mustApply()
+	during := l.snapshot()
+	for _, want := range []string{"--dport 9 -j MARK --set-xmark 0x7/0xffffffff", "--dport 7 -j MARK --set-xmark 0x9/0xffffffff", "-s 10.9.0.0/16 -j MASQUERADE", "--dport 25 -j DROP", "500:\tfrom 10.9.9.9 lookup 200", "10.9.0.0/16 via 192.168.2.254 dev wan1 table 200", "wan0/rp_filter:2"} {
+		if !strings.Contains(during, want) {
+			t.Errorf("while pathpin is applied, the state lacks %q", want)
+		}
+	}
+	if out, code := l.pathpin("down"); code != 0 {
+		t.Fatalf("down exited %d:\n%s", code, out)
+	}
+	if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+		t.Fatalf("down did not restore the router (-before +after):\n%s", diff)
+	}
+}
+
+// TestDownRemovesAnOlderPathpinsChains: a router that ran a pathpin with
+// an iptables backend keeps its PATHPIN-* chains after an upgrade; check
+// names them and down removes them, jumps first, and nothing else.
+func TestDownRemovesAnOlderPathpinsChains(t *testing.T) {
+	l := newEngineLab(t)
+	foreign(l)
+	// Listing makes iptables-legacy's nat table, empty: what it leaves
+	// after down too, as pathpin cannot unload a legacy table.
+	l.Router.Run("iptables-legacy", "-t", "nat", "-S")
+	before := l.snapshot()
+	for _, ipt := range []string{"iptables-nft", "iptables-legacy"} {
+		l.Router.Run(ipt, "-t", "mangle", "-N", "PATHPIN-BALANCE")
+		l.Router.Run(ipt, "-t", "mangle", "-N", "PATHPIN-PREROUTING")
+		l.Router.Run(ipt, "-t", "mangle", "-A", "PATHPIN-PREROUTING", "-j", "PATHPIN-BALANCE")
+		l.Router.Run(ipt, "-t", "mangle", "-I", "PREROUTING", "1", "-j", "PATHPIN-PREROUTING")
+		l.Router.Run(ipt, "-t", "nat", "-N", "PATHPIN-POSTROUTING")
+		l.Router.Run(ipt, "-t", "nat", "-A", "PATHPIN-POSTROUTING", "-o", "wan1", "-j", "MASQUERADE")
+		l.Router.Run(ipt, "-t", "nat", "-I", "POSTROUTING", "1", "-j", "PATHPIN-POSTROUTING")
+	}
+	l.configure(1, 1)
+	out, _ := l.pathpin("check")
+	for _, want := range []string{"iptables-nft -t mangle PATHPIN-PREROUTING was left by an older pathpin", "iptables-legacy -t nat PATHPIN-POSTROUTING was left by an older pathpin"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not say %q:\n%s", want, out)
+		}
+	}
+	if out, code := l.pathpin("down"); code != 0 {
+		t.Fatalf("down exited %d:\n%s", code, out)
+	}
+	if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+		t.Fatalf("down did not leave the router as before the old chains (-before +after):\n%s", diff)
 	}
 }
 
 func TestBadConfigChangesNothing(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) {
-			l := newEngineLab(t, backend)
-			l.configure(1, 1)
-			l.mustApply()
-			before := l.snapshot()
-			for _, bad := range []string{
-				l.Config(1, 1, l.firewallYAML()) + "    tabel: 7\n",
-				strings.Replace(l.Config(1, 1, l.firewallYAML()), "192.168.2.254", "192.168.2.300", 1),
-				strings.Replace(l.Config(1, 1, l.firewallYAML()), "name: ispb", "name: ispa", 1),
-			} {
-				l.write(bad)
-				out, code := l.pathpin("apply")
-				if code != 1 || !strings.Contains(out, l.cfgPath+":") {
-					t.Fatalf("apply with a bad config exited %d, want 1 with the file and line:\n%s", code, out)
-				}
-				if diff := cmp.Diff(before, l.snapshot()); diff != "" {
-					t.Fatalf("a bad config changed the router:\n%s", diff)
-				}
-			}
-		})
+	l := newEngineLab(t)
+	l.configure(1, 1)
+	l.mustApply()
+	before := l.snapshot()
+	for _, bad := range []string{
+		l.Config(1, 1, "") + "    tabel: 7\n",
+		strings.Replace(l.Config(1, 1, ""), "192.168.2.254", "192.168.2.300", 1),
+		strings.Replace(l.Config(1, 1, ""), "name: ispb", "name: ispa", 1),
+		"firewall: iptables\n" + l.Config(1, 1, ""),
+	} {
+		l.write(bad)
+		out, code := l.pathpin("apply")
+		if code != 1 || !strings.Contains(out, l.cfgPath+":") {
+			t.Fatalf("apply with a bad config exited %d, want 1 with the file and line:\n%s", code, out)
+		}
+		if diff := cmp.Diff(before, l.snapshot()); diff != "" {
+			t.Fatalf("a bad config changed the router:\n%s", diff)
+		}
 	}
 }
 
 func TestUplinkWithoutCarrierGetsNoNewConnections(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) { uplinkWithoutCarrierGetsNoNewConnections(t, backend) })
-	}
-}
-
-func uplinkWithoutCarrierGetsNoNewConnections(t *testing.T, backend string) {
-	l := newEngineLab(t, backend)
+	l := newEngineLab(t)
 	l.configure(1, 1)
 	l.mustApply()
 	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")
@@ -219,28 +213,9 @@ func uplinkWithoutCarrierGetsNoNewConnections(t *testing.T, backend string) {
 	if counts := l.connect(200); counts[l.UplinkAddrs[0]] != 200 {
 		t.Fatalf("with ispB's line down, connections went %v; want all 200 via ispA", counts)
 	}
-	if snap := l.snapshot(); strings.Contains(snap, "-j MARK --set-xmark 0x200/0xff00\n-A PATHPIN-FORWARD") || strings.Contains(snap, "-o wan1 -j SNAT") ||
-		strings.Contains(snap, ": jump to_ispb") || strings.Contains(snap, `oifname "wan1" snat`) {
+	if snap := l.snapshot(); strings.Contains(snap, ": jump to_ispb") || strings.Contains(snap, `oifname "wan1" snat`) {
 		t.Fatal("ispB still has a balance share or NAT while it has no carrier")
 	}
-}
-
-// failingRules commits the first batch it is given, then reports failure,
-// the way a restore whose second table fails leaves the first committed.
-type failingRules struct {
-	RuleSet
-	failed *bool
-}
-
-func (f failingRules) Restore(ctx context.Context, batch []byte) error {
-	if err := f.RuleSet.Restore(ctx, batch); err != nil {
-		return err
-	}
-	if !*f.failed {
-		*f.failed = true
-		return errors.New("injected failure after the commit")
-	}
-	return nil
 }
 
 // brokenTables makes its first transaction one the kernel refuses (a jump
@@ -261,31 +236,21 @@ func (b brokenTables) Apply(t *nft.Table) error {
 }
 
 func TestFailedApplyKeepsThePreviousState(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) { failedApplyKeepsThePreviousState(t, backend) })
-	}
-}
-
-func failedApplyKeepsThePreviousState(t *testing.T, backend string) {
-	l := newEngineLab(t, backend)
+	l := newEngineLab(t)
 	// The previous working state: ispA alone.
-	one := l.firewallYAML() + strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
+	one := strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]
 	l.write(one)
 	l.mustApply()
 	before := l.snapshot()
 
-	two, err := config.Parse("two.yaml", []byte(l.Config(2, 1, l.firewallYAML())))
+	two, err := config.Parse("two.yaml", []byte(l.Config(2, 1, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var applyErr error
-	e := l.engine(backend)
-	if backend == "nftables" {
-		e.Backend.Tables = brokenTables{NFTables: e.Backend.Tables, failed: new(bool)}
-	} else {
-		e.Backend.Rules = failingRules{RuleSet: e.Backend.Rules, failed: new(bool)}
-	}
-	l.Router.Do(func() { _, applyErr = e.Apply(context.Background(), two, nil) })
+	e := l.engine()
+	e.Tables = brokenTables{NFTables: e.Tables, failed: new(bool)}
+	l.Router.Do(func() { _, applyErr = e.Apply(context.Background(), Input{Config: two}) })
 	if applyErr == nil || !strings.Contains(applyErr.Error(), "the earlier steps were undone") {
 		t.Fatalf("Apply error = %v, want the injected failure, undone", applyErr)
 	}
@@ -295,50 +260,30 @@ func failedApplyKeepsThePreviousState(t *testing.T, backend string) {
 }
 
 func TestLiveStateMatchesGolden(t *testing.T) {
-	for _, backend := range backends {
-		t.Run(backend, func(t *testing.T) {
-			l := newEngineLab(t, backend)
-			l.configure(2, 1)
-			l.mustApply()
-			cfg, err := config.Load(l.cfgPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var live string
-			e := l.engine(backend)
-			l.Router.Do(func() {
-				p, err := e.Plan(context.Background(), cfg, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				live = RenderState(p.Live)
-			})
-			// The same golden file for both iptables variants: they print
-			// alike.
-			name := "live-two-isp-2-1.golden"
-			if backend == "nftables" {
-				name = "live-two-isp-2-1-nftables.golden"
-			}
-			golden.Check(t, name, live)
-		})
+	l := newEngineLab(t)
+	l.configure(2, 1)
+	l.mustApply()
+	cfg, err := config.Load(l.cfgPath)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var live string
+	e := l.engine()
+	l.Router.Do(func() {
+		p, err := e.Plan(context.Background(), Input{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live = RenderState(p.Live)
+	})
+	golden.Check(t, "live-two-isp-2-1-nftables.golden", live)
 }
 
 func TestCheckReportsClashes(t *testing.T) {
-	for _, backend := range []string{"nftables", "nft"} {
-		t.Run(backend, func(t *testing.T) { checkReportsClashes(t, backend) })
-	}
-}
-
-func checkReportsClashes(t *testing.T, backend string) {
-	l := newEngineLab(t, backend)
+	l := newEngineLab(t)
 	l.configure(1, 1)
 	out, code := l.pathpin("check")
-	accepts := "ok: iptables nft backend accepts pathpin's rules"
-	if backend == "nftables" {
-		accepts = "ok: nftables accepts pathpin's table"
-	}
-	if code != 0 || !strings.Contains(out, accepts) || !strings.Contains(out, "uplink ispa: up on wan0") {
+	if code != 0 || !strings.Contains(out, "ok: nftables accepts pathpin's table") || !strings.Contains(out, "uplink ispa: up on wan0") {
 		t.Fatalf("check on a clean router exited %d:\n%s", code, out)
 	}
 	// pathpin's own rules are no clash.

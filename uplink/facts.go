@@ -57,6 +57,9 @@ type Status struct {
 	Local    netip.Addr // the uplink's own address
 	Gateway  netip.Addr // the static gateway, or the PPP peer
 	Uplink   *config.Uplink
+	// Refused are the routes of its DHCP lease that pathpin would not
+	// install, each with the reason (status shows them).
+	Refused []string
 }
 
 // Up reports whether the uplink takes new connections.

@@ -1,40 +1,49 @@
 package uplink
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// fakeKernel is an in-memory kernel behind the engine's three seams
-// (Netlink, RuleSet, Sysctls), for unit tests without root. It keeps to
-// the kernel's rules where pathpin depends on them: a route replaces one
-// with the same table and destination, a route through a link that is not
-// up is refused, an identical rule exists once, a deleted link takes its
-// routes, addresses and settings with it, and iptables-restore commits
-// each table atomically at its COMMIT.
+// fakeKernel is an in-memory kernel behind the engine's seams (Netlink,
+// NFTables, Sysctls, and the iptables an older pathpin wrote to), for unit
+// tests without root. It keeps to the kernel's rules where pathpin depends
+// on them: a route is identified by table, destination, TOS and metric and
+// a replace takes the place of the route with the same key, a delete
+// matches the key and whatever else it names (type, device, gateway,
+// scope), a route through a link that is not up or by a gateway that is
+// not on the link is refused, an identical rule exists once, a deleted
+// link takes its routes, addresses and settings with it, and pathpin's
+// nftables table is replaced whole or not at all.
 type fakeKernel struct {
 	links  []fakeLink
 	routes []netlink.Route
 	rules  []netlink.Rule
-	tables map[string]*fakeTable // iptables: mangle, nat
-	sysctl map[string]string
+	nft    *nft.Table
+	// oldChains are iptables chains an older pathpin left, by
+	// "table/chain", with their rules; jumps are the rules in built-in
+	// chains that reach them, "table/chain" -> targets.
+	oldChains map[string][]string
+	jumps     map[string][]string
+	sysctl    map[string]string
 	// fail makes the named operation fail on its n-th call from now (1:
 	// the next call).
 	fail map[string]int
-	// afterRestore, when set, runs after each successful restore (to make
+	// afterApply, when set, runs after each nftables transaction (to make
 	// the kernel hold something else than what was asked).
-	afterRestore func(*fakeKernel)
-	nextIndex    int
-	// reads counts the whole-state reads: routes, rules, iptables-save.
+	afterApply func(*fakeKernel)
+	nextIndex  int
+	// reads counts the whole-state reads: routes, rules, nftables.
 	reads map[string]int
 }
 
@@ -43,48 +52,27 @@ type fakeLink struct {
 	addrs []netlink.Addr
 }
 
-type fakeTable struct {
-	order  []string            // chain names, built-in first
-	chains map[string][]string // rule specs without "-A CHAIN "
-}
-
-var builtinChains = map[string][]string{
-	"mangle": {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
-	"nat":    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
-}
-
 func newFakeKernel() *fakeKernel {
-	k := &fakeKernel{tables: map[string]*fakeTable{}, fail: map[string]int{}, nextIndex: 1, reads: map[string]int{},
+	k := &fakeKernel{fail: map[string]int{}, nextIndex: 1, reads: map[string]int{}, oldChains: map[string][]string{}, jumps: map[string][]string{},
 		sysctl: map[string]string{"net/ipv4/ip_forward": "0", "net/ipv4/conf/all/rp_filter": "0"}}
-	for name, chains := range builtinChains {
-		t := &fakeTable{chains: map[string][]string{}}
-		for _, c := range chains {
-			t.order = append(t.order, c)
-			t.chains[c] = nil
-		}
-		k.tables[name] = t
-	}
 	k.addLink("lo", "", true)
 	return k
 }
 
 // clone copies the whole kernel.
 func (k *fakeKernel) clone() *fakeKernel {
-	c := &fakeKernel{fail: map[string]int{}, reads: map[string]int{}, nextIndex: k.nextIndex, sysctl: map[string]string{}, tables: map[string]*fakeTable{}}
+	c := &fakeKernel{fail: map[string]int{}, reads: map[string]int{}, nextIndex: k.nextIndex, sysctl: maps.Clone(k.sysctl),
+		nft: k.nft.Clone(), oldChains: map[string][]string{}, jumps: map[string][]string{}}
 	for _, l := range k.links {
 		c.links = append(c.links, fakeLink{attrs: l.attrs, addrs: slices.Clone(l.addrs)})
 	}
 	c.routes = slices.Clone(k.routes)
 	c.rules = slices.Clone(k.rules)
-	for key, v := range k.sysctl {
-		c.sysctl[key] = v
+	for key, v := range k.oldChains {
+		c.oldChains[key] = slices.Clone(v)
 	}
-	for name, t := range k.tables {
-		ct := &fakeTable{order: slices.Clone(t.order), chains: map[string][]string{}}
-		for ch, rs := range t.chains {
-			ct.chains[ch] = slices.Clone(rs)
-		}
-		c.tables[name] = ct
+	for key, v := range k.jumps {
+		c.jumps[key] = slices.Clone(v)
 	}
 	return c
 }
@@ -266,27 +254,37 @@ func (k *fakeKernel) RouteListFiltered(_ int, filter *netlink.Route, _ uint64) (
 	return out, nil
 }
 
-func sameDst(a, b *net.IPNet) bool { return a.String() == b.String() }
+// fakeRouteKey is the kernel's key of an IPv4 route.
+func fakeRouteKey(r netlink.Route) string {
+	return fmt.Sprintf("%d %s %d %d", r.Table, r.Dst, r.Tos, r.Priority)
+}
 
 func (k *fakeKernel) RouteReplace(r *netlink.Route) error {
 	if err := k.failing("RouteReplace"); err != nil {
 		return err
 	}
-	if r.LinkIndex != 0 {
-		l, err := k.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			return unix.ENODEV
-		}
-		if l.Attrs().Flags&net.FlagUp == 0 {
-			return unix.ENETDOWN
-		}
-	}
 	nr := *r
 	if nr.Type == 0 {
 		nr.Type = unix.RTN_UNICAST
 	}
+	if nr.Type == unix.RTN_UNICAST {
+		if r.LinkIndex == 0 {
+			return unix.EINVAL
+		}
+		l := k.linkByIndex(r.LinkIndex)
+		if l == nil {
+			return unix.ENODEV
+		}
+		if l.attrs.Flags&net.FlagUp == 0 {
+			return unix.ENETDOWN
+		}
+		if r.Gw != nil && !slices.ContainsFunc(l.addrs, func(a netlink.Addr) bool { return a.Peer == nil && a.IPNet.Contains(r.Gw) }) {
+			// The kernel: "Nexthop has invalid gateway".
+			return unix.ENETUNREACH
+		}
+	}
 	for i, x := range k.routes {
-		if x.Table == r.Table && sameDst(x.Dst, r.Dst) {
+		if fakeRouteKey(x) == fakeRouteKey(nr) {
 			k.routes[i] = nr
 			return nil
 		}
@@ -295,18 +293,32 @@ func (k *fakeKernel) RouteReplace(r *netlink.Route) error {
 	return nil
 }
 
+// RouteDel deletes the first route with r's key that also matches what
+// else r names, as the kernel's fib_table_delete does.
 func (k *fakeKernel) RouteDel(r *netlink.Route) error {
 	if err := k.failing("RouteDel"); err != nil {
 		return err
 	}
 	for i, x := range k.routes {
-		if x.Table == r.Table && sameDst(x.Dst, r.Dst) && (r.LinkIndex == 0 || r.LinkIndex == x.LinkIndex) &&
+		if fakeRouteKey(x) == fakeRouteKey(*r) &&
+			(r.Type == 0 || r.Type == x.Type) &&
+			(r.Scope == netlink.Scope(unix.RT_SCOPE_NOWHERE) || r.Scope == x.Scope) &&
+			(r.LinkIndex == 0 || r.LinkIndex == x.LinkIndex) &&
 			(r.Gw == nil || r.Gw.Equal(x.Gw)) {
 			k.routes = slices.Delete(k.routes, i, i+1)
 			return nil
 		}
 	}
 	return unix.ESRCH
+}
+
+func (k *fakeKernel) linkByIndex(index int) *fakeLink {
+	for i := range k.links {
+		if k.links[i].attrs.Index == index {
+			return &k.links[i]
+		}
+	}
+	return nil
 }
 
 func ruleKey(r netlink.Rule) string {
@@ -363,96 +375,83 @@ func (k *fakeKernel) Set(key, value string) error {
 	return nil
 }
 
-// RuleSet: iptables-save and iptables-restore --noflush.
+// NFTables: pathpin's table, replaced whole in one transaction.
 
-func (k *fakeKernel) Save(context.Context) ([]byte, error) {
-	k.reads["iptables"]++
-	var b strings.Builder
-	for _, name := range []string{"mangle", "nat"} {
-		t := k.tables[name]
-		fmt.Fprintf(&b, "*%s\n", name)
-		for _, ch := range t.order {
-			policy := "-"
-			if slices.Contains(builtinChains[name], ch) {
-				policy = "ACCEPT"
-			}
-			fmt.Fprintf(&b, ":%s %s [0:0]\n", ch, policy)
-		}
-		for _, ch := range t.order {
-			for _, r := range t.chains[ch] {
-				fmt.Fprintf(&b, "-A %s %s\n", ch, r)
-			}
-		}
-		b.WriteString("COMMIT\n")
-	}
-	return []byte(b.String()), nil
-}
-
-func (k *fakeKernel) Check(context.Context, []byte) error { return nil }
-
-func (k *fakeKernel) Restore(_ context.Context, batch []byte) error {
-	if err := k.failing("Restore"); err != nil {
+func (k *fakeKernel) Apply(t *nft.Table) error {
+	if err := k.failing("Apply"); err != nil {
 		return err
 	}
-	var work *fakeTable
-	var name string
-	for _, line := range strings.Split(strings.TrimSpace(string(batch)), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case strings.HasPrefix(line, "*"):
-			name = line[1:]
-			src := k.tables[name]
-			work = &fakeTable{order: slices.Clone(src.order), chains: map[string][]string{}}
-			for ch, rs := range src.chains {
-				work.chains[ch] = slices.Clone(rs)
-			}
-		case line == "COMMIT":
-			k.tables[name] = work
-		case strings.HasPrefix(line, ":"):
-			ch := f[0][1:]
-			if _, ok := work.chains[ch]; !ok {
-				work.order = append(work.order, ch)
-			}
-			work.chains[ch] = nil // declaring flushes, under --noflush too
-		case f[0] == "-A" || f[0] == "-I":
-			ch := f[1]
-			if _, ok := work.chains[ch]; !ok {
-				return fmt.Errorf("fake iptables-restore: %s: no chain %s", line, ch)
-			}
-			if f[0] == "-A" {
-				work.chains[ch] = append(work.chains[ch], strings.Join(f[2:], " "))
-			} else {
-				work.chains[ch] = slices.Insert(work.chains[ch], 0, strings.Join(f[3:], " "))
-			}
-		case f[0] == "-D":
-			spec := strings.Join(f[2:], " ")
-			i := slices.Index(work.chains[f[1]], spec)
-			if i < 0 {
-				return fmt.Errorf("fake iptables-restore: %s: no such rule", line)
-			}
-			work.chains[f[1]] = slices.Delete(work.chains[f[1]], i, i+1)
-		case f[0] == "-X":
-			for _, rs := range work.chains {
-				for _, r := range rs {
-					if strings.HasSuffix(r, "-j "+f[1]) {
-						return fmt.Errorf("fake iptables-restore: %s: chain is referenced", line)
-					}
-				}
-			}
-			delete(work.chains, f[1])
-			work.order = slices.DeleteFunc(work.order, func(c string) bool { return c == f[1] })
-		default:
-			return fmt.Errorf("fake iptables-restore: cannot parse %q", line)
-		}
-	}
-	if k.afterRestore != nil {
-		k.afterRestore(k)
+	k.nft = t.Clone()
+	if k.afterApply != nil {
+		k.afterApply(k)
 	}
 	return nil
 }
 
+func (k *fakeKernel) Check(*nft.Table) error { return nil }
+
+func (k *fakeKernel) Read() (*nft.Table, error) {
+	k.reads["nftables"]++
+	return k.nft.Clone(), nil
+}
+
+func (k *fakeKernel) Close() error { return nil }
+
+// The iptables an older pathpin wrote to.
+
+type fakeIPTables struct{ k *fakeKernel }
+
+func (f fakeIPTables) ListChains(table string) ([]string, error) {
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(f.k.oldChains)) {
+		if t, c, _ := strings.Cut(key, "/"); t == table {
+			out = append(out, c)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(f.k.jumps)) {
+		if t, c, _ := strings.Cut(key, "/"); t == table {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeIPTables) List(table, chain string) ([]string, error) {
+	var out []string
+	for _, target := range f.k.jumps[table+"/"+chain] {
+		out = append(out, "-A "+chain+" -j "+target)
+	}
+	return out, nil
+}
+
+func (f fakeIPTables) Delete(table, chain string, spec ...string) error {
+	key := table + "/" + chain
+	i := slices.Index(f.k.jumps[key], spec[len(spec)-1])
+	if i < 0 {
+		return fmt.Errorf("fake iptables: no rule %v in %s", spec, key)
+	}
+	f.k.jumps[key] = slices.Delete(f.k.jumps[key], i, i+1)
+	return nil
+}
+
+func (f fakeIPTables) ClearChain(table, chain string) error {
+	f.k.oldChains[table+"/"+chain] = nil
+	return nil
+}
+
+func (f fakeIPTables) DeleteChain(table, chain string) error {
+	for _, targets := range f.k.jumps {
+		if slices.Contains(targets, chain) {
+			return fmt.Errorf("fake iptables: %s is referenced", chain)
+		}
+	}
+	delete(f.k.oldChains, table+"/"+chain)
+	return nil
+}
+
 // dump is the whole kernel as text, for comparisons: rules, routes by
-// table, iptables, and every setting.
+// table, links and addresses, pathpin's nftables table, an older pathpin's
+// iptables chains, and every setting.
 func (k *fakeKernel) dump() string {
 	var b strings.Builder
 	names := map[int]string{}
@@ -474,28 +473,31 @@ func (k *fakeKernel) dump() string {
 			lines = append(lines, "address "+p.String()+" dev "+l.attrs.Name)
 		}
 	}
+	for key, rules := range k.oldChains {
+		lines = append(lines, fmt.Sprintf("iptables chain %s %q", key, rules))
+	}
+	for key, targets := range k.jumps {
+		lines = append(lines, fmt.Sprintf("iptables jumps %s %q", key, targets))
+	}
 	sort.Strings(lines)
 	b.WriteString(strings.Join(lines, "\n") + "\n")
-	save, _ := k.Save(context.Background())
-	b.Write(save)
-	var keys []string
-	for key := range k.sysctl {
-		keys = append(keys, key)
+	if k.nft != nil {
+		b.WriteString(k.nft.Render(false))
 	}
-	sort.Strings(keys)
-	for _, key := range keys {
+	for _, key := range slices.Sorted(maps.Keys(k.sysctl)) {
 		fmt.Fprintf(&b, "%s=%s\n", key, k.sysctl[key])
 	}
 	return b.String()
 }
 
 var (
-	_ Netlink = (*fakeKernel)(nil)
-	_ RuleSet = (*fakeKernel)(nil)
-	_ Sysctls = (*fakeKernel)(nil)
+	_ Netlink  = (*fakeKernel)(nil)
+	_ NFTables = (*fakeKernel)(nil)
+	_ Sysctls  = (*fakeKernel)(nil)
+	_ IPTables = fakeIPTables{}
 )
 
-// fakeEngine is an engine on k, with its sysctl record in dir.
+// fakeEngine is an engine on k, with its records in dir.
 func fakeEngine(k *fakeKernel, dir string) *Engine {
-	return &Engine{NL: k, Backend: &Backend{Rules: k, Name: "fake"}, Sysctl: k, StateDir: dir}
+	return &Engine{NL: k, Tables: k, Legacy: []LegacyIPTables{{Name: "nft", IPT: fakeIPTables{k}}}, Sysctl: k, StateDir: dir}
 }

@@ -12,8 +12,7 @@ import (
 
 // BenchmarkUplinkUpApply times what a PPP ip-up asks of the engine: the
 // second uplink comes into service (its table, its rule, its balance share
-// and NAT), side by side for pathpin's nftables table, the iptables
-// backend (iptables-nft: save, restore, save), and the floor: the same
+// and NAT), side by side for pathpin's nftables table and the floor: the same
 // kernel change as one nftables batch plus netlink, with no read at all.
 // Warm is the daemon's long-lived engine; stale the same after another
 // program changed the ruleset; cold a fresh engine (new sockets, nothing
@@ -28,20 +27,16 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 		prepare func()
 	}
 	held := Holds{"ispb": Down(PPPDown, "pppd ip-down")}
-	setup := func(backend string) (*engineLab, *config.Config, func() *Engine) {
-		l := newEngineLab(b, backend)
-		l.configure(1, 1)
-		cfg, err := config.Load(l.cfgPath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return l, cfg, func() *Engine { return l.engine(backend) }
+	ln := newEngineLab(b)
+	ln.configure(1, 1)
+	cfgN, err := config.Load(ln.cfgPath)
+	if err != nil {
+		b.Fatal(err)
 	}
-	ln, cfgN, newN := setup("nftables")
-	li, cfgI, newI := setup("nft")
-	warmN, warmI := newN(), newI()
+	newN := ln.engine
+	warmN := newN()
 	apply := func(l *engineLab, e *Engine, cfg *config.Config, h Holds) (err error) {
-		l.Router.Do(func() { _, err = e.Apply(context.Background(), cfg, h) })
+		l.Router.Do(func() { _, err = e.Apply(context.Background(), Input{Config: cfg, Holds: h}) })
 		return err
 	}
 	// The floor's input: what the engine would write, computed untimed.
@@ -51,7 +46,7 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 			b.Fatal(err)
 		}
 		var err error
-		if floorPlan, err = warmN.Plan(context.Background(), cfgN, nil); err != nil {
+		if floorPlan, err = warmN.Plan(context.Background(), Input{Config: cfgN}); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -60,7 +55,7 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 	floor := func(e *Engine) (err error) {
 		ln.Router.Do(func() {
 			for _, r := range floorPlan.Changes.AddRoutes {
-				nr, _ := toNetlinkRoute(r, floorPlan.index)
+				nr, _ := toNetlinkRoute(r, floorPlan.snap.Facts.index)
 				if err = e.NL.RouteReplace(nr); err != nil {
 					return
 				}
@@ -70,7 +65,7 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 					return
 				}
 			}
-			err = e.Backend.Tables.Apply(floorPlan.Desired.NFT)
+			err = e.Tables.Apply(floorPlan.Desired.NFT)
 		})
 		return err
 	}
@@ -105,8 +100,6 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 			}
 			cold = newN()
 		}, run: func() error { return apply(ln, cold, cfgN, nil) }},
-		{name: "iptables-warm", lab: li, run: func() error { return apply(li, warmI, cfgI, nil) }},
-		{name: "iptables-cold", lab: li, prepare: func() { warmI = newI() }, run: func() error { return apply(li, warmI, cfgI, nil) }},
 		{name: "floor-warm", lab: ln, run: func() error { return floor(warmN) }},
 		// The floor on sockets opened just before, as the cold engine's.
 		{name: "floor-cold", lab: ln, prepare: func() {
@@ -117,11 +110,7 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 		}, run: func() error { return floor(coldFloor) }},
 	}
 	reset := func(w way) {
-		e, cfg := warmN, cfgN
-		if w.lab == li {
-			e, cfg = warmI, cfgI
-		}
-		if err := apply(w.lab, e, cfg, held); err != nil {
+		if err := apply(w.lab, warmN, cfgN, held); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -152,9 +141,8 @@ func BenchmarkUplinkUpApply(b *testing.B) {
 		b.ReportMetric(r, way+"/"+floor)
 		return r
 	}
-	b.Logf("an uplink coming into service (ip-up), median of %d: nftables warm %s, stale %s, cold %s; iptables warm %s, cold %s; floor (one nftables batch + netlink, no reads) warm %s, cold %s",
-		rounds, med["nftables-warm"], med["nftables-stale"], med["nftables-cold"], med["iptables-warm"], med["iptables-cold"], med["floor-warm"], med["floor-cold"])
-	b.Logf("nftables/floor: warm %.2f, stale %.2f, cold %.2f (target ≤ 2); iptables/floor: warm %.2f, cold %.2f",
-		ratio("nftables-warm", "floor-warm"), ratio("nftables-stale", "floor-warm"), ratio("nftables-cold", "floor-cold"),
-		ratio("iptables-warm", "floor-warm"), ratio("iptables-cold", "floor-cold"))
+	b.Logf("an uplink coming into service (ip-up), median of %d: nftables warm %s, stale %s, cold %s; floor (one nftables batch + netlink, no reads) warm %s, cold %s",
+		rounds, med["nftables-warm"], med["nftables-stale"], med["nftables-cold"], med["floor-warm"], med["floor-cold"])
+	b.Logf("nftables/floor: warm %.2f, stale %.2f, cold %.2f (target ≤ 2)",
+		ratio("nftables-warm", "floor-warm"), ratio("nftables-stale", "floor-warm"), ratio("nftables-cold", "floor-cold"))
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/netnstest"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -24,34 +23,20 @@ type engineLab struct {
 	bin      string
 	cfgPath  string
 	stateDir string
-	backend  string
 }
 
-// newEngineLab's backend is an iptables variant (nft, legacy) or
-// "nftables", pathpin's own table.
-func newEngineLab(t testing.TB, backend string) *engineLab {
-	if backend == "nftables" {
-		netnstest.RequireRoot(t, "nft")
-	} else {
-		netnstest.RequireRoot(t, "iptables-"+backend)
-	}
+// newEngineLab is the two-ISP lab with pathpin's binary and configuration.
+func newEngineLab(t testing.TB) *engineLab {
+	netnstest.RequireRoot(t, "nft", "iptables-nft", "iptables-legacy")
 	dir := t.TempDir()
 	return &engineLab{TwoISP: netnstest.NewTwoISP(t), t: t, bin: netnstest.Binary(t),
-		cfgPath: filepath.Join(dir, "pathpin.yaml"), stateDir: filepath.Join(dir, "state"), backend: backend}
+		cfgPath: filepath.Join(dir, "pathpin.yaml"), stateDir: filepath.Join(dir, "state")}
 }
 
 // configure writes the router's configuration.
 func (l *engineLab) configure(weightA, weightB int) {
 	l.t.Helper()
-	l.write(l.Config(weightA, weightB, l.firewallYAML()))
-}
-
-// firewallYAML chooses the lab's backend in the configuration.
-func (l *engineLab) firewallYAML() string {
-	if l.backend == "nftables" {
-		return "firewall: nftables\n"
-	}
-	return "iptables: " + l.backend + "\n"
+	l.write(l.Config(weightA, weightB, ""))
 }
 
 func (l *engineLab) write(cfg string) {
@@ -86,8 +71,8 @@ func (l *engineLab) mustApply() {
 
 // engine opens an engine whose sockets live in the router namespace. Its
 // methods must still run inside l.Router.Do, so that the iptables tools
-// it execs start there too.
-func (l *engineLab) engine(backend string) *Engine {
+// it execs for an older pathpin's chains start there too.
+func (l *engineLab) engine() *Engine {
 	l.t.Helper()
 	var e *Engine
 	l.Router.Do(func() {
@@ -96,16 +81,11 @@ func (l *engineLab) engine(backend string) *Engine {
 			l.t.Fatal(err)
 		}
 		l.t.Cleanup(h.Close)
-		var b *Backend
-		if backend == "nftables" {
-			b, err = NewFirewall(&config.Config{Firewall: "nftables"})
-		} else {
-			b, err = NewBackend(backend)
-		}
+		tables, err := OpenTables()
 		if err != nil {
 			l.t.Fatal(err)
 		}
-		e = &Engine{NL: h, Backend: b, Sysctl: NewProcSys(), StateDir: l.stateDir}
+		e = &Engine{NL: h, Tables: tables, Legacy: OpenLegacyIPTables(), Sysctl: NewProcSys(), StateDir: l.stateDir}
 	})
 	return e
 }

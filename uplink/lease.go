@@ -26,23 +26,12 @@ type LeaseRoute struct {
 	Gw  netip.Addr
 }
 
-// Leases gives each DHCP uplink's lease in force. The daemon's DHCP
-// clients answer; an engine without it sees no lease.
-type Leases interface {
-	Lease(uplink string) (Lease, bool)
-}
-
-// leasesOf snapshots the leases of cfg's DHCP uplinks.
-func (e *Engine) leasesOf(cfg *config.Config) map[string]Lease {
+// leasesOf picks the leases of cfg's DHCP uplinks out of those given.
+func leasesOf(cfg *config.Config, given map[string]Lease) map[string]Lease {
 	out := map[string]Lease{}
-	if e.Leases == nil {
-		return out
-	}
 	for _, u := range cfg.Uplinks {
-		if u.IsDHCP() {
-			if l, ok := e.Leases.Lease(u.Name); ok {
-				out[u.Name] = l
-			}
+		if l, ok := given[u.Name]; ok && u.IsDHCP() {
+			out[u.Name] = l
 		}
 	}
 	return out

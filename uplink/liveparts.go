@@ -15,7 +15,7 @@ func touched(c *Changes) liveParts {
 		rules:    len(c.AddRules)+len(c.DelRules) > 0,
 		routes:   len(c.AddRoutes)+len(c.DelRoutes) > 0,
 		addrs:    len(c.AddAddrs)+len(c.DelAddrs) > 0,
-		firewall: c.NFT != nil || len(c.Chains)+len(c.AddJumps)+len(c.DelJumps) > 0,
+		firewall: c.NFT != nil,
 		sysctls:  len(c.Sysctls) > 0,
 	}
 	p.rules = p.rules || p.routes
@@ -34,7 +34,7 @@ func (s *State) keep(before *State, read liveParts) {
 		s.Addrs = before.Addrs
 	}
 	if !read.firewall {
-		s.NFT, s.Chains, s.Jumps = before.NFT, before.Chains, before.Jumps
+		s.NFT = before.NFT
 	}
 	if !read.sysctls {
 		s.Sysctls = before.Sysctls

@@ -110,7 +110,8 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 }
 
 func fromNetlinkRoute(r netlink.Route, names map[int]string) (Route, bool) {
-	out := Route{Table: r.Table, Dst: defaultDst, Dev: names[r.LinkIndex], LinkScope: r.Scope == netlink.SCOPE_LINK}
+	out := Route{Table: r.Table, Dst: defaultDst, Tos: uint8(r.Tos), Metric: r.Priority, Type: RouteType(r.Type),
+		Dev: names[r.LinkIndex], LinkScope: r.Scope == netlink.SCOPE_LINK}
 	if r.Dst != nil {
 		p, ok := prefixOf(r.Dst)
 		if !ok {
@@ -118,13 +119,8 @@ func fromNetlinkRoute(r netlink.Route, names map[int]string) (Route, bool) {
 		}
 		out.Dst = p
 	}
-	switch r.Type {
-	case unix.RTN_UNICAST:
-	case unix.RTN_UNREACHABLE:
-		out.Unreachable = true
-	default:
-		// A type pathpin never installs: reported as is, so it is removed.
-		out.Dev = fmt.Sprintf("%s (type %d)", out.Dev, r.Type)
+	if out.Type == 0 {
+		out.Type = Unicast
 	}
 	if r.Gw != nil {
 		out.Gw, _ = netip.AddrFromSlice(r.Gw.To4())
@@ -136,13 +132,9 @@ func fromNetlinkRoute(r netlink.Route, names map[int]string) (Route, bool) {
 }
 
 func toNetlinkRoute(r Route, index map[string]int) (*netlink.Route, error) {
-	nr := &netlink.Route{
-		Table: r.Table,
-		Dst:   &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
-		Scope: netlink.SCOPE_UNIVERSE,
-	}
-	if r.Unreachable {
-		nr.Type = unix.RTN_UNREACHABLE
+	nr := routeKeyOf(r)
+	nr.Scope = netlink.SCOPE_UNIVERSE
+	if r.Type != Unicast && r.Type != 0 {
 		return nr, nil
 	}
 	if r.Dev != "" {
@@ -162,6 +154,25 @@ func toNetlinkRoute(r Route, index map[string]int) (*netlink.Route, error) {
 		nr.Src = r.Src.AsSlice()
 	}
 	return nr, nil
+}
+
+// routeKeyOf is the request that names r the way the kernel keys it:
+// table, destination, TOS, metric and type. As a delete, it removes r
+// whatever its device or gateway (so also a route whose interface has
+// gone, or a type pathpin never installs), and it matches any scope.
+func routeKeyOf(r Route) *netlink.Route {
+	t := r.Type
+	if t == 0 {
+		t = Unicast
+	}
+	return &netlink.Route{
+		Table:    r.Table,
+		Dst:      &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
+		Tos:      int(r.Tos),
+		Priority: r.Metric,
+		Type:     int(t),
+		Scope:    netlink.Scope(unix.RT_SCOPE_NOWHERE),
+	}
 }
 
 // routesIn picks the routes of the given tables out of a dump.

@@ -19,24 +19,20 @@ type NFTables interface {
 
 var _ NFTables = (*nft.Conn)(nil)
 
-// NewFirewall opens the firewall the configuration chooses: nftables when
-// firewall: is nftables, or auto on a kernel with nf_tables and no
-// iptables: variant named; iptables (NewBackend) otherwise.
-func NewFirewall(cfg *config.Config) (*Backend, error) {
-	if cfg.Firewall == "iptables" || cfg.Firewall == "auto" && cfg.IPTables != "auto" {
-		return NewBackend(cfg.IPTables)
-	}
+// OpenTables opens pathpin's firewall, its own nftables table, after
+// checking that the kernel runs every expression the table uses. nftables
+// is pathpin's one firewall: other software's iptables rules, legacy or
+// nft, live in other tables and hooks beside it.
+func OpenTables() (NFTables, error) {
 	c, err := nft.Open()
-	if err == nil {
-		if err = c.Supported(); err == nil {
-			return &Backend{Name: "nftables", Tables: c}, nil
-		}
+	if err != nil {
+		return nil, fmt.Errorf("opening nftables: %w (pathpin needs a kernel with nf_tables: CONFIG_NF_TABLES)", err)
+	}
+	if err := c.Supported(); err != nil {
 		c.Close()
+		return nil, fmt.Errorf("the kernel cannot run pathpin's nftables table (it needs nf_tables with conntrack marks, numgen and NAT: CONFIG_NF_TABLES, CONFIG_NFT_CT, CONFIG_NFT_NUMGEN, CONFIG_NFT_NAT): %w", err)
 	}
-	if cfg.Firewall == "nftables" {
-		return nil, fmt.Errorf("firewall: nftables, but the kernel cannot run pathpin's table (set firewall: iptables): %w", err)
-	}
-	return NewBackend(cfg.IPTables)
+	return c, nil
 }
 
 // Chain priorities of pathpin's table, and why:
@@ -55,8 +51,9 @@ const (
 // markChain is the chain that gives a new connection uplink u's mark.
 func markChain(u *config.Uplink) string { return "to_" + u.Name }
 
-// nftDesired is pathpin's table for the uplinks in statuses: the same
-// decisions as the iptables chains, balanced with numgen and a verdict map.
+// nftDesired is pathpin's table for the uplinks in statuses: marks restored
+// from conntrack, new connections balanced with numgen and a verdict map,
+// the MSS clamp and NAT per uplink.
 func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table {
 	mask := cfg.MarkMask
 	t := &nft.Table{}

@@ -18,9 +18,12 @@ const (
 	PPPDown
 	// HealthDown: the uplink's probes or link events took it down.
 	HealthDown
+	// Refused: the kernel refused the uplink's state (its routes); its
+	// table holds only an unreachable default until the next change.
+	Refused
 )
 
-var causeNames = [...]string{"in service", "no interface", "no carrier", "no address", "PPP down", "health down"}
+var causeNames = [...]string{"in service", "no interface", "no carrier", "no address", "PPP down", "health down", "refused by the kernel"}
 
 func (c Cause) String() string {
 	if int(c) < len(causeNames) {
@@ -54,3 +57,15 @@ func (r Reason) String() string {
 // state, health) holds out of service, by name. An uplink not in it is
 // up as far as that source knows.
 type Holds map[string]Reason
+
+// UplinkError is a change the kernel refused in one uplink's routing
+// table. Apply takes that uplink out of service (Refused) and applies the
+// others without it.
+type UplinkError struct {
+	Table int
+	Err   error
+}
+
+func (e *UplinkError) Error() string { return e.Err.Error() }
+
+func (e *UplinkError) Unwrap() error { return e.Err }

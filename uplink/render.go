@@ -2,14 +2,13 @@ package uplink
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/textdiff"
 )
 
 // RenderState renders a state as the text `ip rule`, `ip route show table
-// N`, `iptables-save` and `sysctl` would print for what pathpin owns. The
+// N`, `nft list table ip pathpin` and `sysctl` would print for what pathpin owns. The
 // golden files and the namespace tests compare this text.
 func RenderState(s *State) string {
 	var b strings.Builder
@@ -20,30 +19,6 @@ func RenderState(s *State) string {
 	b.WriteString("# ip route\n")
 	for _, r := range s.Routes {
 		b.WriteString(r.String() + "\n")
-	}
-	for _, table := range []string{"mangle", "nat"} {
-		fmt.Fprintf(&b, "# iptables-save -t %s\n*%s\n", table, table)
-		var chains []Chain
-		for _, c := range s.Chains {
-			if c.Table == table {
-				chains = append(chains, c)
-			}
-		}
-		slices.SortFunc(chains, func(a, b Chain) int { return strings.Compare(a.Name, b.Name) })
-		for _, c := range chains {
-			fmt.Fprintf(&b, ":%s - [0:0]\n", c.Name)
-		}
-		for _, j := range s.Jumps {
-			if j.Table == table {
-				b.WriteString(j.Spec() + "\n")
-			}
-		}
-		for _, c := range chains {
-			for _, r := range c.specs() {
-				b.WriteString(r + "\n")
-			}
-		}
-		b.WriteString("COMMIT\n")
 	}
 	if s.NFT != nil {
 		b.WriteString("# nft list table ip pathpin\n" + s.NFT.Render(false))
@@ -132,60 +107,7 @@ func RenderChanges(c *Changes) string {
 			}
 		}
 	}
-	for _, table := range []string{"mangle", "nat"} {
-		for _, ch := range c.Chains {
-			if ch.Chain.Table != table {
-				continue
-			}
-			verb := "rewritten whole, in one atomic iptables-restore"
-			switch {
-			case ch.Delete:
-				verb = "removed"
-			case !ch.Exists:
-				verb = "created"
-			}
-			section(fmt.Sprintf("iptables -t %s: chain %s (%s)", table, ch.Chain.Name, verb))
-			b.WriteString(chainIntro[ch.Chain.Name])
-			for _, old := range ch.Old {
-				if ch.Delete || !slices.Contains(ch.Chain.specs(), old) {
-					b.WriteString("# - " + old + "\n")
-				}
-			}
-			if ch.Delete {
-				continue
-			}
-			for _, r := range ch.Chain.Rules {
-				if r.Comment != "" {
-					b.WriteString("#   " + r.Comment + "\n")
-				}
-				b.WriteString("iptables -t " + table + " " + r.Spec + "\n")
-			}
-		}
-		for _, j := range c.AddJumps {
-			if j.Table == table {
-				section(fmt.Sprintf("iptables -t %s: the one rule pathpin adds to %s", table, j.Chain))
-				fmt.Fprintf(&b, "iptables -t %s -I %s 1 -j %s\n", table, j.Chain, j.Target)
-			}
-		}
-		for _, j := range c.DelJumps {
-			if j.Table == table {
-				section(fmt.Sprintf("iptables -t %s: remove pathpin's jump from %s", table, j.Chain))
-				fmt.Fprintf(&b, "iptables -t %s -D %s -j %s\n", table, j.Chain, j.Target)
-			}
-		}
-	}
 	return strings.TrimLeft(b.String(), "\n")
-}
-
-var chainIntro = map[string]string{
-	ChainPrerouting: "# Packets arriving from LAN clients and from the uplinks. The connection's\n" +
-		"# mark is restored from conntrack; only a new connection gets a new mark.\n",
-	ChainOutput: "# The router's own connections, marked the same way.\n",
-	ChainBalance: "# Picks an uplink for a new connection by weight. Each rule only sees\n" +
-		"# connections no earlier rule marked, so its probability is its weight over\n" +
-		"# the weights still left.\n",
-	ChainForward:     "# TCP MSS clamping, per uplink.\n",
-	ChainPostrouting: "# Each uplink's traffic leaves with that uplink's own address.\n",
 }
 
 func routeArgs(r Route) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/nft"
+	"golang.org/x/sys/unix"
 )
 
 // Rule priorities pathpin owns. Everything in [PrioFirst, PrioLast] is
@@ -34,28 +35,81 @@ const (
 // TableMain is the kernel's main routing table.
 const TableMain = 254
 
+// RouteType is a route's kind, as the kernel's rtm_type: what happens to
+// a packet that matches it.
+type RouteType uint8
+
+// Route types pathpin installs (unicast, unreachable) or finds in its
+// tables, put there by someone else (the others).
+const (
+	Unicast     RouteType = unix.RTN_UNICAST
+	Blackhole   RouteType = unix.RTN_BLACKHOLE
+	Unreachable RouteType = unix.RTN_UNREACHABLE
+	Prohibit    RouteType = unix.RTN_PROHIBIT
+	Throw       RouteType = unix.RTN_THROW
+)
+
+// String is the type as `ip route` prints it before the destination
+// ("" for unicast, which it does not print).
+func (t RouteType) String() string {
+	switch t {
+	case Unicast, 0:
+		return ""
+	case Blackhole:
+		return "blackhole"
+	case Unreachable:
+		return "unreachable"
+	case Prohibit:
+		return "prohibit"
+	case Throw:
+		return "throw"
+	}
+	return fmt.Sprintf("type-%d", t)
+}
+
 // Route is one route in an uplink's table, in the terms `ip route` uses.
 type Route struct {
-	Table       int
-	Dst         netip.Prefix // 0.0.0.0/0 for default
-	Gw          netip.Addr
-	Dev         string
-	Src         netip.Addr
-	LinkScope   bool
-	Unreachable bool
+	Table int
+	Dst   netip.Prefix // 0.0.0.0/0 for default
+	// Tos and Metric complete the key the kernel holds an IPv4 route by
+	// (table, destination, TOS, metric); pathpin's own routes have 0.
+	Tos    uint8
+	Metric int
+	// Type is unicast unless said otherwise (0 reads as unicast).
+	Type      RouteType
+	Gw        netip.Addr
+	Dev       string
+	Src       netip.Addr
+	LinkScope bool
 }
+
+// routeID is how the kernel tells IPv4 routes apart: two routes with the
+// same ID cannot both be in a table (a replace puts one in the other's
+// place), so pathpin keys its diff, its desired state and its deletes by it.
+type routeID struct {
+	Table  int
+	Dst    netip.Prefix
+	Tos    uint8
+	Metric int
+}
+
+// ID is the route's key as the kernel's.
+func (r Route) ID() routeID { return routeID{r.Table, r.Dst, r.Tos, r.Metric} }
 
 // String renders the route as `ip route` would print it, table first.
 func (r Route) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %d ", r.Table)
-	if r.Unreachable {
-		b.WriteString("unreachable ")
+	if t := r.Type.String(); t != "" {
+		b.WriteString(t + " ")
 	}
 	if r.Dst.Bits() == 0 {
 		b.WriteString("default")
 	} else {
 		b.WriteString(r.Dst.String())
+	}
+	if r.Tos != 0 {
+		fmt.Fprintf(&b, " tos %#x", r.Tos)
 	}
 	if r.Gw.IsValid() {
 		fmt.Fprintf(&b, " via %s", r.Gw)
@@ -68,6 +122,9 @@ func (r Route) String() string {
 	}
 	if r.Src.IsValid() {
 		fmt.Fprintf(&b, " src %s", r.Src)
+	}
+	if r.Metric != 0 {
+		fmt.Fprintf(&b, " metric %d", r.Metric)
 	}
 	return b.String()
 }
@@ -116,30 +173,6 @@ func tableName(t int) string {
 // rules looks them up: local, main and default.
 func kernelTable(t int) bool { return t >= 253 && t <= 255 }
 
-// Chain is one of pathpin's iptables chains: its rules exactly as
-// iptables-save prints them ("-A CHAIN ...").
-type Chain struct {
-	Table string // mangle or nat
-	Name  string
-	Rules []Rule4
-}
-
-// Rule4 is one iptables rule with the comment plan prints above it.
-type Rule4 struct {
-	Spec    string // "-A PATHPIN-BALANCE -m mark ..."
-	Comment string
-}
-
-// Jump is the single rule pathpin adds to a built-in chain.
-type Jump struct {
-	Table  string
-	Chain  string // built-in, e.g. PREROUTING
-	Target string // pathpin's chain
-}
-
-// Spec is the rule as iptables-save prints it.
-func (j Jump) Spec() string { return fmt.Sprintf("-A %s -j %s", j.Chain, j.Target) }
-
 // Sysctl is one kernel setting pathpin needs.
 type Sysctl struct {
 	Key   string // e.g. net/ipv4/ip_forward
@@ -151,9 +184,7 @@ type Sysctl struct {
 type State struct {
 	Routes []Route
 	Rules  []Rule
-	Chains []Chain
-	Jumps  []Jump
-	// NFT is pathpin's nftables table (the nftables firewall only).
+	// NFT is pathpin's nftables table.
 	NFT     *nft.Table
 	Sysctls []Sysctl
 	// Addrs are the DHCP leases' addresses on their interfaces.
@@ -181,13 +212,4 @@ func sortByText[T any](list []T, text func(T) string) {
 	for i := range k {
 		list[i] = k[i].item
 	}
-}
-
-// chainRules returns the rule specs of a chain.
-func (c Chain) specs() []string {
-	out := make([]string, len(c.Rules))
-	for i, r := range c.Rules {
-		out[i] = r.Spec
-	}
-	return out
 }

@@ -50,7 +50,7 @@ func lockState(ctx context.Context, stateDir string) (*lock.Lock, error) {
 
 func runPlan(ctx context.Context, env *cliEnv, args []string) error {
 	return engineCommand(ctx, env, "plan", args, nil, func(cfg *config.Config, e *uplink.Engine, _ *engineFlags) error {
-		p, err := e.Plan(ctx, cfg, nil)
+		p, err := e.Plan(ctx, uplink.Input{Config: cfg})
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func runApply(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("apply: %w", err)
 		}
 		defer l.Release()
-		p, err := e.Apply(ctx, cfg, nil)
+		p, err := e.Apply(ctx, uplink.Input{Config: cfg})
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/pathpin/pathpin/internal/config"
@@ -36,16 +38,27 @@ func (f *engineFlags) open(env *cliEnv) (*config.Config, *uplink.Engine, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	e, err := newEngine(f.stateDir, newLogger(env.stderr, f.debug), unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening netlink: %w", err)
-	}
-	backend, err := uplink.NewFirewall(cfg)
-	if err != nil {
-		h.Close()
 		return nil, nil, err
 	}
-	return cfg, &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.NewProcSys(), StateDir: f.stateDir, Log: newLogger(env.stderr, f.debug)}, nil
+	return cfg, e, nil
+}
+
+// newEngine opens the engine that changes this host's kernel state: a
+// netlink handle for the given families, pathpin's nftables table, and the
+// iptables variants an older pathpin's chains may be left in.
+func newEngine(stateDir string, log *slog.Logger, families ...int) (*uplink.Engine, error) {
+	h, err := netlink.NewHandle(families...)
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink: %w", err)
+	}
+	tables, err := uplink.OpenTables()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &uplink.Engine{NL: h, Tables: tables, Legacy: uplink.OpenLegacyIPTables(), Sysctl: uplink.NewProcSys(), StateDir: stateDir, Log: log}, nil
 }
 
 // openReadOnly loads the configuration and opens netlink only: enough to

@@ -81,7 +81,7 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 	if kind == hooks.IPDown {
 		held[e.Uplink] = uplink.Down(uplink.PPPDown, "pppd ip-down")
 	}
-	if _, err := engine.Apply(context.Background(), cfg, held); err != nil {
+	if _, err := engine.Apply(context.Background(), uplink.Input{Config: cfg, Holds: held}); err != nil {
 		return fmt.Errorf("hook %s for %s: %w", kind, e.Uplink, err)
 	}
 	log.Info("applied without a daemon", "event", kind, "uplink", e.Uplink)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -12,11 +11,12 @@ import (
 	"strconv"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/uplink"
-	"github.com/vishvananda/netlink"
 )
 
 func runUp(ctx context.Context, env *cliEnv, args []string) error {
@@ -67,18 +67,9 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, PPPDir: *pppDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid,
-		NewEngine: func(cfg *config.Config) (*uplink.Engine, error) {
+		NewEngine: func(*config.Config) (*uplink.Engine, error) {
 			// Routes and rules, and conntrack (netfilter) for failover.
-			h, err := netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
-			if err != nil {
-				return nil, fmt.Errorf("opening netlink (route and netfilter): %w", err)
-			}
-			backend, err := uplink.NewFirewall(cfg)
-			if err != nil {
-				h.Close()
-				return nil, err
-			}
-			return &uplink.Engine{NL: h, Backend: backend, Sysctl: uplink.NewProcSys(), StateDir: f.stateDir, Log: log}, nil
+			return newEngine(f.stateDir, log, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 		},
 	}, reload)
 }

@@ -31,13 +31,6 @@ type Config struct {
 	Uplinks  []Uplink
 	MarkMask uint32
 	Health   Health
-	// Firewall selects the firewall: "nftables" (pathpin's own table over
-	// netlink), "iptables", or "auto": nftables when the kernel has
-	// nf_tables, unless iptables: names a variant.
-	Firewall string
-	// IPTables selects the iptables variant: "auto" (whatever `iptables` is),
-	// "nft" or "legacy".
-	IPTables string
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
 	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
 	// put in ip-up.d), as pppd would have. Default true.

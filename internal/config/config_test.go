@@ -25,7 +25,7 @@ func TestExamplesParse(t *testing.T) {
 	if diff := cmp.Diff(want, seed.Uplinks, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmpopts.IgnoreFields(Uplink{}, "Health")); diff != "" {
 		t.Fatalf("seed uplinks (-want +got):\n%s", diff)
 	}
-	if seed.MarkMask != 0xff00 || seed.IPTables != "auto" || seed.Health.Interval != time.Second || seed.Health.DownAfter != 3 {
+	if seed.MarkMask != 0xff00 || seed.Health.Interval != time.Second || seed.Health.DownAfter != 3 {
 		t.Fatalf("seed defaults wrong: %+v", seed)
 	}
 	if seed.Uplinks[1].PPPoE.LinkName() != "eth1.1000" || seed.Uplinks[1].DeviceName() != "ppp1" {
@@ -150,7 +150,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`bad.yaml:8: mapping key "name" already defined at line 7`}},
 		{"not yaml", "lan: [", []string{`bad.yaml:1: not valid YAML`}},
 		{"empty", "", []string{`bad.yaml: the file is empty`}},
-		{"bad backend", good + "iptables: xtables\n", []string{`iptables: "xtables" is not a backend`}},
+		{"iptables backend", good + "iptables: nft\n", []string{`bad.yaml:10: iptables: pathpin writes only its own nftables table now; remove this line`}},
+		{"iptables firewall", good + "firewall: iptables\n", []string{`bad.yaml:10: firewall: pathpin's iptables backend is gone`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,21 +61,18 @@ func (v *validator) fail(path []any, format string, args ...any) {
 }
 
 func (v *validator) config(raw *rawConfig) *Config {
-	cfg := &Config{Path: v.path, MarkMask: DefaultMarkMask, IPTables: "auto", RunPPPScripts: raw.RunPPPScripts == nil || *raw.RunPPPScripts}
-	switch raw.IPTables {
-	case "", "auto":
-	case "nft", "legacy":
-		cfg.IPTables = raw.IPTables
-	default:
-		v.fail([]any{"iptables"}, "%q is not a backend; use auto, nft or legacy", raw.IPTables)
+	cfg := &Config{Path: v.path, MarkMask: DefaultMarkMask, RunPPPScripts: raw.RunPPPScripts == nil || *raw.RunPPPScripts}
+	// nftables is pathpin's one firewall; the keys that chose another are
+	// refused with what to do, not ignored.
+	if raw.IPTables != "" {
+		v.fail([]any{"iptables"}, "pathpin writes only its own nftables table now; remove this line (other software's iptables rules, legacy or nft, keep working beside it)")
 	}
 	switch raw.Firewall {
-	case "", "auto":
-		cfg.Firewall = "auto"
-	case "nftables", "iptables":
-		cfg.Firewall = raw.Firewall
+	case "", "auto", "nftables":
+	case "iptables":
+		v.fail([]any{"firewall"}, "pathpin's iptables backend is gone: it writes its own nftables table; remove this line (run pathpin down with the older pathpin first if it is still running; down also removes the PATHPIN-* chains it left)")
 	default:
-		v.fail([]any{"firewall"}, "%q is not a firewall; use auto, nftables or iptables", raw.Firewall)
+		v.fail([]any{"firewall"}, "%q is not a firewall; pathpin uses nftables (remove this line)", raw.Firewall)
 	}
 	if raw.MarkMask != nil {
 		m := *raw.MarkMask

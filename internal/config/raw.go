@@ -9,8 +9,10 @@ type rawConfig struct {
 	Uplinks  []rawUplink `yaml:"uplinks"`
 	MarkMask *int64      `yaml:"mark-mask"`
 	Health   rawHealth   `yaml:"health"`
-	IPTables string      `yaml:"iptables"`
-	Firewall string      `yaml:"firewall"`
+	// IPTables and Firewall chose a firewall once; now only nftables is
+	// left, and a file that still names another is told so.
+	IPTables string `yaml:"iptables"`
+	Firewall string `yaml:"firewall"`
 	// RunPPPScripts: nil means true.
 	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }

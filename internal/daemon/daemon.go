@@ -82,11 +82,6 @@ type Daemon struct {
 	vlans   *vlanRecord
 	probes  *probeSet
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
-	// flushAfterApply holds marks whose connections are deleted again once
-	// the rebalance is applied: connections marked in the moment between
-	// the fast switch and the new balance would otherwise stay on a dead
-	// uplink.
-	flushAfterApply []deadMark
 	// flush deletes conntrack entries off the applier's path.
 	flush *flusher
 	// flows counts conntrack entries by mark from the kernel's events,
@@ -130,7 +125,6 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)},
 		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher(),
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
-	engine.Leases = d
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err

@@ -223,6 +223,18 @@ func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool) {
 	return true, false
 }
 
+// engineLeases are the leases in force of cfg's DHCP uplinks, as the
+// engine takes them.
+func (d *Daemon) engineLeases(cfg *config.Config) map[string]uplink.Lease {
+	out := map[string]uplink.Lease{}
+	for _, u := range cfg.Uplinks {
+		if l, ok := d.Lease(u.Name); ok && u.IsDHCP() {
+			out[u.Name] = l
+		}
+	}
+	return out
+}
+
 // Lease gives the engine a DHCP uplink's lease in force.
 func (d *Daemon) Lease(name string) (uplink.Lease, bool) {
 	d.mu.Lock()

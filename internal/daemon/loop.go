@@ -39,9 +39,9 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 }
 
 // batch takes ev and every event queued behind it. First the state is
-// updated from all of them; then an uplink that left service is switched
-// away from (the fast path) before anything else is done; then requests
-// are served, and one apply makes the kernel match.
+// updated from all of them; then requests are served, and one apply makes
+// the kernel match: an uplink that left service leaves the balance in that
+// one transaction, and its connections are deleted once it is in.
 func (d *Daemon) batch(ctx context.Context, ev event) {
 	var requests []event
 	var dead []string
@@ -66,16 +66,13 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 			more = false
 		}
 	}
-	for _, name := range dead {
-		d.switchAway(name)
-	}
 	for _, r := range requests {
 		r.reply <- d.ensureVLAN(r.vlan)
 		changed = true
 	}
 	if changed {
 		_ = d.apply(ctx)
-		d.flushDeadMarks()
+		d.flushDead(dead)
 		d.flushOldAddresses()
 	}
 	d.scripts.add(d, ppp)
@@ -88,7 +85,7 @@ func (d *Daemon) apply(ctx context.Context) error {
 	cfg, engine := d.cfg, d.engine
 	held := d.holds()
 	d.mu.Unlock()
-	p, err := engine.Apply(ctx, cfg, held)
+	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg)})
 	if err != nil {
 		d.log.Error("apply failed", "err", err)
 		d.opt.Notify.Notify("STATUS=apply failed: " + firstLine(err.Error()))

@@ -150,16 +150,16 @@ func BenchmarkScale(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer h.Close()
-			fw, err := uplink.NewFirewall(cfg)
+			fw, err := uplink.OpenTables()
 			if err != nil {
 				b.Fatal(err)
 			}
-			e := &uplink.Engine{NL: h, Backend: fw, Sysctl: uplink.NewProcSys(), StateDir: l.runDir}
+			e := &uplink.Engine{NL: h, Tables: fw, Sysctl: uplink.NewProcSys(), StateDir: l.runDir}
 			defer e.Close()
 			var times []time.Duration
 			for i := 0; i < rounds; i++ {
 				start := time.Now()
-				if _, err := e.Plan(context.Background(), cfg, nil); err != nil {
+				if _, err := e.Plan(context.Background(), uplink.Input{Config: cfg}); err != nil {
 					b.Fatal(err)
 				}
 				times = append(times, time.Since(start))

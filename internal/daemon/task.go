@@ -82,7 +82,6 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	d.probes.stop()
 	d.stopDHCP(cfg)
-	engine.Leases = d
 	d.mu.Lock()
 	old := d.engine
 	d.cfg, d.engine = cfg, engine

@@ -167,14 +167,14 @@ func (c *Conn) Read() (*Table, error) {
 	}
 	if c.cached && c.gen == gen {
 		c.hits++
-		return c.last.clone(), nil
+		return c.last.Clone(), nil
 	}
 	t, err := c.read()
 	if err != nil {
 		return nil, err
 	}
 	c.cached, c.gen, c.last = true, gen, t
-	return t.clone(), nil
+	return t.Clone(), nil
 }
 
 // read reads the table: its chains, every rule in one dump, and the

@@ -86,8 +86,8 @@ type Rule struct {
 	Text    string
 }
 
-// clone copies t's chains and rules, so that a caller may change them.
-func (t *Table) clone() *Table {
+// Clone copies t's chains and rules, so that a caller may change them.
+func (t *Table) Clone() *Table {
 	if t == nil {
 		return nil
 	}

@@ -9,27 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Redirect is the fast path when an uplink dies: one netlink route change
-// points its table's default route at a healthy uplink, so new
-// connections already marked for the dead one leave by the healthy one
-// (and are NATed there, by interface) before iptables is rebalanced.
-func (e *Engine) Redirect(dead *Status, to *Status) error {
-	r := Route{Table: dead.Uplink.Table, Dst: defaultDst, Dev: to.Device, Src: to.Local}
-	if to.Uplink.IsPPPoE() {
-		r.LinkScope = true
-	} else {
-		r.Gw = to.Gateway
-	}
-	nr, err := toNetlinkRoute(r, map[string]int{to.Device: to.Index})
-	if err != nil {
-		return err
-	}
-	if err := e.NL.RouteReplace(nr); err != nil {
-		return fmt.Errorf("redirecting %s's table to %s: %w", dead.Name, to.Name, err)
-	}
-	return nil
-}
-
 // Conntrack is the part of *netlink.Handle that deletes conntrack entries
 // by a filter of pathpin's (counting and deleting by mark are
 // internal/conntrack's, without a dump into pathpin).

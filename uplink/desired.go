@@ -90,7 +90,7 @@ func tableRoutes(st *Status, cfg *config.Config, facts *Facts, lanNets []netip.P
 	connected(func(dev string) bool { return dev == st.Device })
 	if l, ok := facts.Leases[st.Name]; ok {
 		var refused []string
-		for _, r := range leaseRoutes(st, l, lanNets, ownAddrs(facts)) {
+		for _, r := range leaseRoutes(st, l, lanNets, ownAddrs(cfg, facts)) {
 			if r.why != "" {
 				refused = append(refused, r.why)
 				continue
@@ -130,10 +130,14 @@ func lanPrefixes(cfg *config.Config, facts *Facts) []netip.Prefix {
 }
 
 // ownAddrs are the router's own addresses on the interfaces pathpin
-// watches (uplinks and LAN).
-func ownAddrs(facts *Facts) []netip.Addr {
+// watches (uplinks and LAN), as they will be once the apply is in: on a
+// DHCP uplink's interface, its lease's address, not what is there now.
+func ownAddrs(cfg *config.Config, facts *Facts) []netip.Addr {
 	var out []netip.Addr
 	for _, l := range facts.Links {
+		if slices.ContainsFunc(cfg.Uplinks, func(u config.Uplink) bool { return u.IsDHCP() && u.Interface == l.Name }) {
+			continue
+		}
 		for _, a := range l.Addrs {
 			out = append(out, a.Prefix.Addr())
 		}

@@ -228,7 +228,7 @@ func TestRandomDHCPCycling(t *testing.T) {
 			if p, err := e.Plan(context.Background(), in(e, cfg, s.holds())); err != nil || !p.Changes.Empty() {
 				t.Fatalf("sequence %d step %d %+v: a second apply would change:\n%v", seq, step, s, err)
 			}
-			cycleCheck(t, fmt.Sprintf("sequence %d step %d %+v", seq, step, s), e, cfg, s.holds(), func() *fakeKernel { return world(s) }, r.IntN(4) == 0)
+			cycleCheck(t, fmt.Sprintf("sequence %d step %d %+v", seq, step, s), e, cfg, s.holds(), func(bool) *fakeKernel { return world(s) }, r.IntN(4) == 0)
 		}
 	}
 }

@@ -28,6 +28,10 @@ type Engine struct {
 	Sysctl   Sysctls
 	StateDir string // where the sysctl and address records live, e.g. /run/pathpin
 	Log      *slog.Logger
+
+	// refused is what was last logged of each uplink's refused lease
+	// routes, so that each refusal is logged once, not on every apply.
+	refused map[string]string
 }
 
 // Input is everything besides the kernel that an apply is computed from.
@@ -223,6 +227,9 @@ func (e *Engine) Apply(ctx context.Context, in Input) (*Plan, error) {
 	for range len(in.Config.Uplinks) + 1 {
 		in.Holds = holds
 		p, err := e.apply(ctx, in)
+		if err == nil {
+			e.logRefused(p.Statuses)
+		}
 		var ue *UplinkError
 		if err == nil || !errors.As(err, &ue) {
 			return p, err
@@ -265,6 +272,23 @@ func (e *Engine) apply(ctx context.Context, in Input) (*Plan, error) {
 	e.log().Info("applied", "routes_added", len(p.Changes.AddRoutes), "routes_deleted", len(p.Changes.DelRoutes),
 		"rules_added", len(p.Changes.AddRules), "rules_deleted", len(p.Changes.DelRules), "nftables_table", p.Changes.NFT != nil)
 	return p, nil
+}
+
+// logRefused logs each uplink's refused lease routes when they change.
+func (e *Engine) logRefused(statuses []Status) {
+	if e.refused == nil {
+		e.refused = map[string]string{}
+	}
+	for _, st := range statuses {
+		now := strings.Join(st.Refused, "\n")
+		if e.refused[st.Name] == now {
+			continue
+		}
+		e.refused[st.Name] = now
+		for _, why := range st.Refused {
+			e.log().Warn(why, "uplink", st.Name)
+		}
+	}
 }
 
 // uplinkOfTable is the uplink whose routing table t is.

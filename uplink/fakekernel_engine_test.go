@@ -337,6 +337,15 @@ type cycleStep struct {
 	// address), "down" (pppd ip-down), "gone".
 	links [3]string
 	sick  [3]bool
+	// overlap puts b on a's subnet (192.168.1.3/24, the same gateway), as
+	// two ISP routers with their defaults are.
+	overlap bool
+	// foreign is a route someone put in a's table: "", "blackhole",
+	// "prohibit", "throw", "unreachable".
+	foreign string
+	// lease is the DHCP uplink d's (wan3): "" none, "good", "hostile"
+	// (routes it must not have), "same" (on a's subnet).
+	lease string
 }
 
 func randomStep(r *rand.Rand) cycleStep {
@@ -356,6 +365,9 @@ func randomStep(r *rand.Rand) cycleStep {
 		s.weights[r.IntN(3)] = 1 + r.IntN(3) // at least one weighted uplink
 	}
 	s.mtu = r.IntN(2) == 0
+	s.overlap = r.IntN(3) == 0
+	s.foreign = []string{"", "", "blackhole", "prohibit", "throw", "unreachable"}[r.IntN(6)]
+	s.lease = []string{"", "good", "hostile", "same"}[r.IntN(4)]
 	return s
 }
 
@@ -363,6 +375,10 @@ func (s cycleStep) config(t *testing.T) *config.Config {
 	mtu := ""
 	if s.mtu {
 		mtu = "    mtu: 1480\n"
+	}
+	gwB := "192.168.2.254"
+	if s.overlap {
+		gwB = "192.168.1.254"
 	}
 	cfg, err := config.Parse("cycle.yaml", []byte(fmt.Sprintf(`lan:
   interfaces: [lan0]
@@ -373,7 +389,7 @@ uplinks:
     weight: %d
 %s  - name: b
     interface: wan1
-    gateway: 192.168.2.254
+    gateway: %s
     weight: %d
   - name: c
     weight: %d
@@ -382,11 +398,35 @@ uplinks:
       username: u
       password-file: /p
       ifname: ppp-c
-`, s.weights[0], mtu, s.weights[1], s.weights[2])))
+  - name: d
+    interface: wan3
+    dhcp: {}
+`, s.weights[0], mtu, gwB, s.weights[1], s.weights[2])))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// leases are the DHCP uplink's lease of the step.
+func (s cycleStep) leases() fakeLeases {
+	p, gw := netip.MustParsePrefix, mustAddr
+	switch s.lease {
+	case "good":
+		return fakeLeases{"d": {Addr: p("172.20.0.10/24"), Gateway: gw("172.20.0.1"), MTU: 1400,
+			Routes: []LeaseRoute{{Dst: p("198.18.0.0/15"), Gw: gw("172.20.0.1")}}}}
+	case "hostile":
+		return fakeLeases{"d": {Addr: p("172.20.0.10/24"), Gateway: gw("172.20.0.1"), Routes: []LeaseRoute{
+			{Dst: p("10.0.0.0/24"), Gw: gw("172.20.0.1")},     // the LAN's subnet
+			{Dst: p("192.168.1.0/24"), Gw: gw("172.20.0.1")},  // holds a's address
+			{Dst: p("198.51.100.0/24"), Gw: gw("10.20.30.1")}, // off the link
+			{Dst: p("198.18.0.0/15"), Gw: gw("172.20.0.10")},  // the router itself
+			{Dst: p("203.0.113.0/24")},                        // on the link: fine
+		}}}
+	case "same":
+		return fakeLeases{"d": {Addr: p("192.168.1.50/24"), Gateway: gw("192.168.1.254")}}
+	}
+	return fakeLeases{}
 }
 
 func (s cycleStep) holds() Holds {
@@ -402,9 +442,14 @@ func (s cycleStep) holds() Holds {
 	return h
 }
 
-// shape makes k's links what the step says.
+// shape makes k's links what the step says, and puts the step's foreign
+// route in a's table.
 func (s cycleStep) shape(k *fakeKernel) {
-	for i, spec := range []struct{ name, cidr string }{{"wan0", "192.168.1.2/24"}, {"wan1", "192.168.2.2/24"}} {
+	cidrB := "192.168.2.2/24"
+	if s.overlap {
+		cidrB = "192.168.1.3/24"
+	}
+	for i, spec := range []struct{ name, cidr string }{{"wan0", "192.168.1.2/24"}, {"wan1", cidrB}} {
 		state := s.links[i]
 		if state == "gone" {
 			k.removeLink(spec.name)
@@ -433,13 +478,21 @@ func (s cycleStep) shape(k *fakeKernel) {
 		local := map[string]string{"up1": "100.64.0.10/32", "up2": "100.64.0.20/32", "down": "100.64.0.10/32"}[s.links[2]]
 		k.addAddr("ppp-c", local, "100.64.0.1")
 	}
+	if t, ok := map[string]int{"blackhole": unix.RTN_BLACKHOLE, "prohibit": unix.RTN_PROHIBIT, "throw": unix.RTN_THROW, "unreachable": unix.RTN_UNREACHABLE}[s.foreign]; ok {
+		k.routes = append(k.routes, netlink.Route{Table: 101, Type: t, Dst: &net.IPNet{IP: net.IPv4(10, 99, 0, 0).To4(), Mask: net.CIDRMask(16, 32)}})
+	}
 }
 
-// world is a kernel in the step's shape that pathpin never touched.
-func (s cycleStep) world() *fakeKernel {
+// world is a kernel in the step's shape that pathpin never touched;
+// withForeign puts the step's foreign route in a's table too.
+func (s cycleStep) world(withForeign bool) *fakeKernel {
 	k := newFakeKernel()
 	k.addLink("lan0", "10.0.0.1/24", true)
 	k.addLink("wan2", "", true)
+	k.addLink("wan3", "", true)
+	if !withForeign {
+		s.foreign = ""
+	}
 	s.shape(k)
 	return k
 }
@@ -452,7 +505,7 @@ func TestRandomStateCycling(t *testing.T) {
 	for seq := range sequences {
 		r := rand.New(rand.NewPCG(uint64(seq), 7))
 		first := randomStep(r)
-		k := first.world()
+		k := first.world(true)
 		e := fakeEngine(k, t.TempDir())
 		for step := range steps {
 			s := first
@@ -461,6 +514,7 @@ func TestRandomStateCycling(t *testing.T) {
 				s.shape(k)
 			}
 			cfg := s.config(t)
+			engineLeases[e] = s.leases()
 			if _, err := e.Apply(context.Background(), in(e, cfg, s.holds())); err != nil {
 				t.Fatalf("sequence %d step %d %+v: apply: %v", seq, step, s, err)
 			}
@@ -472,10 +526,10 @@ func TestRandomStateCycling(t *testing.T) {
 // cycleCheck is what random state cycling checks after each apply of e:
 // its kernel is what a fresh apply of the same state to world makes, and,
 // with down, pathpin's down on a copy of it returns to world.
-func cycleCheck(t *testing.T, where string, e *Engine, cfg *config.Config, held Holds, world func() *fakeKernel, down bool) {
+func cycleCheck(t *testing.T, where string, e *Engine, cfg *config.Config, held Holds, world func(withForeign bool) *fakeKernel, down bool) {
 	t.Helper()
 	k := e.NL.(*fakeKernel)
-	fresh := world()
+	fresh := world(true)
 	fe := fakeEngine(fresh, t.TempDir())
 	engineLeases[fe] = engineLeases[e]
 	if _, err := fe.Apply(context.Background(), in(fe, cfg, held)); err != nil {
@@ -493,7 +547,9 @@ func cycleCheck(t *testing.T, where string, e *Engine, cfg *config.Config, held 
 	if _, err := fakeEngine(c, downDir).Down(context.Background(), cfg); err != nil {
 		t.Fatalf("%s: down: %v", where, err)
 	}
-	if diff := cmp.Diff(world().dump(), c.dump()); diff != "" {
+	// A foreign route in pathpin's table is gone for good: pathpin owns
+	// the table.
+	if diff := cmp.Diff(world(false).dump(), c.dump()); diff != "" {
 		t.Fatalf("%s: down did not return to the start (-start +after down):\n%s", where, diff)
 	}
 }

@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"encoding/json"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
 	"github.com/pathpin/pathpin/internal/status"
@@ -173,17 +176,32 @@ func assertSurvive(t testing.TB, conns []*netnstest.SourceConn) {
 	}
 }
 
-// firewalls are the two firewalls every failover test runs on.
-var firewalls = []string{"nftables", "iptables"}
-
 func TestFailoverOnCarrierLoss(t *testing.T) {
-	for _, fw := range firewalls {
-		t.Run(fw, func(t *testing.T) { failoverOnCarrierLoss(t, fw) })
+	failoverOnCarrierLoss(t, newFailoverLab(t, 1, 1, fastHealth))
+}
+
+// TestUplinksOnTheSameSubnet: two ISP routers with the same defaults
+// (192.168.1.0/24, the router at .254), each on its own interface, both
+// carry new connections by weight, fail over and back, and stopping
+// leaves the router as it was.
+func TestUplinksOnTheSameSubnet(t *testing.T) {
+	netnstest.RequireRoot(t, "conntrack")
+	dir := t.TempDir()
+	l := &failoverLab{TwoISP: netnstest.NewTwoISPSameSubnet(t), t: t, bin: netnstest.Binary(t),
+		cfg: filepath.Join(dir, "pathpin.yaml"), runDir: filepath.Join(dir, "run"), log: filepath.Join(dir, "pathpin.log")}
+	before := l.routerState()
+	l.writeConfig(1, 1, fastHealth)
+	l.start()
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	failoverOnCarrierLoss(t, l)
+	l.stop()
+	if diff := cmp.Diff(before, l.routerState()); diff != "" {
+		t.Fatalf("stopping pathpin did not leave the router as it was (-before +after):\n%s", diff)
 	}
 }
 
-func failoverOnCarrierLoss(t *testing.T, firewall string) {
-	l := newFailoverLab(t, 1, 1, fastHealth+"firewall: "+firewall+"\n")
+func failoverOnCarrierLoss(t *testing.T, l *failoverLab) {
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	long := l.longLived(30)
 	if len(long[a]) == 0 || len(long[b]) == 0 {
@@ -219,14 +237,8 @@ func failoverOnCarrierLoss(t *testing.T, firewall string) {
 }
 
 func TestFailoverOnSilentFailure(t *testing.T) {
-	for _, fw := range firewalls {
-		t.Run(fw, func(t *testing.T) { failoverOnSilentFailure(t, fw) })
-	}
-}
-
-func failoverOnSilentFailure(t *testing.T, firewall string) {
 	events := filepath.Join(t.TempDir(), "events")
-	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\nfirewall: "+firewall+"\n")
+	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\n")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	long := l.longLived(30)
 

@@ -86,7 +86,7 @@ func (d *Daemon) report() *status.Report {
 
 func baseUplink(st *uplink.Status) status.Uplink {
 	u := status.Uplink{Name: st.Name, Interface: st.Device, Weight: st.Uplink.Weight, Table: st.Uplink.Table,
-		Mark: fmt.Sprintf("%#x", st.Uplink.Mark), State: "up"}
+		Mark: fmt.Sprintf("%#x", st.Uplink.Mark), State: "up", RefusedRoutes: st.Refused}
 	if !st.Up() {
 		u.State, u.Reason = "down", st.Reason.String()
 	}

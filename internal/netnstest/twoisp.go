@@ -22,10 +22,19 @@ type TwoISP struct {
 	ISPs                   []*NS
 	// UplinkAddrs are the router's addresses towards each ISP, in order.
 	UplinkAddrs []string
+	// Gateways are the ISP routers' addresses, in order.
+	Gateways []string
 }
 
 // NewTwoISP builds the topology and starts the source-address server.
-func NewTwoISP(t testing.TB) *TwoISP {
+func NewTwoISP(t testing.TB) *TwoISP { return newTwoISP(t, false) }
+
+// NewTwoISPSameSubnet is the topology with both ISP routers on
+// 192.168.1.0/24 at .254, as two ISP hubs with their defaults are: the
+// router is 192.168.1.2 on wan0 and 192.168.1.3 on wan1.
+func NewTwoISPSameSubnet(t testing.TB) *TwoISP { return newTwoISP(t, true) }
+
+func newTwoISP(t testing.TB, sameSubnet bool) *TwoISP {
 	t.Helper()
 	RequireRoot(t)
 	l := &TwoISP{Client: New(t), Router: New(t), Server: New(t)}
@@ -39,19 +48,23 @@ func NewTwoISP(t testing.TB) *TwoISP {
 		l.ISPs = append(l.ISPs, isp)
 		wan := fmt.Sprintf("wan%d", i)
 		Veth(t, l.Router, wan, isp, "cpe")
-		addr := fmt.Sprintf("192.168.%d.2", i+1)
+		addr, gw, subnet := fmt.Sprintf("192.168.%d.2", i+1), fmt.Sprintf("192.168.%d.254", i+1), fmt.Sprintf("192.168.%d.0/24", i+1)
+		if sameSubnet {
+			addr, gw, subnet = fmt.Sprintf("192.168.1.%d", i+2), "192.168.1.254", fmt.Sprintf("192.168.1.%d/32", i+2)
+		}
 		l.UplinkAddrs = append(l.UplinkAddrs, addr)
+		l.Gateways = append(l.Gateways, gw)
 		l.Router.Run("ip", "addr", "add", addr+"/24", "dev", wan)
-		isp.Run("ip", "addr", "add", fmt.Sprintf("192.168.%d.254/24", i+1), "dev", "cpe")
+		isp.Run("ip", "addr", "add", gw+"/24", "dev", "cpe")
 		core := fmt.Sprintf("core%d", i)
 		Veth(t, isp, "core", l.Server, core)
 		isp.Run("ip", "addr", "add", fmt.Sprintf("172.16.%d.1/30", i+1), "dev", "core")
 		l.Server.Run("ip", "addr", "add", fmt.Sprintf("172.16.%d.2/30", i+1), "dev", core)
 		isp.Run("ip", "route", "add", ServerAddr+"/32", "via", fmt.Sprintf("172.16.%d.2", i+1))
 		isp.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-		l.Server.Run("ip", "route", "add", fmt.Sprintf("192.168.%d.0/24", i+1), "via", fmt.Sprintf("172.16.%d.1", i+1))
+		l.Server.Run("ip", "route", "add", subnet, "via", fmt.Sprintf("172.16.%d.1", i+1))
 	}
-	l.Router.Run("ip", "route", "add", "default", "via", "192.168.1.254")
+	l.Router.Run("ip", "route", "add", "default", "via", "192.168.1.254", "dev", "wan0")
 	ServeSourceAddress(l.Server.Listen(ServerAddr + ":80"))
 	return l
 }
@@ -64,11 +77,11 @@ func (l *TwoISP) Config(weightA, weightB int, extra string) string {
 uplinks:
   - name: ispa
     interface: wan0
-    gateway: 192.168.1.254
+    gateway: %s
     weight: %d
   - name: ispb
     interface: wan1
-    gateway: 192.168.2.254
+    gateway: %s
     weight: %d
-%s`, weightA, weightB, extra)
+%s`, l.Gateways[0], weightA, l.Gateways[1], weightB, extra)
 }

@@ -39,6 +39,9 @@ type Uplink struct {
 	RTTMillis *float64  `json:"probe_rtt_ms,omitempty"`
 	Loss      *float64  `json:"probe_loss,omitempty"` // 0..1 over the recent rounds
 	Probes    int       `json:"probe_rounds,omitempty"`
+	// RefusedRoutes are the routes of its DHCP lease pathpin would not
+	// install, each with the reason.
+	RefusedRoutes []string `json:"refused_routes,omitempty"`
 }
 
 // Session is a PPPoE uplink's session.
@@ -101,6 +104,9 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 	for _, u := range r.Uplinks {
 		if u.Reason != "" {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, u.Reason)
+		}
+		for _, why := range u.RefusedRoutes {
+			fmt.Fprintf(w, "%s: %s\n", u.Name, why)
 		}
 	}
 	for _, u := range r.Uplinks {

@@ -200,4 +200,14 @@ func TestRunPPPScript(t *testing.T) {
 	if err := RunPPPScript(ctx, dir, e, log); err == nil || time.Since(start) > 5*time.Second {
 		t.Errorf("a hanging ip-down: %v after %s", err, time.Since(start))
 	}
+	// A hook in ip-up.d that starts a daemon holding the script's output:
+	// the runner returns once the script has exited, not when the daemon
+	// does.
+	if err := os.WriteFile(filepath.Join(dir, "ip-down"), []byte("#!/bin/sh\nsetsid sleep 8 &\necho started a daemon\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := RunPPPScript(context.Background(), dir, e, log); err != nil || time.Since(start) > 3*time.Second {
+		t.Errorf("an ip-down that leaves a daemon behind: %v after %s, want done within the grace of a second", err, time.Since(start))
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/pppoe"
 	"github.com/pathpin/pathpin/uplink"
+	"github.com/vishvananda/netns"
 )
 
 // Options configure the daemon.
@@ -63,6 +64,12 @@ type Daemon struct {
 	// stopped is closed when the applier stops taking events: every send
 	// gives way to it.
 	stopped chan struct{}
+
+	// watchNS and watchBuffer, for tests: the namespace link events are
+	// read in (nil: the daemon's own) and the sockets' receive buffer
+	// (0: the kernel's default).
+	watchNS     *netns.NsHandle
+	watchBuffer int
 
 	mu       sync.Mutex // guards what other goroutines read: cfg, engine, uplinks, statuses, sessions, pppdPIDs
 	cfg      *config.Config

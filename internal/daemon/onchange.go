@@ -3,13 +3,15 @@ package daemon
 import (
 	"context"
 	"os"
-	"os/exec"
 
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/runcmd"
 )
 
 // runOnChange runs the configured command for a state change, in the
-// background, bounded by its timeout, with the event in its environment.
+// background, bounded by its timeout, with the event in its environment
+// and each line of its output logged. A daemon it leaves behind holding
+// its output is not waited for.
 func (d *Daemon) runOnChange(name string, tr *health.Transition) {
 	d.mu.Lock()
 	u, ok := d.cfg.Uplink(name)
@@ -19,15 +21,13 @@ func (d *Daemon) runOnChange(name string, tr *health.Transition) {
 	}
 	h := u.Health
 	device := u.DeviceName()
+	env := append(os.Environ(), "PATHPIN_UPLINK="+name, "PATHPIN_FROM="+tr.From.String(),
+		"PATHPIN_TO="+tr.To.String(), "PATHPIN_REASON="+tr.Reason, "PATHPIN_INTERFACE="+device)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), h.OnChangeTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, h.OnChange[0], h.OnChange[1:]...)
-		cmd.Env = append(os.Environ(), "PATHPIN_UPLINK="+name, "PATHPIN_FROM="+tr.From.String(),
-			"PATHPIN_TO="+tr.To.String(), "PATHPIN_REASON="+tr.Reason, "PATHPIN_INTERFACE="+device)
-		out, err := cmd.CombinedOutput()
+		err := runcmd.Run(context.Background(), runcmd.Command{Path: h.OnChange[0], Args: h.OnChange[1:], Env: env, Timeout: h.OnChangeTimeout,
+			Line: func(line string) { d.log.Info("on-change: "+line, "uplink", name) }})
 		if err != nil {
-			d.log.Warn("on-change command failed", "uplink", name, "err", err, "output", string(out))
+			d.log.Warn("on-change command failed", "uplink", name, "err", err)
 		}
 	}()
 }

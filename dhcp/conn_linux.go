@@ -23,13 +23,16 @@ const (
 )
 
 // RawConn is the client's conn on a real interface: a packet socket that
-// sees only UDP datagrams to port 68 (a kernel filter drops everything
-// else before it is copied), sending broadcasts, and a UDP socket bound to
-// the leased address and the interface for unicasts, so that a renewal
-// reaches a server behind a relay by the uplink's own routes.
+// sees only UDP datagrams to port 68 or from port 67 (a kernel filter
+// drops everything else before it is copied), sending broadcasts, and a
+// UDP socket bound to the leased address and the interface for unicasts,
+// so that a renewal reaches a server behind a relay by the uplink's own
+// routes. A server's answer is taken whatever port it was sent to (dnsmasq
+// answers the port a request came from, which NAT may have rewritten).
 type RawConn struct {
 	ifname string
-	raw    net.PacketConn
+	// raw sends from port 68; rx reads whatever the filter passes.
+	raw, rx net.PacketConn
 
 	mu  sync.Mutex
 	udp net.PacketConn // bound to udpFrom:68 on ifname
@@ -43,7 +46,7 @@ func Open(ifname string) (*RawConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DHCP on %s: %w", ifname, err)
 	}
-	filter, err := bpf.Assemble(toPort68)
+	filter, err := bpf.Assemble(dhcpToClient)
 	if err != nil {
 		return nil, err
 	}
@@ -51,19 +54,22 @@ func Open(ifname string) (*RawConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DHCP on %s: opening a packet socket: %w", ifname, err)
 	}
-	return &RawConn{ifname: ifname, raw: nclient4.NewBroadcastUDPConn(pc, &net.UDPAddr{Port: clientPort})}, nil
+	return &RawConn{ifname: ifname, raw: nclient4.NewBroadcastUDPConn(pc, &net.UDPAddr{Port: clientPort}),
+		rx: nclient4.NewBroadcastUDPConn(pc, nil)}, nil
 }
 
-// toPort68 accepts an IPv4 packet (no link header) carrying UDP to port 68
-// in its first fragment.
-var toPort68 = []bpf.Instruction{
+// dhcpToClient accepts an IPv4 packet (no link header) carrying UDP to
+// port 68, or from port 67, in its first fragment.
+var dhcpToClient = []bpf.Instruction{
 	bpf.LoadAbsolute{Off: 9, Size: 1}, // protocol
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_UDP, SkipTrue: 6},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_UDP, SkipTrue: 8},
 	bpf.LoadAbsolute{Off: 6, Size: 2}, // flags and fragment offset
-	bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 4},
-	bpf.LoadMemShift{Off: 0}, // X = header length
-	bpf.LoadIndirect{Off: 2, Size: 2},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: clientPort, SkipTrue: 1},
+	bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 6},
+	bpf.LoadMemShift{Off: 0},          // X = header length
+	bpf.LoadIndirect{Off: 2, Size: 2}, // destination port
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: clientPort, SkipTrue: 2},
+	bpf.LoadIndirect{Off: 0, Size: 2}, // source port
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: serverPort, SkipTrue: 1},
 	bpf.RetConstant{Val: 0xffff},
 	bpf.RetConstant{Val: 0},
 }
@@ -123,7 +129,7 @@ func (c *RawConn) unicastFrom(from netip.Addr) (net.PacketConn, error) {
 func (c *RawConn) Receive() (*dhcpv4.DHCPv4, error) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := c.raw.ReadFrom(buf)
+		n, _, err := c.rx.ReadFrom(buf)
 		if err != nil {
 			return nil, err
 		}

@@ -118,11 +118,13 @@ func leaseFromACK(ack *dhcpv4.DHCPv4, sent time.Time) (*Lease, error) {
 	if l.Duration <= 0 {
 		return nil, errors.New("the ACK gives no lease time (option 51)")
 	}
+	// Divided before multiplied: 0xffffffff seconds (infinite) times 7
+	// overflows a Duration.
 	l.T1 = ack.IPAddressRenewalTime(l.Duration / 2)
-	l.T2 = ack.IPAddressRebindingTime(l.Duration * 7 / 8)
+	l.T2 = ack.IPAddressRebindingTime(l.Duration / 8 * 7)
 	if !(0 < l.T1 && l.T1 < l.T2 && l.T2 <= l.Duration) {
 		// Times that contradict each other: the RFC's defaults.
-		l.T1, l.T2 = l.Duration/2, l.Duration*7/8
+		l.T1, l.T2 = l.Duration/2, l.Duration/8*7
 	}
 	return l, nil
 }

@@ -330,6 +330,14 @@ func (m *Machine) message(t dhcpv4.MessageType, mods ...dhcpv4.Modifier) *dhcpv4
 		dhcpv4.WithMessageType(t),
 		dhcpv4.WithOption(dhcpv4.OptClientIdentifier(id)),
 	}
+	if m.unconfigured(t) {
+		// RFC 2131 §4.1: a client that cannot receive unicast datagrams
+		// before its address is configured sets the broadcast bit. Without
+		// it a server that unicasts the OFFER or ACK (Kea, ISC dhcpd,
+		// dnsmasq) sends it to an address the kernel does not have yet, and
+		// the kernel routes it elsewhere.
+		base = append(base, dhcpv4.WithBroadcast(true))
+	}
 	if t != dhcpv4.MessageTypeRelease {
 		base = append(base, dhcpv4.WithOption(dhcpv4.OptParameterRequestList(requested...)),
 			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(1500)))
@@ -339,6 +347,19 @@ func (m *Machine) message(t dhcpv4.MessageType, mods ...dhcpv4.Modifier) *dhcpv4
 	}
 	msg, _ := dhcpv4.New(append(base, mods...)...)
 	return msg
+}
+
+// unconfigured reports whether a message of type t is sent before the
+// lease's address is on the interface: a DISCOVER, and a REQUEST while
+// selecting or rebooting (a renewal or rebind comes from a bound client).
+func (m *Machine) unconfigured(t dhcpv4.MessageType) bool {
+	switch t {
+	case dhcpv4.MessageTypeDiscover:
+		return true
+	case dhcpv4.MessageTypeRequest:
+		return m.state == Selecting || m.state == Requesting || m.state == Rebooting
+	}
+	return false
 }
 
 // selectingRequest asks for the offer taken (SELECTING → REQUESTING).

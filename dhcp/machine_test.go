@@ -298,3 +298,48 @@ func TestOptionsOfTheLease(t *testing.T) {
 		t.Fatalf("lease %+v", l)
 	}
 }
+
+// TestBroadcastFlagWhileUnconfigured: RFC 2131 §4.1. Before the lease's
+// address is on the interface (DISCOVER, the REQUEST that selects an
+// offer, INIT-REBOOT) the client asks for broadcast answers: a server
+// that unicasts them otherwise sends them to an address the kernel does
+// not have. A renewal, rebind and release come from a configured client.
+func TestBroadcastFlagWhileUnconfigured(t *testing.T) {
+	m := newMachine()
+	disc := wantSend(t, m.Start(t0, nil), dhcpv4.MessageTypeDiscover, false)
+	req := wantSend(t, m.Packet(t0, reply(t, disc, dhcpv4.MessageTypeOffer, "192.168.1.10", time.Hour, 0, 0)), dhcpv4.MessageTypeRequest, false)
+	wantEvent(t, m.Packet(t0, reply(t, req, dhcpv4.MessageTypeAck, "192.168.1.10", time.Hour, 0, 0)), Acquired)
+	renew := wantSend(t, m.Timer(m.Lease().RenewAt()), dhcpv4.MessageTypeRequest, true)
+	rebind := wantSend(t, m.Timer(m.Lease().RebindAt()), dhcpv4.MessageTypeRequest, false)
+	reboot := wantSend(t, newMachine().Start(t0, m.Lease()), dhcpv4.MessageTypeRequest, false)
+	release := wantSend(t, m.Release(), dhcpv4.MessageTypeRelease, true)
+	for _, tc := range []struct {
+		name string
+		msg  *dhcpv4.DHCPv4
+		want bool
+	}{{"discover", disc, true}, {"selecting request", req, true}, {"init-reboot request", reboot, true},
+		{"renewal", renew, false}, {"rebind", rebind, false}, {"release", release, false}} {
+		if got := tc.msg.IsBroadcast(); got != tc.want {
+			t.Errorf("%s: broadcast flag %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestInfiniteLease: a lease of 0xffffffff seconds is never renewed, and
+// its T1 and T2 are where the RFC puts them, not before the lease was
+// obtained (seven eighths of it overflowed a Duration once).
+func TestInfiniteLease(t *testing.T) {
+	for _, secs := range []uint32{0xffffffff, 0xfffffff0} {
+		m := newMachine()
+		disc := wantSend(t, m.Start(t0, nil), dhcpv4.MessageTypeDiscover, false)
+		lease := time.Duration(secs) * time.Second
+		req := wantSend(t, m.Packet(t0, reply(t, disc, dhcpv4.MessageTypeOffer, "192.168.1.10", lease, 0, 0)), dhcpv4.MessageTypeRequest, false)
+		l := wantEvent(t, m.Packet(t0, reply(t, req, dhcpv4.MessageTypeAck, "192.168.1.10", lease, 0, 0)), Acquired).Lease
+		if !l.RebindAt().After(l.RenewAt()) || !l.RenewAt().After(t0) || l.RebindAt().After(l.ExpiresAt()) {
+			t.Errorf("%#x s: obtained %v, T1 %v, T2 %v, expiry %v", secs, l.Obtained, l.RenewAt(), l.RebindAt(), l.ExpiresAt())
+		}
+		if infinite := secs == 0xffffffff; infinite != m.Wake().IsZero() {
+			t.Errorf("%#x s: wakes at %v (an infinite lease is never renewed, a finite one is)", secs, m.Wake())
+		}
+	}
+}

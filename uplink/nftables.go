@@ -152,7 +152,37 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		t.Chains = append(t.Chains, fwd)
 	}
 	t.Chains = append(t.Chains, post)
+	t.Chains = append(t.Chains, dhcpNoTrack(cfg)...)
 	return t
+}
+
+// prioRaw is where conntrack has not yet seen a packet (-300, before its
+// -200): a notrack there keeps the packet out of it.
+const prioRaw = -300
+
+// dhcpNoTrack keeps each DHCP uplink's own client traffic out of
+// conntrack and so out of NAT: its renewals and release always leave from
+// port 68 to 67, whatever entry a server's earlier unicast answer left
+// behind (one forwarded before the uplink had its address clashes with
+// the renewal, which then left from a rewritten port), and the server's
+// answers reach the client as sent. None without a DHCP uplink.
+func dhcpNoTrack(cfg *config.Config) []nft.Chain {
+	in := nft.Chain{Name: "raw_prerouting", Type: "filter", Hook: "prerouting", Priority: prioRaw}
+	out := nft.Chain{Name: "raw_output", Type: "filter", Hook: "output", Priority: prioRaw}
+	for i := range cfg.Uplinks {
+		u := &cfg.Uplinks[i]
+		if !u.IsDHCP() {
+			continue
+		}
+		in.Rules = append(in.Rules, nft.Rule{IIf: u.Interface, UDP: &nft.UDPPorts{Src: 67, Dst: 68}, NoTrack: true,
+			Comment: fmt.Sprintf("DHCP answers to %s's client are not tracked: they reach it as the server sent them", u.Name)})
+		out.Rules = append(out.Rules, nft.Rule{OIf: u.Interface, UDP: &nft.UDPPorts{Src: 68, Dst: 67}, NoTrack: true,
+			Comment: fmt.Sprintf("%s's own DHCP messages are not tracked, so never NATed: they leave from port 68", u.Name)})
+	}
+	if len(in.Rules) == 0 {
+		return nil
+	}
+	return []nft.Chain{in, out}
 }
 
 func gcd(a, b int) int {

@@ -54,6 +54,13 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{0x06}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{0x02}})
 	}
+	if u := r.UDP; u != nil {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{unix.IPPROTO_UDP}},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(u.Src)},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(u.Dst)})
+	}
 	switch {
 	case r.SetMark != nil:
 		e = append(e, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg}, markSet(*r.SetMark),
@@ -86,6 +93,8 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg, RegAddrMax: reg})
 	case r.Masquerade:
 		e = append(e, &expr.Masq{})
+	case r.NoTrack:
+		e = append(e, &expr.Notrack{})
 	}
 	return e
 }

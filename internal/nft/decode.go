@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 var errForeign = errors.New("not a rule pathpin writes")
@@ -43,11 +44,28 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				}
 				i += 1 + n
 			case e.Key == expr.MetaKeyL4PROTO:
-				if len(es) < i+5 {
+				c, ok := next(es, i+1).(*expr.Cmp)
+				if !ok || len(c.Data) != 1 {
 					return r, errForeign
 				}
-				r.TCPSyn = true
-				i += 5
+				switch c.Data[0] {
+				case unix.IPPROTO_TCP:
+					if len(es) < i+5 {
+						return r, errForeign
+					}
+					r.TCPSyn = true
+					i += 5
+				case unix.IPPROTO_UDP:
+					src, ok1 := next(es, i+3).(*expr.Cmp)
+					dst, ok2 := next(es, i+5).(*expr.Cmp)
+					if !ok1 || !ok2 || len(src.Data) != 2 || len(dst.Data) != 2 {
+						return r, errForeign
+					}
+					r.UDP = &UDPPorts{Src: binaryutil.BigEndian.Uint16(src.Data), Dst: binaryutil.BigEndian.Uint16(dst.Data)}
+					i += 6
+				default:
+					return r, errForeign
+				}
 			default:
 				return r, errForeign
 			}
@@ -130,6 +148,9 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			i += 2
 		case *expr.Masq:
 			r.Masquerade = true
+			i++
+		case *expr.Notrack:
+			r.NoTrack = true
 			i++
 		default:
 			return r, errForeign

@@ -171,6 +171,10 @@ func decodeElem(raw []byte) (wireExpr, bool) {
 			}
 		}
 	}
+	if e == nil && name == "notrack" {
+		// notrack carries no data attribute.
+		e = &expr.Notrack{}
+	}
 	if e == nil || ad.Err() != nil {
 		return wireExpr{}, false
 	}

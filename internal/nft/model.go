@@ -46,6 +46,11 @@ type MarkSet struct {
 	Mask, Value uint32
 }
 
+// UDPPorts are a UDP datagram's source and destination ports.
+type UDPPorts struct {
+	Src, Dst uint16
+}
+
 // Slot is one share of the balance: new connections whose random number
 // falls in [From, To] jump to Chain.
 type Slot struct {
@@ -65,6 +70,8 @@ type Rule struct {
 	Mark   *MarkMatch
 	// TCPSyn matches TCP segments with SYN and without RST.
 	TCPSyn bool
+	// UDP matches UDP datagrams between these ports.
+	UDP *UDPPorts
 
 	SetMark   *MarkSet
 	SetCtMark *MarkSet
@@ -77,6 +84,9 @@ type Rule struct {
 	ClampMSS   int
 	SNAT       netip.Addr
 	Masquerade bool
+	// NoTrack keeps the packet out of connection tracking (and so out of
+	// NAT).
+	NoTrack bool
 
 	// Comment says why; plan shows it, the kernel is not given it.
 	Comment string

@@ -37,6 +37,12 @@ func sample() *Table {
 			{OIf: "wan0", SNAT: netip.MustParseAddr("192.168.1.2")},
 			{OIf: "ppp1", Masquerade: true},
 		}},
+		{Name: "raw_prerouting", Type: "filter", Hook: "prerouting", Priority: -300, Rules: []Rule{
+			{IIf: "wan0", UDP: &UDPPorts{Src: 67, Dst: 68}, NoTrack: true},
+		}},
+		{Name: "raw_output", Type: "filter", Hook: "output", Priority: -300, Rules: []Rule{
+			{OIf: "wan0", UDP: &UDPPorts{Src: 68, Dst: 67}, NoTrack: true},
+		}},
 	}}
 }
 

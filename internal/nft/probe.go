@@ -22,6 +22,8 @@ func probeTable() *Table {
 			{SAddr: netip.MustParseAddr("192.0.2.1"), Return: true}}},
 		{Name: "forward", Type: "filter", Hook: "forward", Priority: -150, Rules: []Rule{
 			{OIf: "lo", TCPSyn: true, ClampMSS: -1}, {OIf: "lo", TCPSyn: true, ClampMSS: 1452}}},
+		{Name: "raw_output", Type: "filter", Hook: "output", Priority: -300, Rules: []Rule{
+			{OIf: "lo", UDP: &UDPPorts{Src: 68, Dst: 67}, NoTrack: true}}},
 		{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100, Rules: []Rule{
 			{OIf: "lo", SNAT: netip.MustParseAddr("192.0.2.1")}, {OIf: "lo", Masquerade: true}}},
 	}}

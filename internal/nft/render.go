@@ -39,6 +39,8 @@ func priorityName(typ string, p int) string {
 	switch {
 	case p == -150:
 		return "mangle"
+	case p == -300:
+		return "raw"
 	case p == 100 && typ == "nat":
 		return "srcnat"
 	case p == 0:
@@ -74,6 +76,9 @@ func (r Rule) String() string {
 	if r.TCPSyn {
 		p = append(p, "tcp flags syn / syn,rst")
 	}
+	if u := r.UDP; u != nil {
+		p = append(p, fmt.Sprintf("udp sport %d udp dport %d", u.Src, u.Dst))
+	}
 	switch {
 	case r.SetMark != nil:
 		p = append(p, "meta mark set meta mark "+r.SetMark.String())
@@ -99,6 +104,8 @@ func (r Rule) String() string {
 		p = append(p, "snat to "+r.SNAT.String())
 	case r.Masquerade:
 		p = append(p, "masquerade")
+	case r.NoTrack:
+		p = append(p, "notrack")
 	}
 	return strings.Join(p, " ")
 }

@@ -115,8 +115,12 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 				fmt.Fprintf(w, "%s: DHCP %s, no lease\n", u.Name, l.State)
 				continue
 			}
-			fmt.Fprintf(w, "%s: DHCP %s, lease %s from %s, obtained %s ago, renews in %s, expires in %s",
-				u.Name, l.State, l.Address, l.Server, ago(now, l.Obtained), until(now, l.T1), until(now, l.Expiry))
+			fmt.Fprintf(w, "%s: DHCP %s, lease %s from %s, obtained %s ago", u.Name, l.State, l.Address, l.Server, ago(now, l.Obtained))
+			if l.Expiry.IsZero() {
+				fmt.Fprint(w, ", infinite (never renewed)")
+			} else {
+				fmt.Fprintf(w, ", renews in %s, expires in %s", until(now, l.T1), until(now, l.Expiry))
+			}
 			if len(l.DNS) > 0 {
 				fmt.Fprintf(w, ", DNS %s", strings.Join(l.DNS, " "))
 			}

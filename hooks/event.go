@@ -28,7 +28,6 @@ type Event struct {
 	Kind   Kind       `json:"kind"`
 	Uplink string     `json:"uplink"` // pppd's ipparam
 	IfName string     `json:"ifname"`
-	Device string     `json:"device"`
 	Local  netip.Addr `json:"local"`
 	Remote netip.Addr `json:"remote"`
 	PID    int        `json:"pppd_pid,omitempty"`
@@ -47,7 +46,7 @@ func Parse(kind Kind, args []string, getenv func(string) string) (Event, error) 
 	if len(args) < 6 {
 		return Event{}, fmt.Errorf("hook: pppd passes 6 arguments (interface device speed local remote ipparam), got %d; is ipparam set?", len(args))
 	}
-	e := Event{Kind: kind, IfName: args[0], Device: args[1], Uplink: args[5], Args: append([]string(nil), args...)}
+	e := Event{Kind: kind, IfName: args[0], Uplink: args[5], Args: append([]string(nil), args...)}
 	var err error
 	if e.Local, err = netip.ParseAddr(args[3]); err != nil || !e.Local.Is4() {
 		return Event{}, fmt.Errorf("hook: local address %q is not IPv4", args[3])

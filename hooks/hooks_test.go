@@ -26,7 +26,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Event{Kind: IPUp, Uplink: "plusnet", IfName: "ppp1", Device: "eth1.1000", Local: netip.MustParseAddr("100.64.0.10"), Remote: netip.MustParseAddr("100.64.0.1"), PID: 42, Args: args}
+	want := Event{Kind: IPUp, Uplink: "plusnet", IfName: "ppp1", Local: netip.MustParseAddr("100.64.0.10"), Remote: netip.MustParseAddr("100.64.0.1"), PID: 42, Args: args}
 	if !reflect.DeepEqual(e, want) {
 		t.Fatalf("Parse = %+v, want %+v", e, want)
 	}

@@ -2,11 +2,9 @@ package pppoe
 
 import "fmt"
 
-// EtherType values of PPPoE frames (RFC 2516 §4).
-const (
-	EtherTypeDiscovery uint16 = 0x8863
-	EtherTypeSession   uint16 = 0x8864
-)
+// EtherTypeDiscovery is the EtherType of PPPoE discovery frames (RFC 2516
+// §4); session frames (0x8864) are the kernel's and pppd's.
+const EtherTypeDiscovery uint16 = 0x8863
 
 // A Code is the CODE field of a PPPoE discovery packet.
 type Code uint8

@@ -54,9 +54,9 @@ func parseOffer(src net.HardwareAddr, p *Packet, hostUniq []byte, cfg *Config) (
 	if !ok {
 		return nil, fmt.Errorf("PADO from %s has no AC-Name", src)
 	}
-	o := &Offer{ACMAC: src, ACName: string(name.Value), MaxPayload: maxPayload(p), pado: p}
+	o := &Offer{ACMAC: src, ACName: Printable(name.Value), MaxPayload: maxPayload(p), pado: p}
 	for _, t := range p.TagsOf(TagServiceName) {
-		o.Services = append(o.Services, string(t.Value))
+		o.Services = append(o.Services, Printable(t.Value))
 	}
 	if len(o.Services) == 0 {
 		return nil, fmt.Errorf("PADO from %s (%s) has no Service-Name", src, o.ACName)

@@ -11,11 +11,6 @@ const (
 	headerLen = 6 // VER/TYPE, CODE, SESSION_ID, LENGTH
 	tagHeader = 4 // TAG_TYPE, TAG_LENGTH
 
-	// MaxDiscoveryPayload is the largest payload a PADI may carry so that a
-	// relay can still add a 12-octet Relay-Session-Id (RFC 2516 §5.1: the
-	// whole PADI, header included, must not exceed 1484 octets).
-	MaxDiscoveryPayload = 1484 - headerLen
-
 	verType = 0x11 // VER = 1, TYPE = 1
 )
 
@@ -139,7 +134,7 @@ func (p *Packet) ErrorText() (string, bool) {
 			if len(t.Value) == 0 {
 				return t.Type.String(), true
 			}
-			return fmt.Sprintf("%s: %s", t.Type, t.Value), true
+			return fmt.Sprintf("%s: %s", t.Type, Printable(t.Value)), true
 		}
 	}
 	return "", false

@@ -137,12 +137,25 @@ func checkHost(ctx context.Context, env *cliEnv, path string) {
 }
 
 func printConflicts(w io.Writer, cs []setup.Conflict) {
-	if len(cs) == 0 {
-		return
-	}
-	fmt.Fprintln(w, "\nAlso managing the same things (pathpin changed none of them; turn each off before starting pathpin):")
+	var conflicts, notes []setup.Conflict
 	for _, c := range cs {
-		fmt.Fprintf(w, "  - %s\n    %s\n", c.What, c.Fix)
+		if c.Note {
+			notes = append(notes, c)
+		} else {
+			conflicts = append(conflicts, c)
+		}
+	}
+	if len(conflicts) > 0 {
+		fmt.Fprintln(w, "\nAlso managing the same things (pathpin changed none of them; turn each off before starting pathpin):")
+		for _, c := range conflicts {
+			fmt.Fprintf(w, "  - %s\n    %s\n", c.What, c.Fix)
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nNoted (nothing starts these, so they clash with nothing now):")
+		for _, c := range notes {
+			fmt.Fprintf(w, "  - %s\n    %s\n", c.What, c.Fix)
+		}
 	}
 }
 

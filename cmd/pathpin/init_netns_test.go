@@ -127,6 +127,28 @@ func TestInitFindsTheLineAndWritesTheConfig(t *testing.T) {
 	if _, _, err := l.init("s3cret\n", append(common, "--force")...); err != nil {
 		t.Errorf("init --force: %v", err)
 	}
+
+	// The same answers again: nothing to write.
+	if out, _, err := l.init("s3cret\n", common...); err != nil || !strings.Contains(out, "already say this; nothing to write") {
+		t.Errorf("init with the same answers: %v\n%s", err, out)
+	}
+	// The ISP changed the password: init says the file differs, never
+	// prints either password, and replaces it only with --force.
+	pwFile := filepath.Join(l.dir, "etc", "dsl.password")
+	out, errOut, err = l.init("n3w-secret\n", common...)
+	if err == nil || !strings.Contains(out, "dsl.password holds another password (not shown)") || !strings.Contains(errOut, "--force") ||
+		strings.Contains(out+errOut, "s3cret") || strings.Contains(out+errOut, "n3w-secret") {
+		t.Errorf("init with a new password: %v\n%s\n%s", err, out, errOut)
+	}
+	if pw, _ := os.ReadFile(pwFile); string(pw) != "s3cret\n" {
+		t.Errorf("without --force the password file became %q", pw)
+	}
+	if _, _, err := l.init("n3w-secret\n", append(common, "--force")...); err != nil {
+		t.Errorf("init --force with a new password: %v", err)
+	}
+	if pw, _ := os.ReadFile(pwFile); string(pw) != "n3w-secret\n" {
+		t.Errorf("with --force the password file holds %q", pw)
+	}
 }
 
 // TestInitNamesTheMissingFlag: without a terminal nothing is asked, and

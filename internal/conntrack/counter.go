@@ -101,9 +101,9 @@ func (c *Counter) Counts(mask uint32) (map[uint32]int, bool) {
 	return out, true
 }
 
-// Exact says whether the counts are the kernel's exactly: the last dump
+// isExact says whether the counts are the kernel's exactly: the last dump
 // overlapped no event and no event was lost since.
-func (c *Counter) Exact() bool {
+func (c *Counter) isExact() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.synced && c.exact

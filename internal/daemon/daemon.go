@@ -43,9 +43,9 @@ type Options struct {
 	Notify Notifier // nil: nobody is told
 	// NewEngine builds the engine for a configuration.
 	NewEngine func(cfg *config.Config) (*uplink.Engine, error)
-	// Discovery timing; zero values take the pppoe package's defaults.
+	// DiscoveryInitialTimeout is discovery's first wait; zero takes the
+	// pppoe package's default.
 	DiscoveryInitialTimeout time.Duration
-	DiscoveryAttempts       int
 	// Redial back-off.
 	Backoff pppd.Backoff
 	// PPPDir holds the host's ip-up and ip-down scripts, run after

@@ -81,7 +81,7 @@ func BenchmarkHookPath(b *testing.B) {
 	link := filepath.Join(HookDir(l.runDir), "ip-up")
 	args := []string{"wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet"}
 	event := func(kind hooks.Kind) hooks.Event {
-		return hooks.Event{Kind: kind, Uplink: "plusnet", IfName: "wan1", Device: "dsl0",
+		return hooks.Event{Kind: kind, Uplink: "plusnet", IfName: "wan1",
 			Local: netip.MustParseAddr("192.168.2.2"), Remote: netip.MustParseAddr("192.168.2.254")}
 	}
 	send := func(kind hooks.Kind) error {

@@ -174,7 +174,7 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	}
 	client := pppoe.NewClient(conn, link, hw, pppoe.Config{
 		Service: p.Service, ACName: p.ACName, MTU: p.MTU,
-		InitialTimeout: d.opt.DiscoveryInitialTimeout, Attempts: d.opt.DiscoveryAttempts,
+		InitialTimeout: d.opt.DiscoveryInitialTimeout,
 	}, log)
 	sess, err := client.Session(ctx)
 	conn.Close()

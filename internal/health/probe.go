@@ -66,6 +66,10 @@ func (ICMP) Probe(ctx context.Context, path Path, target netip.Addr) (time.Durat
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	// A context that ends before its deadline (a reload, shutdown) ends
+	// the wait for the reply at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])
 	id, seq := binary.BigEndian.Uint16(idb[:2]), binary.BigEndian.Uint16(idb[2:])

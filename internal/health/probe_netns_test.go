@@ -56,4 +56,18 @@ func TestProbesFollowTheirUplink(t *testing.T) {
 			t.Errorf("%s probe via wan1 answered although ispB drops everything", name)
 		}
 	}
+	// A probe whose context is cancelled (a reload) ends at once, not at
+	// its deadline.
+	for name, p := range probers {
+		var err error
+		start := time.Now()
+		l.Router.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			time.AfterFunc(100*time.Millisecond, cancel)
+			_, err = p.Probe(ctx, paths[1], target)
+		})
+		if took := time.Since(start); err == nil || took > 2*time.Second {
+			t.Errorf("%s probe cancelled after 100 ms returned after %s (%v); want at once", name, took, err)
+		}
+	}
 }

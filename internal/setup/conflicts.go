@@ -19,6 +19,9 @@ import (
 type Conflict struct {
 	What string
 	Fix  string
+	// Note: nothing starts it now, so it clashes with nothing; it is told
+	// so that nobody starts it later (Fix says how to get rid of it).
+	Note bool
 }
 
 // Host is where the conflict report looks: a root directory (/ in
@@ -288,6 +291,10 @@ func networkdConflicts(h Host, l Links) []Conflict {
 }
 
 // peerConflicts lists pppd peers that use PPPoE: pathpin runs pppd itself.
+// A peer is a conflict only when something starts it (an ifupdown stanza
+// brought up at boot, an enabled ppp@ unit, a running pppd); otherwise it
+// is a note: Debian's pppoe package ships /etc/ppp/peers/dsl-provider as
+// an example that nothing dials.
 func peerConflicts(h Host) []Conflict {
 	var out []Conflict
 	files, _ := filepath.Glob(h.path("/etc/ppp/peers/*"))
@@ -302,12 +309,50 @@ func peerConflicts(h Host) []Conflict {
 			continue
 		}
 		name := filepath.Base(f)
-		out = append(out, Conflict{
+		c := Conflict{
 			What: fmt.Sprintf("pppd peer %q (/etc/ppp/peers/%s) dials PPPoE on %s", name, name, vlanName(p.Interface, p.VLAN)),
 			Fix:  fmt.Sprintf("poff %s, and start it no more (pon, ifupdown); pathpin runs pppd itself", name),
-		})
+		}
+		if starter := peerStarter(h, name); starter != "" {
+			c.What += ", started by " + starter
+		} else {
+			c.What = fmt.Sprintf("pppd peer %q (/etc/ppp/peers/%s) would dial PPPoE on %s, but nothing starts it", name, name, vlanName(p.Interface, p.VLAN))
+			c.Fix = fmt.Sprintf("leave it unused, or delete /etc/ppp/peers/%s", name)
+			c.Note = true
+		}
+		out = append(out, c)
 	}
 	return out
+}
+
+// peerStarter says what starts the pppd peer name, "" when nothing does:
+// an ifupdown `iface … inet ppp` stanza with `provider name` brought up at
+// boot (auto, allow-hotplug), an enabled ppp@name or pppd@name unit, or a
+// running pppd that called it.
+func peerStarter(h Host, name string) string {
+	stanzas := ifupdownStanzas(h)
+	for _, s := range stanzas {
+		if s.kind != "iface" || s.method != "ppp" || s.opts["provider"] != name {
+			continue
+		}
+		for _, a := range stanzas {
+			if a.kind != "iface" && a.name == s.name {
+				return fmt.Sprintf("ifupdown (`%s %s`, %s line %d)", a.kind, s.name, a.file, a.line)
+			}
+		}
+	}
+	for _, unit := range []string{"ppp@" + name + ".service", "pppd@" + name + ".service"} {
+		if wants, _ := filepath.Glob(h.path("/etc/systemd/system/*.wants/" + unit)); len(wants) > 0 {
+			return "the enabled unit " + unit
+		}
+	}
+	for _, p := range h.processes() {
+		args := " " + p.Args + " "
+		if p.Comm == "pppd" && (strings.Contains(args, " call "+name+" ") || strings.Contains(args, "/etc/ppp/peers/"+name+" ")) {
+			return fmt.Sprintf("the running pppd %d", p.PID)
+		}
+	}
+	return ""
 }
 
 func vlanName(iface string, id int) string {

@@ -136,11 +136,19 @@ func Run(ctx context.Context, nl Netlink, opt Options) (*Result, error) {
 	}
 	fmt.Fprintf(opt.Out, "\n%s:\n\n%s\n", opt.ConfigPath, res.YAML)
 	if old, err := os.ReadFile(opt.ConfigPath); err == nil && !opt.Force {
-		if string(old) == res.YAML {
-			fmt.Fprintf(opt.Out, "%s already says this; nothing to write.\n", opt.ConfigPath)
+		// The password is compared too (an ISP that changed it is the
+		// usual reason to run init again), and never printed.
+		pw := passwordDiffers(p.PasswordFile, password)
+		if string(old) == res.YAML && pw == "" {
+			fmt.Fprintf(opt.Out, "%s and %s already say this; nothing to write.\n", opt.ConfigPath, p.PasswordFile)
 			return res, nil
 		}
-		fmt.Fprintf(opt.Out, "%s exists and differs:\n%s", opt.ConfigPath, textdiff.Diff(string(old), res.YAML))
+		if string(old) != res.YAML {
+			fmt.Fprintf(opt.Out, "%s exists and differs:\n%s", opt.ConfigPath, textdiff.Diff(string(old), res.YAML))
+		}
+		if pw != "" {
+			fmt.Fprintf(opt.Out, "%s %s.\n", p.PasswordFile, pw)
+		}
 		return res, fmt.Errorf("init: %s exists; nothing was written (run again with --force to replace it)", opt.ConfigPath)
 	}
 	if opt.Ask != nil {
@@ -313,6 +321,21 @@ func chooseLAN(nl Netlink, opt Options, static *StaticUplink, links Links) ([]st
 		return nil, err
 	}
 	return strings.Fields(strings.ReplaceAll(ans, ",", " ")), nil
+}
+
+// passwordDiffers says how the password file differs from password ("" when
+// it holds it), without showing either.
+func passwordDiffers(path, password string) string {
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "is missing"
+	case err != nil:
+		return "cannot be read (" + err.Error() + ")"
+	case strings.TrimRight(string(old), "\n") != password:
+		return "holds another password (not shown)"
+	}
+	return ""
 }
 
 // write puts the password file and then the configuration in place, each

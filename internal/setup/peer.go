@@ -187,12 +187,12 @@ func ParsePeer(text string) (*Peer, error) {
 
 // setInterface takes eth1.101 as VLAN 101 on eth1.
 func (p *Peer) setInterface(name string) {
-	p.Interface, p.VLAN = SplitVLAN(name)
+	p.Interface, p.VLAN = splitVLAN(name)
 }
 
-// SplitVLAN reads a VLAN link's conventional name: eth1.101 is VLAN 101
+// splitVLAN reads a VLAN link's conventional name: eth1.101 is VLAN 101
 // on eth1. Any other name is untagged.
-func SplitVLAN(name string) (string, int) {
+func splitVLAN(name string) (string, int) {
 	if parent, id, ok := strings.Cut(name, "."); ok {
 		if n, err := strconv.Atoi(id); err == nil && n >= 1 && n <= 4094 && parent != "" {
 			return parent, n

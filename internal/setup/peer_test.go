@@ -128,8 +128,8 @@ func TestSplitVLAN(t *testing.T) {
 	}{
 		"eth1.101": {"eth1", 101}, "eth1": {"eth1", 0}, "eth1.0": {"eth1.0", 0}, "eth1.5000": {"eth1.5000", 0}, "a.b": {"a.b", 0},
 	} {
-		if p, id := SplitVLAN(in); p != want.parent || id != want.id {
-			t.Errorf("SplitVLAN(%q) = %q, %d", in, p, id)
+		if p, id := splitVLAN(in); p != want.parent || id != want.id {
+			t.Errorf("splitVLAN(%q) = %q, %d", in, p, id)
 		}
 	}
 }

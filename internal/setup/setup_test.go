@@ -33,6 +33,56 @@ func TestConflicts(t *testing.T) {
 	golden.Check(t, "conflicts.txt", b.String())
 }
 
+// TestAPeerNothingStartsIsANote: Debian's pppoe package ships
+// /etc/ppp/peers/dsl-provider, which nothing dials until someone starts
+// it; reported as a note, not a conflict, until something does.
+func TestAPeerNothingStartsIsANote(t *testing.T) {
+	root := t.TempDir()
+	peers := filepath.Join(root, "etc", "ppp", "peers")
+	if err := os.MkdirAll(peers, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := os.ReadFile("testdata/pppoeconf/etc/ppp/peers/dsl-provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(peers, "dsl-provider"), peer, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	units := filepath.Join(root, "etc", "systemd", "system", "multi-user.target.wants")
+	for _, tc := range []struct {
+		name    string
+		prepare func(h *Host)
+		note    bool
+		starter string
+	}{
+		{name: "nothing starts it", prepare: func(*Host) {}, note: true},
+		{name: "a running pppd called it", prepare: func(h *Host) {
+			h.Processes = func() []Process { return []Process{{PID: 77, Comm: "pppd", Args: "/usr/sbin/pppd call dsl-provider"}} }
+		}, starter: "the running pppd 77"},
+		{name: "an enabled unit", prepare: func(h *Host) {
+			if err := os.MkdirAll(units, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(units, "ppp@dsl-provider.service"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, starter: "the enabled unit ppp@dsl-provider.service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := Host{Root: root}
+			tc.prepare(&h)
+			got := peerConflicts(h)
+			if len(got) != 1 || got[0].Note != tc.note || !strings.Contains(got[0].What, tc.starter) {
+				t.Fatalf("peer report: %+v", got)
+			}
+			if tc.note && !strings.Contains(got[0].What, "nothing starts it") {
+				t.Fatalf("the note does not say nothing starts it: %s", got[0].What)
+			}
+		})
+	}
+}
+
 func TestConflictsOnAVLANUseNmcli(t *testing.T) {
 	h := testHost()
 	h.NMDevices = func(context.Context) (string, bool) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/nft"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,6 +96,24 @@ type routeID struct {
 
 // ID is the route's key as the kernel's.
 func (r Route) ID() routeID { return routeID{r.Table, r.Dst, r.Tos, r.Metric} }
+
+// Key is the route's ID as text, as NetlinkRouteKey gives it for a route
+// the kernel reports.
+func (r Route) Key() string { return fmt.Sprintf("%d %s %d %d", r.Table, r.Dst, r.Tos, r.Metric) }
+
+// NetlinkRouteKey is the Key of a route as netlink reports it (a route
+// event, a dump); "" for one that is not IPv4.
+func NetlinkRouteKey(r netlink.Route) string {
+	dst := defaultDst
+	if r.Dst != nil {
+		p, ok := prefixOf(r.Dst)
+		if !ok {
+			return ""
+		}
+		dst = p
+	}
+	return Route{Table: r.Table, Dst: dst, Tos: uint8(r.Tos), Metric: r.Priority}.Key()
+}
 
 // String renders the route as `ip route` would print it, table first.
 func (r Route) String() string {

@@ -37,7 +37,9 @@ func runHook(ctx context.Context, env *cliEnv, args []string) error {
 // daemon runs. argv0 locates the daemon when pppd runs pathpin through
 // the links in STATE_DIR/hooks.
 func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv0 string) error {
-	log := newLogger(env.stderr, false)
+	// At info level, as the daemon logs: what a hook did without a daemon
+	// (and the host's ppp scripts' output) is its only record.
+	log := newDaemonLogger(env.stderr, false)
 	e, err := hooks.Parse(kind, args, os.Getenv)
 	if err != nil {
 		return err

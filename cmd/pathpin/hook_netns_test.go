@@ -44,8 +44,8 @@ func TestHookWithoutDaemon(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := hook("ip-up", "plusnet"); err != nil {
-		t.Fatalf("ip-up: %v\n%s", err, out)
+	if out, err := hook("ip-up", "plusnet"); err != nil || !strings.Contains(out, `msg="applied without a daemon" event=ip-up uplink=plusnet`) {
+		t.Fatalf("ip-up: %v, and the hook's record of what it did is missing:\n%s", err, out)
 	}
 	if rules := l.Router.Run("ip", "rule"); !strings.Contains(rules, "from 100.64.0.10 lookup 102") {
 		t.Fatalf("after ip-up the PPP uplink has no rule:\n%s", rules)

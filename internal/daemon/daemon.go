@@ -70,6 +70,9 @@ type Daemon struct {
 	// (0: the kernel's default).
 	watchNS     *netns.NsHandle
 	watchBuffer int
+	// ownDeletes are the routes the last apply deleted, by key: their
+	// deletion events are no change. The applier's alone.
+	ownDeletes map[string]bool
 
 	mu       sync.Mutex // guards what other goroutines read: cfg, engine, uplinks, statuses, sessions, pppdPIDs
 	cfg      *config.Config

@@ -290,3 +290,31 @@ func TestDHCPReloadKeepsTheLease(t *testing.T) {
 	}
 	l.stop()
 }
+
+// TestAnUnpluggedDHCPNICCostsNoApplies: a DHCP uplink whose interface is
+// missing (a USB adapter unplugged) is retried every few seconds; those
+// retries change nothing in the kernel, so they make no apply.
+func TestAnUnpluggedDHCPNICCostsNoApplies(t *testing.T) {
+	l := prepareLab(t, 1, 1, "")
+	cfg := `lan:
+  interfaces: [lan0]
+uplinks:
+  - name: usb
+    interface: wan9
+    dhcp: {}
+  - name: ispb
+    interface: wan1
+    gateway: 192.168.2.254
+`
+	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.start("--debug")
+	l.waitState("ispb", "up", 10*time.Second)
+	settled := strings.Count(l.logText(), `msg=apply `)
+	// Two retries of the missing interface.
+	l.waitLog("DHCP cannot start on its interface", 3, 3*dhcpRetry)
+	if n := strings.Count(l.logText(), `msg=apply `) - settled; n > 0 {
+		t.Fatalf("%d applies while the DHCP interface was missing:\n%s", n, l.logText())
+	}
+}

@@ -36,6 +36,9 @@ type event struct {
 	ppp *hooks.Event
 	// dhcp is the lease change behind an evDHCP.
 	dhcp *dhcp.Event
+	// routeGone is the key (uplink.Route.Key) of a route removed from
+	// one of pathpin's tables, behind an evReapply.
+	routeGone string
 }
 
 // send queues ev for the applier. It gives way, returning false, when ctx

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"syscall"
 
 	"os"
 	"path/filepath"
@@ -315,5 +316,43 @@ func TestStatusWithoutDaemon(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status without a daemon lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestOwnRouteDeletionsMakeNoApply: the kernel reports every route an
+// apply deletes from pathpin's tables; those reports are the apply's own
+// and make no second apply. A route someone else deletes does: one apply,
+// which puts it back.
+func TestOwnRouteDeletionsMakeNoApply(t *testing.T) {
+	l := prepareLab(t, 1, 1, "")
+	l.start("--debug")
+	l.waitState("ispb", "up", 10*time.Second)
+	// ispb leaves the configuration: the reload's apply deletes its table
+	// and, from ispa's table, the route to ispb's subnet.
+	if err := os.WriteFile(l.cfg, []byte(strings.Split(l.Config(1, 1, ""), "  - name: ispb")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := strings.Count(l.logText(), "configuration reloaded")
+	if err := l.up.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	l.waitLog("configuration reloaded", reloaded+1, 10*time.Second)
+	l.waitLog("a route pathpin deleted itself is gone", 1, 5*time.Second)
+	// Someone deletes ispa's default route. Its report comes after those
+	// of the reload's deletions, on the same socket: once it is put back,
+	// every earlier report has been handled.
+	l.Router.Run("ip", "route", "del", "default", "table", "101")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(l.Router.Run("ip", "route", "show", "table", "101"), "default via") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a default route deleted by hand was not put back:\n%s", l.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log := l.logText()
+	after := log[strings.LastIndex(log, "configuration reloaded"):]
+	// The reload's own apply, then the one that put the route back.
+	if applies := strings.Count(after, "msg=apply "); applies != 2 {
+		t.Fatalf("%d applies after the reload, want 2 (the reload's, and the one for the route deleted by hand):\n%s", applies, after)
 	}
 }

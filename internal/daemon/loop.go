@@ -67,8 +67,11 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 		}
 	}
 	for _, r := range requests {
-		r.reply <- d.ensureVLAN(r.vlan)
-		changed = true
+		// An apply only when the link changed: a DHCP task asking again
+		// for its unplugged NIC every few seconds changes nothing.
+		made, err := d.ensureVLAN(r.vlan)
+		r.reply <- err
+		changed = changed || made
 	}
 	if changed {
 		_ = d.apply(ctx)
@@ -86,6 +89,7 @@ func (d *Daemon) apply(ctx context.Context) error {
 	held := d.holds()
 	d.mu.Unlock()
 	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg)})
+	d.log.Debug("apply", "changed", err == nil && !p.Changes.Empty(), "err", err)
 	if err != nil {
 		d.log.Error("apply failed", "err", err)
 		d.opt.Notify.Notify("STATUS=apply failed: " + firstLine(err.Error()))
@@ -103,6 +107,12 @@ func (d *Daemon) apply(ctx context.Context) error {
 	d.mu.Lock()
 	d.statuses = p.Statuses
 	d.mu.Unlock()
+	// The kernel tells of each route this apply deleted: those events are
+	// this apply's own, handled (by the applier, after this) as no change.
+	d.ownDeletes = map[string]bool{}
+	for _, r := range p.Changes.DelRoutes {
+		d.ownDeletes[r.Key()] = true
+	}
 	if !p.Changes.Empty() {
 		d.log.Info("uplinks changed", "status", status)
 	}

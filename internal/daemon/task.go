@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"reflect"
 	"sync"
@@ -220,21 +221,40 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 
 // ensureVLAN creates or checks a PPPoE uplink's VLAN link; the applier
 // runs it, and records a link it created so that stopping removes it.
-func (d *Daemon) ensureVLAN(spec vlan.Spec) error {
+func (d *Daemon) ensureVLAN(spec vlan.Spec) (changed bool, err error) {
 	nl, ok := d.engine.NL.(vlan.Netlink)
 	if !ok {
-		return fmt.Errorf("vlan: this engine cannot create links")
+		return false, fmt.Errorf("vlan: this engine cannot create links")
 	}
+	before := linkState(nl, spec.Parent) + linkState(nl, spec.Name())
 	_, missing := nl.LinkByName(spec.Name())
 	if _, err := vlan.Ensure(nl, spec); err != nil {
-		return err
+		return false, err
 	}
 	if missing != nil && spec.ID != 0 {
+		// A link pathpin made and did not record would outlive it: none
+		// without the other.
 		if err := d.vlans.add(spec.Name()); err != nil {
-			d.log.Warn("recording the VLAN", "err", err)
+			if del, ok := nl.(VLANDeleter); ok {
+				if l, lerr := del.LinkByName(spec.Name()); lerr == nil {
+					_ = del.LinkDel(l)
+				}
+			}
+			return true, fmt.Errorf("recording the VLAN link %s it made (so that stopping removes it) failed, and it was removed again: %w", spec.Name(), err)
 		}
 	}
-	return nil
+	return before != linkState(nl, spec.Parent)+linkState(nl, spec.Name()), nil
+}
+
+// linkState is what an ensured link's request can change of it: whether
+// it exists, is up, and its MTU.
+func linkState(nl vlan.Netlink, name string) string {
+	l, err := nl.LinkByName(name)
+	if err != nil {
+		return name + " absent;"
+	}
+	a := l.Attrs()
+	return fmt.Sprintf("%s up=%v mtu=%d;", name, a.Flags&net.FlagUp != 0, a.MTU)
 }
 
 // setSession records the PPPoE session an uplink runs on, for status.

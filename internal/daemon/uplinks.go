@@ -96,6 +96,12 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 	s, ok := d.uplinks[ev.uplink]
 	if ev.kind == evReapply {
 		d.mu.Unlock()
+		// A route pathpin's own last apply deleted is no change to undo.
+		if ev.routeGone != "" && d.ownDeletes[ev.routeGone] {
+			delete(d.ownDeletes, ev.routeGone)
+			d.log.Debug("a route pathpin deleted itself is gone", "route", ev.routeGone)
+			return false, false
+		}
 		return true, false
 	}
 	if !ok {

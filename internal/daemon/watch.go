@@ -144,7 +144,7 @@ func (w *linkWatch) follow(ctx context.Context, d *Daemon, sub *subscription) bo
 			if !ok {
 				return true
 			}
-			if u.Type == unix.RTM_DELROUTE && d.ownsTable(u.Table) && !d.send(ctx, event{kind: evReapply}) {
+			if u.Type == unix.RTM_DELROUTE && d.ownsTable(u.Table) && !d.send(ctx, event{kind: evReapply, routeGone: uplink.NetlinkRouteKey(u.Route)}) {
 				return false
 			}
 		}

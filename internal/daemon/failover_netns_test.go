@@ -356,3 +356,20 @@ func TestOwnRouteDeletionsMakeNoApply(t *testing.T) {
 		t.Fatalf("%d applies after the reload, want 2 (the reload's, and the one for the route deleted by hand):\n%s", applies, after)
 	}
 }
+
+// TestCarrierLossMovesNewConnections names the failover and measures it
+// from the event, not from status: ispA's cable goes, and new connections
+// leave by ispB (on standby) within the apply that follows, well under a
+// second even on a loaded machine.
+func TestCarrierLossMovesNewConnections(t *testing.T) {
+	l := newFailoverLab(t, 1, 0, fastHealth)
+	for round := 0; round < 3; round++ {
+		took, _ := carrierLossSwitch(t, l)
+		if took > time.Second {
+			t.Fatalf("round %d: new connections left by ispB %s after the carrier loss, want well under a second\n%s", round, took, l.logText())
+		}
+		t.Logf("round %d: carrier loss → new connections via ispB in %s", round, took)
+		setLink(l.ISPs[0], "cpe", true)
+		l.waitState("ispa", "up", 10*time.Second)
+	}
+}

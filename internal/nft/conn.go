@@ -28,10 +28,8 @@ type Conn struct {
 	cached bool
 	hits   int
 	// known are the rules the last read decoded and verified, by the
-	// kernel's encoding of their expressions; exprs the expressions it
-	// decoded, by the kernel's encoding of each.
+	// kernel's encoding of their expressions.
 	known map[string]Rule
-	exprs exprMemo
 }
 
 // Open opens the netlink socket, in the caller's network namespace.
@@ -45,7 +43,7 @@ func Open() (*Conn, error) {
 		c.CloseLasting()
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
 	}
-	return &Conn{c: c, raw: raw, exprs: exprMemo{}}, nil
+	return &Conn{c: c, raw: raw}, nil
 }
 
 // Close releases the sockets.
@@ -86,7 +84,7 @@ func (c *Conn) Apply(t *Table) error {
 // explain says what a refused batch usually means.
 func explain(err error) error {
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-		return fmt.Errorf("%w (the kernel lacks an nftables expression pathpin uses: modules nft_numgen, nft_nat, nft_masq, nft_ct, nft_exthdr, nft_rt; load them, or set firewall: iptables)", err)
+		return fmt.Errorf("%w (the kernel lacks an nftables expression pathpin uses: modules nft_numgen, nft_nat, nft_masq, nft_ct, nft_exthdr, nft_rt; load them)", err)
 	}
 	return err
 }
@@ -221,7 +219,6 @@ func (c *Conn) read() (*Table, error) {
 		return nil, err
 	}
 	seen := map[string]Rule{}
-	used := exprMemo{}
 	for _, kr := range rules {
 		i, ok := at[kr.Chain]
 		if !ok {
@@ -235,7 +232,7 @@ func (c *Conn) read() (*Table, error) {
 		r, ok := c.known[string(kr.Exprs)]
 		if !ok {
 			var usesMap bool
-			r, usesMap = verified(kr, c.mapSlots, c.exprs, used)
+			r, usesMap = verified(kr, c.mapSlots)
 			if !usesMap && !r.Foreign {
 				seen[string(kr.Exprs)] = r
 			}
@@ -247,7 +244,7 @@ func (c *Conn) read() (*Table, error) {
 		}
 		out.Chains[i].Rules = append(out.Chains[i].Rules, r)
 	}
-	c.known, c.exprs = seen, used
+	c.known = seen
 	return out, nil
 }
 
@@ -255,12 +252,11 @@ func foreignText(handle uint64) string {
 	return fmt.Sprintf("# a rule pathpin did not write (handle %d)", handle)
 }
 
-// verified decodes a kernel rule, its expressions through memo (seen
-// records those used), and checks it byte for byte. usesMap says that it
-// looks a map up.
-func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error), memo, seen exprMemo) (r Rule, usesMap bool) {
+// verified decodes a kernel rule and checks it byte for byte. usesMap says
+// that it looks a map up.
+func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error)) (r Rule, usesMap bool) {
 	foreign := Rule{Foreign: true}
-	ws, unknown := decodeExprs(kr.Exprs, memo, seen)
+	ws, unknown := decodeExprs(kr.Exprs)
 	if unknown || len(ws) == 0 {
 		return foreign, false
 	}

@@ -122,15 +122,9 @@ type wireExpr struct {
 	wire []byte
 }
 
-// exprMemo keeps expressions decoded before, by the kernel's encoding of
-// each: rules repeat them (a mark load, a mask, a return), and the same
-// bytes always decode to the same expression.
-type exprMemo map[string]wireExpr
-
-// decodeExprs reads a rule's expression list, each expression through
-// memo (seen records those used). unknown is true when one of them is not
-// an expression pathpin writes, or does not decode.
-func decodeExprs(data []byte, memo, seen exprMemo) (es []wireExpr, unknown bool) {
+// decodeExprs reads a rule's expression list. unknown is true when one of
+// them is not an expression pathpin writes, or does not decode.
+func decodeExprs(data []byte) (es []wireExpr, unknown bool) {
 	ad, err := netlink.NewAttributeDecoder(data)
 	if err != nil {
 		return nil, true
@@ -139,15 +133,10 @@ func decodeExprs(data []byte, memo, seen exprMemo) (es []wireExpr, unknown bool)
 		if ad.Type() != unix.NFTA_LIST_ELEM {
 			continue
 		}
-		raw := ad.Bytes()
-		w, ok := memo[string(raw)]
+		w, ok := decodeElem(ad.Bytes())
 		if !ok {
-			if w, ok = decodeElem(raw); !ok {
-				return nil, true
-			}
-			memo[string(raw)] = w
+			return nil, true
 		}
-		seen[string(raw)] = w
 		es = append(es, w)
 	}
 	return es, ad.Err() != nil

@@ -44,7 +44,8 @@ func markOf(attrs []byte) (uint32, bool) {
 		if typ == attrMark && l == 8 {
 			return binary.BigEndian.Uint32(attrs[4:8]), true
 		}
-		attrs = attrs[nlraw.Align(l):]
+		// The last attribute's padding may be missing.
+		attrs = attrs[min(nlraw.Align(l), len(attrs)):]
 	}
 	return 0, false
 }

@@ -356,7 +356,7 @@ func TestSeedTopology(t *testing.T) {
 	s.router.Kill("pppd file", syscall.SIGKILL)
 	_ = s.up.Kill()
 	_, _ = s.up.Wait()
-	time.Sleep(300 * time.Millisecond)
+	s.waitFor("pppd killed", 5*time.Second, func() bool { return len(s.router.Pids("pppd file")) == 0 })
 	if got := s.acSessions(); len(got) != 1 || got[0] != old {
 		t.Fatalf("after the crash the AC runs sessions %v, want the old %s", got, old)
 	}

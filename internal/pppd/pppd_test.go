@@ -38,8 +38,10 @@ func TestOptionsRender(t *testing.T) {
 			t.Errorf("options lack %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "defaultroute\n") && !strings.Contains(got, "nodefaultroute") {
-		t.Error("options ask pppd for a default route")
+	for _, line := range strings.Split(got, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "defaultroute" || f[0] == "replacedefaultroute" || f[0] == "usepeerdns") {
+			t.Errorf("options ask pppd for %q: pathpin owns the routes and resolv.conf", line)
+		}
 	}
 }
 
@@ -131,11 +133,24 @@ func TestRunRelaysLogAndExitStatus(t *testing.T) {
 	}
 }
 
+// cancelWhenReady cancels once the script has made ready: its trap is set.
+func cancelWhenReady(t *testing.T, ready string, cancel func()) {
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(ready); err == nil {
+				break
+			}
+		}
+		cancel()
+	}()
+}
+
 func TestRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	pppd := script(t, "trap 'exit 5' TERM\nsleep 30 & wait\n")
+	ready := filepath.Join(t.TempDir(), "ready")
+	pppd := script(t, "trap 'exit 5' TERM\ntouch "+ready+"\nsleep 30 & wait\n")
 	var pid int
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	cancelWhenReady(t, ready, cancel)
 	res, err := Run(ctx, pppd, "/opts", 2*time.Second, slog.New(slog.DiscardHandler), func(p int) { pid = p })
 	if err != nil || pid == 0 {
 		t.Fatal(err, pid)
@@ -147,9 +162,10 @@ func TestRunStops(t *testing.T) {
 	// One that ignores SIGTERM is killed after the grace period, and its
 	// session is not taken as closed.
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	ready = filepath.Join(t.TempDir(), "ready")
+	cancelWhenReady(t, ready, cancel)
 	start := time.Now()
-	res, err = Run(ctx, script(t, "trap '' TERM\nwhile :; do sleep 0.05; done\n"), "/opts", 300*time.Millisecond, slog.New(slog.DiscardHandler), nil)
+	res, err = Run(ctx, script(t, "trap '' TERM\ntouch "+ready+"\nwhile :; do sleep 0.05; done\n"), "/opts", 300*time.Millisecond, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,9 @@ package dhcp
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
+	"github.com/pathpin/pathpin/internal/statedir"
 )
 
 // Store keeps each uplink's lease in a directory (pathpin's --lib-dir), so
@@ -13,7 +13,7 @@ type Store struct {
 	Dir string
 }
 
-func (s Store) path(uplink string) string { return filepath.Join(s.Dir, "dhcp-"+uplink+".json") }
+func (s Store) path(uplink string) string { return statedir.Dirs{Lib: s.Dir}.Lease(uplink) }
 
 // Load returns the uplink's stored lease, or nil when there is none. A
 // file that does not read is treated as none (the client starts afresh).

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -31,7 +31,7 @@ type addrRecord struct {
 }
 
 func (e *Engine) addrRecord() addrRecord {
-	return addrRecord{path: filepath.Join(e.StateDir, "addresses.json")}
+	return addrRecord{path: statedir.Dirs{State: e.StateDir}.AddrRecord()}
 }
 
 func (r addrRecord) load() ([]LinkAddr, error) {

@@ -7,11 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/statedir"
 )
 
 // Engine applies pathpin's state to one network namespace. It is not safe
@@ -81,7 +81,7 @@ func (e *Engine) log() *slog.Logger {
 }
 
 func (e *Engine) record() sysctlRecord {
-	return sysctlRecord{path: filepath.Join(e.StateDir, "sysctl.json")}
+	return sysctlRecord{path: statedir.Dirs{State: e.StateDir}.SysctlRecord()}
 }
 
 // snapshot reads the facts the configuration depends on and the parts of

@@ -11,6 +11,7 @@ import (
 	"github.com/pathpin/pathpin/internal/daemon"
 	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/internal/setup"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
 )
@@ -111,7 +112,7 @@ func runDown(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("down: %w", err)
 		}
 		if h, ok := e.NL.(*netlink.Handle); ok {
-			if err := daemon.RemoveVLANs(daemon.VLANRecordPath(f.stateDir), h); err != nil {
+			if err := daemon.RemoveVLANs(statedir.Dirs{State: f.stateDir}.VLANRecord(), h); err != nil {
 				return fmt.Errorf("down: removing the VLANs pathpin created: %w", err)
 			}
 		}

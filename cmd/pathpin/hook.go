@@ -10,7 +10,7 @@ import (
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
-	"github.com/pathpin/pathpin/internal/daemon"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/uplink"
 )
 
@@ -59,7 +59,7 @@ func hook(ctx context.Context, env *cliEnv, kind hooks.Kind, args []string, argv
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	err = hooks.Send(sendCtx, daemon.SocketPath(stateDir), e)
+	err = hooks.Send(sendCtx, statedir.Dirs{State: stateDir}.HookSocket(), e)
 	if !errors.Is(err, hooks.ErrNoDaemon) {
 		return err
 	}

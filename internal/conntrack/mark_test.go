@@ -20,7 +20,7 @@ func TestMarkOf(t *testing.T) {
 		want  uint32
 		ok    bool
 	}{
-		{"the mark after another attribute", append(append(attr(1, []byte{1, 2, 3, 4}), attr(attrMark, mark)...)), 0x200, true},
+		{"the mark after another attribute", append(attr(1, []byte{1, 2, 3, 4}), attr(attrMark, mark)...), 0x200, true},
 		{"no mark", attr(1, []byte{1, 2, 3, 4}), 0, false},
 		// A last attribute of 6 bytes without its padding: the walk must
 		// stop at the end, not slice past it.

@@ -22,6 +22,7 @@ import (
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/internal/pppd"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/pppoe"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netns"
@@ -55,6 +56,9 @@ type Options struct {
 	// socket (root reads it anyway).
 	StatusGID int
 }
+
+// dirs are the options' directories, whose paths statedir owns.
+func (o Options) dirs() statedir.Dirs { return statedir.Dirs{State: o.StateDir, Lib: o.LibDir} }
 
 // Daemon is a running `pathpin up`.
 type Daemon struct {
@@ -132,14 +136,14 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
-		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: VLANRecordPath(opt.StateDir)},
+		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: opt.dirs().VLANRecord()},
 		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher(),
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
 	}
-	hl, err := hooks.Listen(SocketPath(opt.StateDir))
+	hl, err := hooks.Listen(opt.dirs().HookSocket())
 	if err != nil {
 		return err
 	}
@@ -215,18 +219,18 @@ func (d *Daemon) shutdown() error {
 }
 
 func (d *Daemon) removeRuntimeFiles() {
-	for _, p := range []string{SocketPath(d.opt.StateDir), StatusSocketPath(d.opt.StateDir), HookDir(d.opt.StateDir)} {
+	for _, p := range []string{d.opt.dirs().HookSocket(), d.opt.dirs().StatusSocket(), d.opt.dirs().HookDir()} {
 		_ = os.RemoveAll(p)
 	}
-	matches, _ := filepath.Glob(filepath.Join(d.opt.StateDir, "ppp-*.options"))
-	resolv, _ := filepath.Glob(resolvPath(d.opt.StateDir, "*"))
+	matches, _ := filepath.Glob(d.opt.dirs().PPPOptions("*"))
+	resolv, _ := filepath.Glob(d.opt.dirs().Resolv("*"))
 	for _, m := range append(matches, resolv...) {
 		_ = os.Remove(m)
 	}
 }
 
 func (d *Daemon) prepareStateDir() error {
-	dir := HookDir(d.opt.StateDir)
+	dir := d.opt.dirs().HookDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -265,15 +269,3 @@ func (d *Daemon) hookEvent(e hooks.Event) error {
 }
 
 // Paths in the state directory.
-
-// SocketPath is where the daemon listens for hook events.
-func SocketPath(stateDir string) string { return filepath.Join(stateDir, "pathpin.sock") }
-
-// HookDir is where the ip-up and ip-down links to pathpin live.
-func HookDir(stateDir string) string { return filepath.Join(stateDir, "hooks") }
-
-// StatusSocketPath is where the daemon answers `pathpin status`.
-func StatusSocketPath(stateDir string) string { return filepath.Join(stateDir, "status.sock") }
-
-// VLANRecordPath is where the record of the VLANs pathpin made lives.
-func VLANRecordPath(stateDir string) string { return filepath.Join(stateDir, "vlans") }

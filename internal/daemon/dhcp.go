@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -257,13 +256,6 @@ func (d *Daemon) Lease(name string) (uplink.Lease, bool) {
 	return out, true
 }
 
-// resolvPath is where an uplink's DNS servers are written for a LAN DNS
-// forwarder (dnsmasq's resolv-file, for one): pathpin never edits
-// /etc/resolv.conf.
-func resolvPath(stateDir, name string) string {
-	return filepath.Join(stateDir, "resolv.conf."+name)
-}
-
 func (d *Daemon) writeResolv(name string, l *dhcp.Lease) {
 	if len(l.DNS) == 0 {
 		d.removeResolv(name)
@@ -274,12 +266,12 @@ func (d *Daemon) writeResolv(name string, l *dhcp.Lease) {
 	for _, a := range l.DNS {
 		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
-	if err := atomicfile.Write(resolvPath(d.opt.StateDir, name), []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.Write(d.opt.dirs().Resolv(name), []byte(b.String()), 0o644); err != nil {
 		d.log.Warn("writing the uplink's DNS servers", "uplink", name, "err", err)
 	}
 }
 
-func (d *Daemon) removeResolv(name string) { _ = os.Remove(resolvPath(d.opt.StateDir, name)) }
+func (d *Daemon) removeResolv(name string) { _ = os.Remove(d.opt.dirs().Resolv(name)) }
 
 // flushOldAddresses deletes the connections of addresses a lease moved
 // away from, once the new one is in place.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/internal/stats"
 )
 
@@ -78,7 +79,7 @@ func pppdEnv() []string {
 // on the standby uplink.
 func BenchmarkHookPath(b *testing.B) {
 	l := hookLab(b, b.TempDir())
-	link := filepath.Join(HookDir(l.runDir), "ip-up")
+	link := filepath.Join(statedir.Dirs{State: l.runDir}.HookDir(), "ip-up")
 	args := []string{"wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet"}
 	event := func(kind hooks.Kind) hooks.Event {
 		return hooks.Event{Kind: kind, Uplink: "plusnet", IfName: "wan1",
@@ -89,7 +90,7 @@ func BenchmarkHookPath(b *testing.B) {
 		l.Router.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			err = hooks.Send(ctx, SocketPath(l.runDir), event(kind))
+			err = hooks.Send(ctx, statedir.Dirs{State: l.runDir}.HookSocket(), event(kind))
 		})
 		return err
 	}
@@ -161,7 +162,7 @@ func TestDaemonRunsTheHostsPPPScripts(t *testing.T) {
 	var out []byte
 	var err error
 	l.Router.Do(func() {
-		cmd := exec.Command(filepath.Join(HookDir(l.runDir), "ip-up"), "wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet")
+		cmd := exec.Command(filepath.Join(statedir.Dirs{State: l.runDir}.HookDir(), "ip-up"), "wan1", "dsl0", "0", "192.168.2.2", "192.168.2.254", "plusnet")
 		cmd.Env = pppdEnv()
 		out, err = cmd.CombinedOutput()
 	})

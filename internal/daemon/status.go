@@ -13,6 +13,7 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/internal/status"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netlink"
@@ -21,7 +22,7 @@ import (
 // listenStatus opens the status socket. It is readable by root and the
 // socket's group (set with StatusGroup), so `pathpin status` needs no root.
 func (d *Daemon) listenStatus() (net.Listener, error) {
-	path := StatusSocketPath(d.opt.StateDir)
+	path := d.opt.dirs().StatusSocket()
 	l, err := hooks.ListenUnix(path, 0o600)
 	if err != nil {
 		return nil, err
@@ -143,7 +144,7 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 // QueryStatus asks a running daemon for its report.
 func QueryStatus(ctx context.Context, stateDir string) (*status.Report, error) {
 	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, "unix", StatusSocketPath(stateDir))
+	c, err := dialer.DialContext(ctx, "unix", statedir.Dirs{State: stateDir}.StatusSocket())
 	if err != nil {
 		return nil, err
 	}

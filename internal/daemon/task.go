@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
@@ -194,7 +195,7 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 		Uplink: u.Name, Session: *sess, Username: p.Username, Password: trimNewline(string(password)),
 		IfName: p.IfName, MTU: min(p.MTU, int(sess.MaxPayload)),
 		LCPEchoInterval: p.LCPEchoInterval, LCPEchoFailure: p.LCPEchoFailure,
-		IPUpScript: HookDir(d.opt.StateDir) + "/ip-up", IPDownScript: HookDir(d.opt.StateDir) + "/ip-down",
+		IPUpScript: filepath.Join(d.opt.dirs().HookDir(), "ip-up"), IPDownScript: filepath.Join(d.opt.dirs().HookDir(), "ip-down"),
 		Env:    map[string]string{"PATHPIN_CONFIG": d.opt.ConfigPath, "PATHPIN_STATE_DIR": d.opt.StateDir},
 		Plugin: plugin, SessionOption: sessOpt,
 	}

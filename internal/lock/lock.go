@@ -10,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/statedir"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,9 +30,6 @@ const (
 // pollEvery is how often a waiting command tries the lock again; flock
 // offers no way to wait that a context can cancel.
 const pollEvery = 10 * time.Millisecond
-
-// Path is the lock file in a state directory.
-func Path(stateDir string) string { return filepath.Join(stateDir, "lock") }
 
 // Lock is a held lock.
 type Lock struct{ f *os.File }
@@ -61,7 +58,7 @@ func Acquire(ctx context.Context, stateDir, role string) (*Lock, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", stateDir, err)
 	}
-	path := Path(stateDir)
+	path := statedir.Dirs{State: stateDir}.Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock %s: %w", path, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/pppoe"
 )
 
@@ -85,13 +86,13 @@ func quote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-// Write writes the options file to dir/ppp-<uplink>.options with mode
+// Write writes the options file into the state directory dir with mode
 // 0600, atomically, and returns its path.
 func (o *Options) Write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("pppd: creating %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, "ppp-"+o.Uplink+".options")
+	path := statedir.Dirs{State: dir}.PPPOptions(o.Uplink)
 	if err := atomicfile.Write(path, []byte(o.Render()), 0o600); err != nil {
 		return "", fmt.Errorf("pppd: writing options: %w", err)
 	}

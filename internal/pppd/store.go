@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/pathpin/pathpin/internal/atomicfile"
+	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/pppoe"
 )
 
@@ -18,9 +18,7 @@ import (
 // storage that survives a reboot, e.g. /var/lib/pathpin.
 type Store struct{ Dir string }
 
-func (s Store) path(uplink string) string {
-	return filepath.Join(s.Dir, "session-"+uplink+".json")
-}
+func (s Store) path(uplink string) string { return statedir.Dirs{Lib: s.Dir}.Session(uplink) }
 
 // Save records the session atomically.
 func (s Store) Save(uplink string, sess *pppoe.Session) error {

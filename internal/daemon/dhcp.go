@@ -187,9 +187,9 @@ func (d *Daemon) dhcpLinkUp(name string) {
 }
 
 // handleDHCP takes a lease change into the daemon's view. It reports
-// whether an apply is needed, and whether the uplink just left service.
-// Call with d.mu held.
-func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool) {
+// whether an apply is needed, whether the uplink just left service, and the
+// resolv file change to make once d.mu is released. Call with d.mu held.
+func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool, files func()) {
 	prev := d.leases[name]
 	held := false
 	if s := d.uplinks[name]; s != nil {
@@ -210,16 +210,13 @@ func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool) {
 	case dhcp.Renewed:
 		d.leases[name] = ev.Lease
 		d.log.Info("DHCP lease renewed", "uplink", name, "address", ev.Lease.Address.String(), "expires", ev.Lease.ExpiresAt().Format(time.RFC3339))
-		d.writeResolv(name, ev.Lease)
-		return held, false
+		return held, false, func() { d.writeResolv(name, ev.Lease) }
 	case dhcp.Lost:
 		delete(d.leases, name)
 		d.log.Warn("DHCP lease lost", "uplink", name, "why", ev.Why)
-		d.removeResolv(name)
-		return true, prev != nil
+		return true, prev != nil, func() { d.removeResolv(name) }
 	}
-	d.writeResolv(name, ev.Lease)
-	return true, false
+	return true, false, func() { d.writeResolv(name, ev.Lease) }
 }
 
 // engineLeases are the leases in force of cfg's DHCP uplinks, as the

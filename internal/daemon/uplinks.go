@@ -114,8 +114,12 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		return true, false
 	}
 	if ev.kind == evDHCP {
-		apply, left = d.handleDHCP(ev.uplink, ev.dhcp)
+		var files func()
+		apply, left, files = d.handleDHCP(ev.uplink, ev.dhcp)
 		d.mu.Unlock()
+		// The resolv file is written (and synced) outside the lock that
+		// status requests and the tasks take.
+		files()
 		return apply, left
 	}
 	if u, ok := d.cfg.Uplink(ev.uplink); ok && u.IsDHCP() && ev.kind == evLink {

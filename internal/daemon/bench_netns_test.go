@@ -29,7 +29,10 @@ func firstSwitched(l *failoverLab, t0 time.Time, want string, limit time.Duratio
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	found := make(chan struct{}, 1)
+	// The dialler adds to wg; it is done before anyone waits on wg.
+	dialler := make(chan struct{})
 	go func() {
+		defer close(dialler)
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		for {
@@ -68,6 +71,7 @@ func firstSwitched(l *failoverLab, t0 time.Time, want string, limit time.Duratio
 	}
 	time.Sleep(50 * time.Millisecond) // let dials started just before settle
 	close(stop)
+	<-dialler
 	wg.Wait()
 	// The switch is at the earliest start after which no dial went elsewhere.
 	var switched time.Time

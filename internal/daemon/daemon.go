@@ -16,14 +16,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pathpin/pathpin/dhcp"
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/lock"
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/internal/statedir"
-	"github.com/pathpin/pathpin/pppoe"
 	"github.com/pathpin/pathpin/uplink"
 	"github.com/vishvananda/netns"
 )
@@ -78,21 +76,19 @@ type Daemon struct {
 	// deletion events are no change. The applier's alone.
 	ownDeletes map[string]bool
 
-	mu       sync.Mutex // guards what other goroutines read: cfg, engine, uplinks, statuses, sessions, pppdPIDs
+	// The owners of the uplinks' kinds: each reconciles itself to a new
+	// configuration and keeps its own lock.
+	ppp     *pppoeOwner
+	dhcpOwn *dhcpOwner
+
+	mu       sync.Mutex // guards what other goroutines read: cfg, engine, uplinks (health), statuses
 	cfg      *config.Config
 	engine   *uplink.Engine
 	uplinks  map[string]*uplinkState
 	statuses []uplink.Status // as of the last apply
-	sessions map[string]*pppoe.Session
-	pppdPIDs map[string]int // the pppd each PPPoE uplink runs now
 	scripts  *pppScripts
 
-	// dhcp are the DHCP uplinks' clients; leases their leases in force.
-	dhcp   map[string]*dhcpTask
-	leases map[string]*dhcp.Lease
-
 	// Owned by the applier goroutine.
-	tasks   map[string]*task
 	vlans   *vlanRecord
 	probes  *probeSet
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
@@ -135,9 +131,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		return err
 	}
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
-		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, sessions: map[string]*pppoe.Session{},
-		pppdPIDs: map[string]int{}, scripts: newPPPScripts(), tasks: map[string]*task{}, vlans: &vlanRecord{path: opt.dirs().VLANRecord()},
-		dhcp: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}, flush: newFlusher(),
+		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, ppp: newPPPoEOwner(), dhcpOwn: newDHCPOwner(),
+		scripts: newPPPScripts(), vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher(),
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
@@ -165,8 +160,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
-	d.startTasks(workers, &workersDone)
-	d.startDHCP(workers, &workersDone)
+	d.ppp.start(workers, &workersDone, d, d.cfg)
+	d.dhcpOwn.start(workers, &workersDone, d, d.cfg)
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.scripts.run(workers, d) }()
 	workersDone.Add(1)
@@ -249,7 +244,7 @@ func (d *Daemon) prepareStateDir() error {
 // is acknowledged and ignored.
 func (d *Daemon) hookEvent(e hooks.Event) error {
 	d.mu.Lock()
-	cfg, current := d.cfg, d.pppdPIDs[e.Uplink]
+	cfg, current := d.cfg, d.ppp.pid(e.Uplink)
 	d.mu.Unlock()
 	if err := e.Validate(cfg); err != nil {
 		return err

@@ -82,8 +82,8 @@ func TestHookEventsFromAnOldPPPDAreIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), events: make(chan event, 4), stopped: make(chan struct{}),
-		pppdPIDs: map[string]int{"dsl": 200}}
+	d := &Daemon{cfg: cfg, log: slog.New(slog.DiscardHandler), events: make(chan event, 4), stopped: make(chan struct{}), ppp: newPPPoEOwner()}
+	d.ppp.setPID("dsl", 200)
 	e := hooks.Event{Kind: hooks.IPDown, Uplink: "dsl", IfName: "ppp1", Local: netip.MustParseAddr("100.64.0.10"), Remote: netip.MustParseAddr("100.64.0.1"), PID: 100}
 	if err := d.hookEvent(e); err != nil {
 		t.Fatal(err)

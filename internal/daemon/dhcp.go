@@ -45,28 +45,6 @@ func sameDHCP(a, b config.Uplink) bool {
 	return a.IsDHCP() && b.IsDHCP() && a.Interface == b.Interface && *a.DHCP == *b.DHCP
 }
 
-// startDHCP starts a client for each DHCP uplink that has none.
-func (d *Daemon) startDHCP(ctx context.Context, wg *sync.WaitGroup) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := range d.cfg.Uplinks {
-		u := d.cfg.Uplinks[i]
-		if !u.IsDHCP() || d.dhcp[u.Name] != nil {
-			continue
-		}
-		tctx, cancel := context.WithCancel(ctx)
-		t := &dhcpTask{uplink: u, cancel: cancel, done: make(chan struct{}), release: u.DHCP.Release}
-		d.dhcp[u.Name] = t
-		d.pending.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(t.done)
-			d.runDHCP(tctx, t)
-		}()
-	}
-}
-
 // runDHCP is one DHCP uplink's life: its interface up (by the applier),
 // the client on it until ctx ends, then the release. An interface that
 // goes away (a USB adapter unplugged) is waited for and opened again.
@@ -144,39 +122,10 @@ func (d *Daemon) openDHCP(ctx context.Context, u config.Uplink) (*dhcp.RawConn, 
 	return conn, ifc.HardwareAddr, err
 }
 
-// stopDHCP stops the tasks the configuration no longer runs as they are,
-// releasing the leases of uplinks it dropped.
-func (d *Daemon) stopDHCP(cfg *config.Config) {
-	var stop []*dhcpTask
-	d.mu.Lock()
-	for name, t := range d.dhcp {
-		u, ok := cfg.Uplink(name)
-		if ok && sameDHCP(*u, t.uplink) {
-			continue
-		}
-		t.release = t.uplink.DHCP.Release && (!ok || !u.IsDHCP() || u.Interface != t.uplink.Interface)
-		stop = append(stop, t)
-		delete(d.dhcp, name)
-	}
-	d.mu.Unlock()
-	for _, t := range stop {
-		t.cancel()
-	}
-	for _, t := range stop {
-		<-t.done
-	}
-	d.mu.Lock()
-	for _, t := range stop {
-		delete(d.leases, t.uplink.Name)
-		d.removeResolv(t.uplink.Name)
-	}
-	d.mu.Unlock()
-}
-
 // dhcpLinkUp tells a DHCP uplink's client its interface has carrier
-// again. Call with d.mu held.
+// again.
 func (d *Daemon) dhcpLinkUp(name string) {
-	if t := d.dhcp[name]; t != nil {
+	if t := d.dhcpOwn.task(name); t != nil {
 		t.mu.Lock()
 		c := t.client
 		t.mu.Unlock()
@@ -190,7 +139,7 @@ func (d *Daemon) dhcpLinkUp(name string) {
 // whether an apply is needed, whether the uplink just left service, and the
 // resolv file change to make once d.mu is released. Call with d.mu held.
 func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool, files func()) {
-	prev := d.leases[name]
+	prev := d.dhcpOwn.lease(name)
 	held := false
 	if s := d.uplinks[name]; s != nil {
 		held = !s.dhcp.InService()
@@ -200,7 +149,7 @@ func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool, file
 	}
 	switch ev.Kind {
 	case dhcp.Acquired:
-		d.leases[name] = ev.Lease
+		d.dhcpOwn.setLease(name, ev.Lease)
 		d.log.Info("DHCP lease", "uplink", name, "address", ev.Lease.Address.String(), "gateway", ev.Lease.Gateway().String(),
 			"server", ev.Lease.Server.String(), "lease", ev.Lease.Duration.String())
 		if prev != nil && prev.Address.Addr() != ev.Lease.Address.Addr() {
@@ -208,11 +157,11 @@ func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool, file
 			d.flushAddrsAfterApply = append(d.flushAddrsAfterApply, prev.Address.Addr())
 		}
 	case dhcp.Renewed:
-		d.leases[name] = ev.Lease
+		d.dhcpOwn.setLease(name, ev.Lease)
 		d.log.Info("DHCP lease renewed", "uplink", name, "address", ev.Lease.Address.String(), "expires", ev.Lease.ExpiresAt().Format(time.RFC3339))
 		return held, false, func() { d.writeResolv(name, ev.Lease) }
 	case dhcp.Lost:
-		delete(d.leases, name)
+		d.dhcpOwn.setLease(name, nil)
 		d.log.Warn("DHCP lease lost", "uplink", name, "why", ev.Why)
 		return true, prev != nil, func() { d.removeResolv(name) }
 	}
@@ -233,9 +182,7 @@ func (d *Daemon) engineLeases(cfg *config.Config) map[string]uplink.Lease {
 
 // Lease gives the engine a DHCP uplink's lease in force.
 func (d *Daemon) Lease(name string) (uplink.Lease, bool) {
-	d.mu.Lock()
-	l := d.leases[name]
-	d.mu.Unlock()
+	l := d.dhcpOwn.lease(name)
 	if l == nil {
 		return uplink.Lease{}, false
 	}
@@ -287,10 +234,9 @@ func (d *Daemon) flushOldAddresses() {
 	d.flushAddrsAfterApply = nil
 }
 
-// leaseStatus is what status shows of a DHCP uplink's client. Call with
-// d.mu held.
+// leaseStatus is what status shows of a DHCP uplink's client.
 func (d *Daemon) leaseStatus(name string) *status.Lease {
-	t := d.dhcp[name]
+	t := d.dhcpOwn.task(name)
 	if t == nil {
 		return nil
 	}

@@ -74,7 +74,7 @@ func (d *Daemon) report() *status.Report {
 				u.RTTMillis, u.Loss, u.Probes = &rtt, &loss, len(h.rounds)
 			}
 		}
-		if s, ok := d.sessions[st.Name]; ok {
+		if s, ok := d.ppp.session(st.Name); ok {
 			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
 		}
 		u.Lease = d.leaseStatus(st.Name)

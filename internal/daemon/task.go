@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"time"
 
@@ -30,32 +29,11 @@ type task struct {
 	done   chan struct{}
 }
 
-// startTasks starts a task for each PPPoE uplink that has none.
-func (d *Daemon) startTasks(ctx context.Context, wg *sync.WaitGroup) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := range d.cfg.Uplinks {
-		u := d.cfg.Uplinks[i]
-		if !u.IsPPPoE() || d.tasks[u.Name] != nil {
-			continue
-		}
-		tctx, cancel := context.WithCancel(ctx)
-		t := &task{uplink: u, cancel: cancel, done: make(chan struct{})}
-		d.tasks[u.Name] = t
-		d.pending.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(t.done)
-			d.runPPPoE(tctx, u)
-		}()
-	}
-}
-
-// reload re-reads the configuration. PPPoE uplinks whose settings changed
-// (or that are gone) are stopped; new or changed ones are started; the
-// probe loops start again with the new targets; the old engine's sockets
-// are closed.
+// reload re-reads the configuration, and each owner reconciles itself to
+// it: PPPoE uplinks whose settings changed (or that are gone) are stopped
+// and new or changed ones started, DHCP clients likewise, the health
+// machines and probes start again with the new targets, and the kernel's
+// owner takes the new engine (the old one's sockets are closed).
 func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	cfg, err := config.Load(d.opt.ConfigPath)
 	if err != nil {
@@ -67,38 +45,23 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 		d.log.Error("reload: keeping the running configuration", "err", err)
 		return
 	}
-	var stop []*task
-	for name, t := range d.tasks {
-		u, ok := cfg.Uplink(name)
-		if !ok || !reflect.DeepEqual(*u, t.uplink) {
-			stop = append(stop, t)
-			delete(d.tasks, name)
-		}
-	}
-	// Cancel first: a task waiting on the applier gives way at once.
-	for _, t := range stop {
-		t.cancel()
-	}
-	for _, t := range stop {
-		<-t.done
-	}
+	restarted := d.ppp.stopChanged(cfg)
 	d.probes.stop()
-	d.stopDHCP(cfg)
+	d.dhcpOwn.stopChanged(cfg, d.opt.dirs())
 	d.mu.Lock()
 	old := d.engine
 	d.cfg, d.engine = cfg, engine
 	d.resetUplinks()
-	for _, t := range stop {
-		if s, ok := d.uplinks[t.uplink.Name]; ok {
+	for _, name := range restarted {
+		if s, ok := d.uplinks[name]; ok {
 			s.ppp = uplink.Down(uplink.PPPDown, "PPP restarting for the new configuration")
 		}
-		delete(d.pppdPIDs, t.uplink.Name)
 	}
 	d.mu.Unlock()
 	old.Close()
 	d.flows.SetMask(cfg.MarkMask)
-	d.startTasks(ctx, wg)
-	d.startDHCP(ctx, wg)
+	d.ppp.start(ctx, wg, d, cfg)
+	d.dhcpOwn.start(ctx, wg, d, cfg)
 	d.probes = d.startProbes(ctx)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }
@@ -183,7 +146,7 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 	if err != nil {
 		return pppd.Result{}, err
 	}
-	d.setSession(u.Name, sess)
+	d.ppp.setSession(u.Name, sess)
 	if err := store.Save(u.Name, sess); err != nil {
 		log.Warn("saving the session", "err", err)
 	}
@@ -204,12 +167,12 @@ func (d *Daemon) session(ctx context.Context, u config.Uplink, store pppd.Store,
 		return pppd.Result{}, err
 	}
 	res, err := pppd.Run(ctx, d.opt.PPPD, path, 5*time.Second, log, func(pid int) {
-		d.setPPPD(u.Name, pid)
+		d.ppp.setPID(u.Name, pid)
 		log.Info("pppd started", "pid", pid, "session", sess.String(), "ac", sess.ACName)
 		started()
 	})
-	d.setPPPD(u.Name, 0)
-	d.setSession(u.Name, nil)
+	d.ppp.setPID(u.Name, 0)
+	d.ppp.setSession(u.Name, nil)
 	if err == nil && !res.EndedCleanly() {
 		log.Info("pppd did not close the session; sending PADT", "status", res.Code, "session", sess.String())
 		if terr := terminate(sess, log); terr != nil {
@@ -256,25 +219,6 @@ func linkState(nl vlan.Netlink, name string) string {
 	}
 	a := l.Attrs()
 	return fmt.Sprintf("%s up=%v mtu=%d;", name, a.Flags&net.FlagUp != 0, a.MTU)
-}
-
-// setSession records the PPPoE session an uplink runs on, for status.
-func (d *Daemon) setSession(name string, s *pppoe.Session) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if s == nil {
-		delete(d.sessions, name)
-	} else {
-		d.sessions[name] = s
-	}
-}
-
-// setPPPD records the pppd an uplink runs now (0: none), so that hook
-// events from any other pppd are ignored.
-func (d *Daemon) setPPPD(name string, pid int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.pppdPIDs[name] = pid
 }
 
 // terminate sends a PADT for s on its interface.

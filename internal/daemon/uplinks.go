@@ -126,7 +126,7 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		switch {
 		case ev.reason.InService():
 			d.dhcpLinkUp(ev.uplink)
-		case d.leases[ev.uplink] != nil:
+		case d.dhcpOwn.lease(ev.uplink) != nil:
 			s.dhcp = uplink.Down(uplink.NoAddress, "the link went down: the DHCP lease is checked with the server when it is back")
 		}
 	}

@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"reflect"
+	"sync"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/pppoe"
+)
+
+// pppoeOwner owns the PPPoE uplinks: a task each (discovery, pppd,
+// redial), the session each runs on, and the pppd each runs now. It
+// reconciles itself to a new configuration; its lock is its own and it
+// never takes the daemon's.
+type pppoeOwner struct {
+	// tasks are the applier's alone: it starts and stops them.
+	tasks map[string]*task
+
+	mu       sync.Mutex
+	sessions map[string]*pppoe.Session
+	pids     map[string]int
+}
+
+func newPPPoEOwner() *pppoeOwner {
+	return &pppoeOwner{tasks: map[string]*task{}, sessions: map[string]*pppoe.Session{}, pids: map[string]int{}}
+}
+
+// stopChanged stops the tasks of uplinks cfg drops or changes, waits for
+// them, and returns their names: their PPP restarts.
+func (o *pppoeOwner) stopChanged(cfg *config.Config) []string {
+	var stop []*task
+	for name, t := range o.tasks {
+		if u, ok := cfg.Uplink(name); !ok || !reflect.DeepEqual(*u, t.uplink) {
+			stop = append(stop, t)
+			delete(o.tasks, name)
+		}
+	}
+	// Cancel first: a task waiting on the applier gives way at once.
+	for _, t := range stop {
+		t.cancel()
+	}
+	var names []string
+	for _, t := range stop {
+		<-t.done
+		names = append(names, t.uplink.Name)
+		o.setPID(t.uplink.Name, 0)
+	}
+	return names
+}
+
+// start starts a task for each PPPoE uplink of cfg that has none.
+func (o *pppoeOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cfg *config.Config) {
+	for i := range cfg.Uplinks {
+		u := cfg.Uplinks[i]
+		if !u.IsPPPoE() || o.tasks[u.Name] != nil {
+			continue
+		}
+		tctx, cancel := context.WithCancel(ctx)
+		t := &task{uplink: u, cancel: cancel, done: make(chan struct{})}
+		o.tasks[u.Name] = t
+		d.pending.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(t.done)
+			d.runPPPoE(tctx, u)
+		}()
+	}
+}
+
+// setSession records the PPPoE session an uplink runs on (nil: none).
+func (o *pppoeOwner) setSession(name string, s *pppoe.Session) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s == nil {
+		delete(o.sessions, name)
+	} else {
+		o.sessions[name] = s
+	}
+}
+
+// session is the uplink's session, for status.
+func (o *pppoeOwner) session(name string) (*pppoe.Session, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.sessions[name]
+	return s, ok
+}
+
+// setPID records the pppd an uplink runs now (0: none), so that hook
+// events from any other pppd are ignored.
+func (o *pppoeOwner) setPID(name string, pid int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pids[name] = pid
+}
+
+// pid is the pppd the uplink runs now, 0 for none.
+func (o *pppoeOwner) pid(name string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pids[name]
+}

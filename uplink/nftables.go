@@ -152,6 +152,7 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		t.Chains = append(t.Chains, fwd)
 	}
 	t.Chains = append(t.Chains, post)
+	t.Chains = append(t.Chains, protectChains(cfg, facts)...)
 	t.Chains = append(t.Chains, dhcpNoTrack(cfg)...)
 	return t
 }

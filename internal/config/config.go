@@ -31,6 +31,8 @@ type Config struct {
 	Uplinks  []Uplink
 	MarkMask uint32
 	Health   Health
+	// Protect is what pathpin drops from the uplinks' side.
+	Protect Protect
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
 	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
 	// put in ip-up.d), as pppd would have. Default true.

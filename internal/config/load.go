@@ -110,6 +110,7 @@ func (v *validator) config(raw *rawConfig) *Config {
 		v.fail([]any{"uplinks"}, "every uplink has weight 0 (standby); give at least one a weight of 1 or more")
 	}
 	v.unique(cfg)
+	cfg.Protect = v.protect(&raw.Protect, cfg.Uplinks)
 	cfg.Health = v.health([]any{"health"}, &raw.Health, defaultHealth())
 	for i := range cfg.Uplinks {
 		cfg.Uplinks[i].Health = cfg.Health

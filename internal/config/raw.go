@@ -11,8 +11,9 @@ type rawConfig struct {
 	Health   rawHealth   `yaml:"health"`
 	// IPTables and Firewall chose a firewall once; now only nftables is
 	// left, and a file that still names another is told so.
-	IPTables string `yaml:"iptables"`
-	Firewall string `yaml:"firewall"`
+	IPTables string     `yaml:"iptables"`
+	Firewall string     `yaml:"firewall"`
+	Protect  rawProtect `yaml:"protect"`
 	// RunPPPScripts: nil means true.
 	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }

@@ -1,6 +1,8 @@
 package nft
 
 import (
+	"net"
+
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -12,6 +14,10 @@ const reg = 1
 
 // ctStateNew is conntrack's NEW bit as nft's ct state tests it.
 const ctStateNew = 1 << 3
+
+// ctStatusDNAT is IPS_DST_NAT, the status bit of a destination-NATed
+// connection.
+const ctStatusDNAT = 1 << 5
 
 // balanceMap is the anonymous verdict map a balance rule looks up: its
 // name and its id in the transaction that makes it.
@@ -35,9 +41,20 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 		e = append(e, &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: a[:]})
 	}
+	if r.SNet.IsValid() {
+		a, m := r.SNet.Masked().Addr().As4(), net.CIDRMask(r.SNet.Bits(), 32)
+		e = append(e, &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: m, Xor: []byte{0, 0, 0, 0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: a[:]})
+	}
 	if r.CtNew {
 		e = append(e, &expr.Ct{Key: expr.CtKeySTATE, Register: reg},
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStateNew), Xor: native(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: native(0)})
+	}
+	if r.CtDNAT {
+		e = append(e, &expr.Ct{Key: expr.CtKeySTATUS, Register: reg},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStatusDNAT), Xor: native(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: native(0)})
 	}
 	if m := r.CtMark; m != nil {
@@ -61,6 +78,15 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(u.Dst)})
 	}
+	if d := r.DPort; d != nil {
+		proto := byte(unix.IPPROTO_TCP)
+		if d.Proto == "udp" {
+			proto = unix.IPPROTO_UDP
+		}
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{proto}},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(d.Port)})
+	}
 	switch {
 	case r.SetMark != nil:
 		e = append(e, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg}, markSet(*r.SetMark),
@@ -69,7 +95,12 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 		e = append(e, &expr.Ct{Key: expr.CtKeyMARK, Register: reg}, markSet(*r.SetCtMark),
 			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: reg})
 	}
+	if r.Counter {
+		e = append(e, &expr.Counter{})
+	}
 	switch {
+	case r.Drop:
+		e = append(e, &expr.Verdict{Kind: expr.VerdictDrop})
 	case r.Return:
 		e = append(e, &expr.Verdict{Kind: expr.VerdictReturn})
 	case r.Jump != "":

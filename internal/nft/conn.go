@@ -295,12 +295,16 @@ func sameExprs(read []wireExpr, built []expr.Any) bool {
 }
 
 // readable is e as the kernel gives it back: a map lookup names its set
-// but not the transaction's id for it.
+// but not the transaction's id for it. A counter is compared without its
+// counts.
 func readable(e expr.Any) expr.Any {
-	if l, ok := e.(*expr.Lookup); ok {
-		c := *l
+	switch x := e.(type) {
+	case *expr.Lookup:
+		c := *x
 		c.SetID = 0
 		return &c
+	case *expr.Counter:
+		return &expr.Counter{}
 	}
 	return e
 }

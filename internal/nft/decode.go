@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/google/nftables/binaryutil"
@@ -48,6 +49,19 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				if !ok || len(c.Data) != 1 {
 					return r, errForeign
 				}
+				// A destination port alone: tcp dport N, udp dport N.
+				if p, ok := next(es, i+2).(*expr.Payload); ok && p.Base == expr.PayloadBaseTransportHeader && p.Offset == 2 {
+					port, ok := next(es, i+3).(*expr.Cmp)
+					if !ok || len(port.Data) != 2 {
+						return r, errForeign
+					}
+					r.DPort = &L4Port{Proto: "tcp", Port: binaryutil.BigEndian.Uint16(port.Data)}
+					if c.Data[0] == unix.IPPROTO_UDP {
+						r.DPort.Proto = "udp"
+					}
+					i += 4
+					break
+				}
 				switch c.Data[0] {
 				case unix.IPPROTO_TCP:
 					if len(es) < i+5 {
@@ -70,8 +84,25 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				return r, errForeign
 			}
 		case *expr.Payload:
+			if e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 {
+				return r, errForeign
+			}
+			if b, ok := next(es, i+1).(*expr.Bitwise); ok {
+				// A prefix: the address masked, then compared.
+				c, ok := next(es, i+2).(*expr.Cmp)
+				if !ok || len(b.Mask) != 4 || len(c.Data) != 4 {
+					return r, errForeign
+				}
+				ones, bits := net.IPMask(b.Mask).Size()
+				if bits != 32 {
+					return r, errForeign
+				}
+				r.SNet = netip.PrefixFrom(netip.AddrFrom4([4]byte(c.Data)), ones)
+				i += 3
+				break
+			}
 			c, ok := next(es, i+1).(*expr.Cmp)
-			if !ok || e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 || len(c.Data) != 4 {
+			if !ok || len(c.Data) != 4 {
 				return r, errForeign
 			}
 			r.SAddr = netip.AddrFrom4([4]byte(c.Data))
@@ -80,6 +111,9 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			switch e.Key {
 			case expr.CtKeySTATE:
 				r.CtNew = true
+				i += 3
+			case expr.CtKeySTATUS:
+				r.CtDNAT = true
 				i += 3
 			case expr.CtKeyMARK:
 				if e.SourceRegister {
@@ -96,8 +130,13 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			default:
 				return r, errForeign
 			}
+		case *expr.Counter:
+			r.Counter, r.Packets, r.Bytes = true, e.Packets, e.Bytes
+			i++
 		case *expr.Verdict:
 			switch e.Kind {
+			case expr.VerdictDrop:
+				r.Drop = true
 			case expr.VerdictReturn:
 				r.Return = true
 			case expr.VerdictJump:

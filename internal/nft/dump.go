@@ -199,6 +199,8 @@ func decodeExpr(name string, data []byte) (expr.Any, error) {
 		e = &expr.NAT{}
 	case "masq":
 		e = &expr.Masq{}
+	case "counter":
+		e = &expr.Counter{}
 	case "ct":
 		return decodeCt(data)
 	case "rt":

@@ -22,21 +22,25 @@ func TestRuleSameComparesEveryField(t *testing.T) {
 			v.SetBool(true)
 		case reflect.Int:
 			v.SetInt(1)
-		case reflect.Uint32:
+		case reflect.Uint32, reflect.Uint64:
 			v.SetUint(1)
 		case reflect.Pointer:
 			v.Set(reflect.New(f.Type.Elem()))
 		case reflect.Slice:
 			v.Set(reflect.MakeSlice(f.Type, 1, 1))
 		case reflect.Struct:
-			if f.Type != reflect.TypeOf(netip.Addr{}) {
+			switch f.Type {
+			case reflect.TypeOf(netip.Addr{}):
+				v.Set(reflect.ValueOf(netip.MustParseAddr("192.0.2.1")))
+			case reflect.TypeOf(netip.Prefix{}):
+				v.Set(reflect.ValueOf(netip.MustParsePrefix("192.0.2.0/24")))
+			default:
 				t.Fatalf("field %s: teach this test its type %s", f.Name, f.Type)
 			}
-			v.Set(reflect.ValueOf(netip.MustParseAddr("192.0.2.1")))
 		default:
 			t.Fatalf("field %s: teach this test its kind %s", f.Name, f.Type.Kind())
 		}
-		want := f.Name == "Comment"
+		want := f.Name == "Comment" || f.Name == "Packets" || f.Name == "Bytes"
 		if got := base.same(changed); got != want {
 			t.Errorf("a rule differing in %s: same = %v, want %v", f.Name, got, want)
 		}

@@ -51,6 +51,12 @@ type UDPPorts struct {
 	Src, Dst uint16
 }
 
+// L4Port is a TCP or UDP destination port.
+type L4Port struct {
+	Proto string // tcp or udp
+	Port  uint16
+}
+
 // Slot is one share of the balance: new connections whose random number
 // falls in [From, To] jump to Chain.
 type Slot struct {
@@ -62,16 +68,23 @@ type Slot struct {
 // mark set, a verdict or another action; a mark set may be followed by
 // Return.
 type Rule struct {
-	IIf    string
-	OIf    string
-	SAddr  netip.Addr
-	CtNew  bool
+	IIf   string
+	OIf   string
+	SAddr netip.Addr
+	// SNet matches a source address in a prefix shorter than /32.
+	SNet  netip.Prefix
+	CtNew bool
+	// CtDNAT matches connections the kernel destination-NATed (port
+	// forwards, whichever tool made them): ct status dnat.
+	CtDNAT bool
 	CtMark *MarkMatch
 	Mark   *MarkMatch
 	// TCPSyn matches TCP segments with SYN and without RST.
 	TCPSyn bool
 	// UDP matches UDP datagrams between these ports.
 	UDP *UDPPorts
+	// DPort matches TCP or UDP to a destination port.
+	DPort *L4Port
 
 	SetMark   *MarkSet
 	SetCtMark *MarkSet
@@ -87,6 +100,12 @@ type Rule struct {
 	// NoTrack keeps the packet out of connection tracking (and so out of
 	// NAT).
 	NoTrack bool
+	// Drop drops the packet.
+	Drop bool
+	// Counter counts the packets the rule matches; Packets and Bytes are
+	// the counts read back (never compared).
+	Counter        bool
+	Packets, Bytes uint64
 
 	// Comment says why; plan shows it, the kernel is not given it.
 	Comment string

@@ -37,6 +37,17 @@ func sample() *Table {
 			{OIf: "wan0", SNAT: netip.MustParseAddr("192.168.1.2")},
 			{OIf: "ppp1", Masquerade: true},
 		}},
+		{Name: "filter_forward", Type: "filter", Hook: "forward", Priority: 0, Rules: []Rule{
+			{IIf: "wan0", SNet: netip.MustParsePrefix("10.0.0.0/24"), Counter: true, Drop: true},
+			{IIf: "wan0", SAddr: netip.MustParseAddr("192.168.1.2"), Counter: true, Drop: true},
+			{IIf: "wan0", CtNew: true, CtDNAT: true, Return: true},
+			{IIf: "wan0", CtNew: true, Counter: true, Drop: true},
+		}},
+		{Name: "filter_input", Type: "filter", Hook: "input", Priority: 0, Rules: []Rule{
+			{IIf: "wan0", CtNew: true, DPort: &L4Port{Proto: "tcp", Port: 22}, Return: true},
+			{IIf: "wan0", CtNew: true, DPort: &L4Port{Proto: "udp", Port: 51820}, Return: true},
+			{IIf: "wan0", CtNew: true, Counter: true, Drop: true},
+		}},
 		{Name: "raw_prerouting", Type: "filter", Hook: "prerouting", Priority: -300, Rules: []Rule{
 			{IIf: "wan0", UDP: &UDPPorts{Src: 67, Dst: 68}, NoTrack: true},
 		}},
@@ -137,7 +148,7 @@ func TestCachedRead(t *testing.T) {
 		{name: "the caller changed its copy", change: func() {}, hit: true},
 		{name: "another table changed", change: func() { ns.Run("nft", "add table inet other") }},
 		{name: "unchanged again", change: func() {}, hit: true},
-		{name: "a rule added to pathpin's chain", change: func() { ns.Run("nft", "add rule ip pathpin to_dsl counter") }, foreign: true},
+		{name: "a rule added to pathpin's chain", change: func() { ns.Run("nft", "add rule ip pathpin to_dsl counter accept") }, foreign: true},
 		{name: "unchanged after the foreign rule", change: func() {}, hit: true, foreign: true},
 		{name: "pathpin's chain flushed and refilled", change: func() {
 			ns.Run("nft", "flush chain ip pathpin to_dsl; add rule ip pathpin to_dsl meta mark set meta mark & 0xffff00ff | 0x00000300")

@@ -22,6 +22,10 @@ func probeTable() *Table {
 			{SAddr: netip.MustParseAddr("192.0.2.1"), Return: true}}},
 		{Name: "forward", Type: "filter", Hook: "forward", Priority: -150, Rules: []Rule{
 			{OIf: "lo", TCPSyn: true, ClampMSS: -1}, {OIf: "lo", TCPSyn: true, ClampMSS: 1452}}},
+		{Name: "filter_forward", Type: "filter", Hook: "forward", Priority: 0, Rules: []Rule{
+			{IIf: "lo", SNet: netip.MustParsePrefix("10.0.0.0/8"), Counter: true, Drop: true},
+			{IIf: "lo", CtNew: true, CtDNAT: true, Return: true},
+			{IIf: "lo", CtNew: true, DPort: &L4Port{Proto: "tcp", Port: 22}, Counter: true, Drop: true}}},
 		{Name: "raw_output", Type: "filter", Hook: "output", Priority: -300, Rules: []Rule{
 			{OIf: "lo", UDP: &UDPPorts{Src: 68, Dst: 67}, NoTrack: true}}},
 		{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100, Rules: []Rule{

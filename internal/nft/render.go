@@ -64,8 +64,14 @@ func (r Rule) String() string {
 	if r.SAddr.IsValid() {
 		p = append(p, "ip saddr "+r.SAddr.String())
 	}
+	if r.SNet.IsValid() {
+		p = append(p, "ip saddr "+r.SNet.Masked().String())
+	}
 	if r.CtNew {
 		p = append(p, "ct state new")
+	}
+	if r.CtDNAT {
+		p = append(p, "ct status dnat")
 	}
 	if m := r.CtMark; m != nil {
 		p = append(p, "ct mark "+m.String())
@@ -79,13 +85,21 @@ func (r Rule) String() string {
 	if u := r.UDP; u != nil {
 		p = append(p, fmt.Sprintf("udp sport %d udp dport %d", u.Src, u.Dst))
 	}
+	if d := r.DPort; d != nil {
+		p = append(p, fmt.Sprintf("%s dport %d", d.Proto, d.Port))
+	}
 	switch {
 	case r.SetMark != nil:
 		p = append(p, "meta mark set meta mark "+r.SetMark.String())
 	case r.SetCtMark != nil:
 		p = append(p, "ct mark set ct mark "+r.SetCtMark.String())
 	}
+	if r.Counter {
+		p = append(p, fmt.Sprintf("counter packets %d bytes %d", r.Packets, r.Bytes))
+	}
 	switch {
+	case r.Drop:
+		p = append(p, "drop")
 	case r.Return:
 		p = append(p, "return")
 	case r.Jump != "":

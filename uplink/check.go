@@ -3,7 +3,9 @@ package uplink
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/vishvananda/netlink"
@@ -72,6 +74,25 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 			add(Info, "uplink %s: %s (pathpin up keeps DHCP leases)", st.Name, st.Reason)
 		default:
 			add(Warning, "uplink %s: %s; it gets no connections until that is fixed", st.Name, st.Reason)
+		}
+	}
+
+	if cfg.Protect.LAN {
+		add(Info, "protect.lan: new connections from the uplinks' side are dropped unless port-forwarded, and spoofed sources too")
+	} else {
+		add(Warning, "protect.lan is off: with forwarding on, anything on an uplink's side (the ISP router's Wi-Fi included) that routes the LAN's prefix at this router reaches every LAN device, and one ISP's segment can route through to the other; pathpin drops none of it. Unless another firewall does, delete protect.lan: false from %s", cfg.Path)
+	}
+	var uplinkAddrs []netip.Addr
+	for _, st := range p.Statuses {
+		if st.Local.IsValid() {
+			uplinkAddrs = append(uplinkAddrs, st.Local)
+		}
+	}
+	if open := listening(uplinkAddrs); len(open) > 0 {
+		if cfg.Protect.Router {
+			add(Info, "listening where the uplinks' side can reach: %s; protect.router drops new connections to them but for allow-in", strings.Join(open, ", "))
+		} else {
+			add(Warning, "listening where the uplinks' side can reach: %s; set protect.router: true (with allow-in for what must stay open) in %s to close them", strings.Join(open, ", "), cfg.Path)
 		}
 	}
 

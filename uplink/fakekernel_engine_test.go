@@ -346,6 +346,9 @@ type cycleStep struct {
 	// lease is the DHCP uplink d's (wan3): "" none, "good", "hostile"
 	// (routes it must not have), "same" (on a's subnet).
 	lease string
+	// protect is the protect: section: "" (the default, the LAN
+	// protected), "off", "router".
+	protect string
 }
 
 func randomStep(r *rand.Rand) cycleStep {
@@ -368,6 +371,7 @@ func randomStep(r *rand.Rand) cycleStep {
 	s.overlap = r.IntN(3) == 0
 	s.foreign = []string{"", "", "blackhole", "prohibit", "throw", "unreachable"}[r.IntN(6)]
 	s.lease = []string{"", "good", "hostile", "same"}[r.IntN(4)]
+	s.protect = []string{"", "", "off", "router"}[r.IntN(4)]
 	return s
 }
 
@@ -401,7 +405,11 @@ uplinks:
   - name: d
     interface: wan3
     dhcp: {}
-`, s.weights[0], mtu, gwB, s.weights[1], s.weights[2])))
+%s`, s.weights[0], mtu, gwB, s.weights[1], s.weights[2], map[string]string{
+		"":       "",
+		"off":    "protect:\n  lan: false\n",
+		"router": "protect:\n  router: true\n  allow-in: [tcp/22 on a, udp/51820]\n",
+	}[s.protect])))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,9 @@ func failoverOnCarrierLoss(t *testing.T, l *failoverLab) {
 
 func TestFailoverOnSilentFailure(t *testing.T) {
 	events := filepath.Join(t.TempDir(), "events")
-	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\n")
+	// With the router closed to the uplinks' side: the probes' replies
+	// are no new connections, and pass.
+	l := newFailoverLab(t, 1, 1, fastHealth+"  on-change: [sh, -c, 'echo \"$PATHPIN_UPLINK $PATHPIN_FROM $PATHPIN_TO\" >> "+events+"']\nprotect:\n  router: true\n")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	long := l.longLived(30)
 

@@ -29,6 +29,9 @@ uplinks:
   - name: ispb
     interface: wan1
     gateway: 192.168.2.254
+# The router closed to the uplinks' side: DHCP (untracked) still works.
+protect:
+  router: true
 `
 	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -54,7 +57,8 @@ func waitPacket(t *testing.T, c *netnstest.Capture, limit time.Duration, what st
 	}
 }
 
-// TestDHCPAgainstKea: against a server that unicasts its answers, the
+// TestDHCPAgainstKea: with protect.router on, against a server that
+// unicasts its answers, the
 // client asks for broadcast answers until it has its address; its renewal
 // at T1 goes unicast from the lease's address, port 68, to the server
 // identifier, and the server's answer is taken before T2; the RELEASE

@@ -13,6 +13,7 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/internal/status"
 	"github.com/pathpin/pathpin/uplink"
@@ -82,7 +83,28 @@ func (d *Daemon) report() *status.Report {
 	}
 	d.mu.Unlock()
 	addCounters(r, cfg, d.flows)
+	addDrops(r, cfg)
 	return r
+}
+
+// addDrops fills in what the protection dropped, from pathpin's table read
+// on a socket of its own (the applier's is not shared).
+func addDrops(r *status.Report, cfg *config.Config) {
+	c, err := nft.Open()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	t, err := c.Read()
+	if err != nil {
+		return
+	}
+	drops := uplink.CountDrops(cfg, t)
+	for i := range r.Uplinks {
+		if d, ok := drops[r.Uplinks[i].Name]; ok {
+			r.Uplinks[i].Dropped = &status.Dropped{Spoofed: d.Spoofed, Refused: d.Refused}
+		}
+	}
 }
 
 func baseUplink(st *uplink.Status) status.Uplink {
@@ -138,6 +160,7 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 		r.Uplinks = append(r.Uplinks, baseUplink(&p[i]))
 	}
 	addCounters(r, cfg, nil)
+	addDrops(r, cfg)
 	return r, nil
 }
 

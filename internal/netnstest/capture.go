@@ -109,3 +109,9 @@ func (c *Capture) DHCP() []DHCPPacket {
 	}
 	return out
 }
+
+// Text is what the capture holds so far, as tcpdump wrote it.
+func (c *Capture) Text() string {
+	b, _ := os.ReadFile(c.file)
+	return string(b)
+}

@@ -42,6 +42,18 @@ type Uplink struct {
 	// RefusedRoutes are the routes of its DHCP lease pathpin would not
 	// install, each with the reason.
 	RefusedRoutes []string `json:"refused_routes,omitempty"`
+	// Dropped are the packets the protection dropped on arrival from
+	// this uplink's side (protect:).
+	Dropped *Dropped `json:"dropped,omitempty"`
+}
+
+// Dropped counts what pathpin's protection dropped from one uplink.
+type Dropped struct {
+	// Spoofed: packets with a LAN source address or one of the router's.
+	Spoofed uint64 `json:"spoofed"`
+	// Refused: new connections not destination-NATed (towards the LAN or
+	// another uplink) or, with protect.router, to the router itself.
+	Refused uint64 `json:"refused"`
 }
 
 // Session is a PPPoE uplink's session.
@@ -107,6 +119,9 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 		}
 		for _, why := range u.RefusedRoutes {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, why)
+		}
+		if d := u.Dropped; d != nil && d.Spoofed+d.Refused > 0 {
+			fmt.Fprintf(w, "%s: dropped from its side: %d new connections refused, %d packets with a spoofed source\n", u.Name, d.Refused, d.Spoofed)
 		}
 	}
 	for _, u := range r.Uplinks {

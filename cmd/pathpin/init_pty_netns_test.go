@@ -93,6 +93,7 @@ func TestInitOnATerminal(t *testing.T) {
 		{"The same password again: ", "hunter2\n"},
 		{"as a second, static uplink [Y/n]: ", "\n"},
 		{"(space-separated) [lan0]: ", "\n"},
+		{"keep working) [Y/n]: ", "\n"},
 		{"[y/N]: ", "n\n"},
 	} {
 		pos = s.waitFor(t, step.prompt, pos)
@@ -108,6 +109,9 @@ func TestInitOnATerminal(t *testing.T) {
 	t.Logf("the terminal showed:\n%s", shown)
 	if strings.Contains(shown, "hunter2") {
 		t.Errorf("the password was echoed:\n%s", shown)
+	}
+	if !strings.Contains(shown, "protect:\r\n  router: true") && !strings.Contains(shown, "protect:\n  router: true") {
+		t.Errorf("the router was not closed by default:\n%s", shown)
 	}
 	if !strings.Contains(shown, "bob") || !strings.Contains(shown, "username: bob") {
 		t.Errorf("the username was not echoed or not in the configuration shown:\n%s", shown)

@@ -33,6 +33,10 @@ type Host struct {
 	NMDevices func(ctx context.Context) (out string, ok bool)
 	// Processes lists the running processes.
 	Processes func() []Process
+	// FiltersInput reports whether another firewall already filters what
+	// reaches the router itself (an nftables chain on the input hook,
+	// iptables-nft's included); nil: none does.
+	FiltersInput func() bool
 }
 
 // A Process is a running program.

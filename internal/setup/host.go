@@ -8,12 +8,39 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/nftables"
 )
 
 // SystemHost is the running system: its root file system, nmcli when
 // installed and the processes in /proc.
 func SystemHost() Host {
-	return Host{Root: "/", NMDevices: nmcliDevices, Processes: procProcesses}
+	return Host{Root: "/", NMDevices: nmcliDevices, Processes: procProcesses, FiltersInput: nftFiltersInput}
+}
+
+// nftFiltersInput looks for a chain of another table on the input hook
+// that drops by policy or holds rules.
+func nftFiltersInput() bool {
+	c, err := nftables.New()
+	if err != nil {
+		return false
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return false
+	}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name == "pathpin" || ch.Hooknum == nil || *ch.Hooknum != *nftables.ChainHookInput {
+			continue
+		}
+		if ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop {
+			return true
+		}
+		if rules, err := c.GetRules(ch.Table, ch); err == nil && len(rules) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func nmcliDevices(ctx context.Context) (string, bool) {

@@ -125,6 +125,19 @@ func Run(ctx context.Context, nl Netlink, opt Options) (*Result, error) {
 	if a.LAN, err = chooseLAN(nl, opt, a.Static, links); err != nil {
 		return nil, err
 	}
+	// Closing the router itself: asked once, yes by default unless
+	// another firewall already filters what reaches it.
+	filtered := opt.Host.FiltersInput != nil && opt.Host.FiltersInput()
+	a.ProtectRouter = !filtered
+	if opt.Ask != nil {
+		q := "Close the router itself to the uplinks' side (new connections from them dropped; DHCP, PPP and probes keep working)"
+		if filtered {
+			q += "? Another firewall already filters input here"
+		}
+		if a.ProtectRouter, err = yes(opt.Ask, q, !filtered); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Answers: a, YAML: a.Render()}
 	if _, err := config.Parse(opt.ConfigPath, []byte(res.YAML)); err != nil {
 		return res, fmt.Errorf("init: the configuration it made does not load (a bug in pathpin init; the answers were %+v): %w", a, err)

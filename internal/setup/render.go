@@ -13,6 +13,8 @@ type Answers struct {
 	PPPoE  *PPPoEUplink
 	Static *StaticUplink
 	LAN    []string
+	// ProtectRouter closes the router itself to the uplinks' side.
+	ProtectRouter bool
 }
 
 // PPPoEUplink is the PPPoE line found by the scan or read from a peer.
@@ -86,7 +88,25 @@ func (a *Answers) Render() string {
 			fmt.Fprintf(&b, "      lcp-echo-failure: %d\n", *p.LCPEchoFailure)
 		}
 	}
+	b.WriteString("# The LAN is closed to the uplinks' side (protect.lan, the default).\n")
+	if a.ProtectRouter {
+		b.WriteString("# New connections from the uplinks' side to the router itself are dropped\n" +
+			"# too (DHCP, PPP and the probes keep working); open a port with allow-in,\n" +
+			"# e.g. allow-in: [tcp/22 on " + a.firstUplink() + "].\n")
+		b.WriteString("protect:\n  router: true\n")
+	}
 	return b.String()
+}
+
+// firstUplink names an uplink of the answers, for examples.
+func (a *Answers) firstUplink() string {
+	if a.Static != nil {
+		return a.Static.Name
+	}
+	if a.PPPoE != nil {
+		return a.PPPoE.Name
+	}
+	return "UPLINK"
 }
 
 func mtuNote(mtu int) string {

@@ -163,24 +163,48 @@ func TestMigratePppoeconf(t *testing.T) {
 	}
 }
 
+// TestRouterLeftOpenWhenAnotherFirewallFiltersInput: init closes the
+// router by default only when nothing else filters what reaches it.
+func TestRouterLeftOpenWhenAnotherFirewallFiltersInput(t *testing.T) {
+	for _, filtered := range []bool{false, true} {
+		h := testHost()
+		h.FiltersInput = func() bool { return filtered }
+		opt := Options{
+			ConfigPath: filepath.Join(t.TempDir(), "pathpin.yaml"), FromPPPoEConf: true, PPPDir: "testdata/pppoeconf/etc/ppp", Peer: "dsl-provider",
+			Static: "eth0:192.168.1.254", LAN: []string{"eth1"}, Host: h, Out: &strings.Builder{}, Err: &strings.Builder{}, DryRun: true,
+		}
+		res, err := Run(context.Background(), nil, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Answers.ProtectRouter == filtered || strings.Contains(res.YAML, "router: true") == filtered {
+			t.Errorf("another firewall filters input: %v; protect.router written: %v", filtered, res.Answers.ProtectRouter)
+		}
+		if _, err := config.Parse(opt.ConfigPath, []byte(res.YAML)); err != nil {
+			t.Errorf("init wrote what does not load: %v", err)
+		}
+	}
+}
+
 // TestRunAsks: with an Asker, every missing answer is asked; "no" at the
 // end writes nothing.
 func TestRunAsksAndNoWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	a := &scripted{answers: []string{"n"}}
+	a := &scripted{answers: []string{"", "n"}}
 	opt := Options{
 		ConfigPath: filepath.Join(dir, "pathpin.yaml"), FromPPPoEConf: true, PPPDir: "testdata/pppoeconf/etc/ppp", Peer: "dsl-provider",
 		Static: "eth0:192.168.1.254", LAN: []string{"eth1"}, Host: testHost(), Out: &strings.Builder{}, Err: &strings.Builder{}, Ask: a,
 	}
-	// The peer has a user and the secrets a password: only the final
-	// question is asked.
+	// The peer has a user and the secrets a password: only whether to
+	// close the router, and the final question, are asked.
 	if _, err := Run(context.Background(), nil, opt); err != ErrDeclined {
 		t.Fatalf("err = %v, want ErrDeclined", err)
 	}
 	if _, err := os.Stat(opt.ConfigPath); err == nil {
 		t.Error("declined, yet the configuration was written")
 	}
-	if diff := cmp.Diff([]string{"Write " + opt.ConfigPath + " and " + filepath.Join(dir, "dsl.password")}, a.asked); diff != "" {
+	if diff := cmp.Diff([]string{"Close the router itself to the uplinks' side (new connections from them dropped; DHCP, PPP and probes keep working)",
+		"Write " + opt.ConfigPath + " and " + filepath.Join(dir, "dsl.password")}, a.asked); diff != "" {
 		t.Errorf("questions (-want +got):\n%s", diff)
 	}
 }

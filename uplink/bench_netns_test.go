@@ -53,6 +53,9 @@ func BenchmarkDataPlane(b *testing.B) {
 		// destroyed connection's event.
 		{name: "pathpin-counting", up: func() { l.mustApply(); stopCounter = startCounter(b, l.Router) }, down: func() { stopCounter(); l.pathpin("down") }},
 		{name: "plain-nat-one-rule", up: ruled, down: unruled},
+		// pathpin with protect.lan off: what the LAN's protection costs.
+		{name: "pathpin-unprotected", up: func() { l.write(l.Config(1, 1, "protect:\n  lan: false\n")); l.mustApply() },
+			down: func() { l.pathpin("down"); l.configure(1, 1) }},
 	}
 	l.Router.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	// The client's ports: 63,000 connections are made within the minute
@@ -105,6 +108,12 @@ func BenchmarkDataPlane(b *testing.B) {
 	rtr, _, _ := paired(setups[3].mbps, setups[1].mbps)
 	ocr, ocq1, ocq3 := paired(setups[0].conns, setups[3].conns)
 	otr, _, _ := paired(setups[0].mbps, setups[3].mbps)
+	pcr, pcq1, pcq3 := paired(setups[0].conns, setups[4].conns)
+	ptr, ptq1, ptq3 := paired(setups[0].mbps, setups[4].mbps)
+	b.ReportMetric(pcr, "protect-on/off-conn")
+	b.ReportMetric(ptr, "protect-on/off-bulk")
+	b.Logf("protect.lan on vs off, same rounds: new connections/s %.3f× (quartiles %.3f–%.3f), bulk TCP %.3f× (%.3f–%.3f) (target ≥ 0.97)",
+		pcr, pcq1, pcq3, ptr, ptq1, ptq3)
 	b.ReportMetric(med(setups[0].conns), "pathpin-conn/s")
 	b.ReportMetric(med(setups[1].conns), "plain-conn/s")
 	b.ReportMetric(cr, "conn-ratio")

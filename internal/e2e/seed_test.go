@@ -306,6 +306,23 @@ func TestSeedTopology(t *testing.T) {
 	if counts[addr] < 20 || counts["192.168.1.2"] < 20 {
 		t.Fatalf("100 connections went %v; want both uplinks used", counts)
 	}
+
+	// The LAN is closed to both uplinks' sides: the static ISP's router
+	// and the AC's end of the PPP link, each routing the LAN's prefix at
+	// pathpin's router.
+	netnstest.ServeSourceAddress(s.client.Listen("10.0.0.2:80"))
+	s.ispb.Run("ip", "route", "add", "10.0.0.0/24", "via", "192.168.1.2")
+	acLink := strings.Fields(s.ispa.Run("sh", "-c", "ip -o link show type ppp | head -n1 | cut -d: -f2"))
+	if len(acLink) == 0 {
+		t.Fatal("no PPP link at the AC")
+	}
+	s.ispa.Run("ip", "route", "add", "10.0.0.0/24", "dev", acLink[0])
+	for name, ns := range map[string]*netnstest.NS{"the static ISP": s.ispb, "the PPP AC": s.ispa} {
+		if c, err := ns.DialSourceWithin("10.0.0.2:80", 500*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("%s's side reached a LAN client through the router", name)
+		}
+	}
 	for i, c := range long {
 		if src, err := c.Ask(); err != nil || src != c.First {
 			t.Fatalf("connection %d moved from %s to %q (%v)", i, c.First, src, err)

@@ -136,11 +136,17 @@ func TestDownLeavesForeignStateAsItWas(t *testing.T) {
 			t.Errorf("while pathpin is applied, the state lacks %q", want)
 		}
 	}
+	l.downRestores(before)
+}
+
+// downRestores runs pathpin down and checks the router is as before.
+func (l *engineLab) downRestores(before string) {
+	l.t.Helper()
 	if out, code := l.pathpin("down"); code != 0 {
-		t.Fatalf("down exited %d:\n%s", code, out)
+		l.t.Fatalf("down exited %d:\n%s", code, out)
 	}
 	if diff := cmp.Diff(before, l.snapshot()); diff != "" {
-		t.Fatalf("down did not restore the router (-before +after):\n%s", diff)
+		l.t.Fatalf("down did not restore the router (-before +after):\n%s", diff)
 	}
 }
 
@@ -170,12 +176,7 @@ func TestDownRemovesAnOlderPathpinsChains(t *testing.T) {
 			t.Errorf("check does not say %q:\n%s", want, out)
 		}
 	}
-	if out, code := l.pathpin("down"); code != 0 {
-		t.Fatalf("down exited %d:\n%s", code, out)
-	}
-	if diff := cmp.Diff(before, l.snapshot()); diff != "" {
-		t.Fatalf("down did not leave the router as before the old chains (-before +after):\n%s", diff)
-	}
+	l.downRestores(before)
 }
 
 func TestBadConfigChangesNothing(t *testing.T) {

@@ -41,6 +41,20 @@ uplinks:
 	return l, srv
 }
 
+// dhcpAndStatic is the configuration of ispa by DHCP on wan0 and ispb
+// static on wan1 by gatewayB, with extra appended.
+func dhcpAndStatic(gatewayB, extra string) string {
+	return `lan:
+  interfaces: [lan0]
+uplinks:
+  - name: ispa
+    interface: wan0
+    dhcp: {}
+  - name: ispb
+    interface: wan1
+    gateway: ` + gatewayB + "\n" + extra
+}
+
 // routerState is what pathpin may change on the router, as text.
 func (l *failoverLab) routerState() string {
 	var b strings.Builder

@@ -10,6 +10,22 @@ import (
 	"github.com/pathpin/pathpin/internal/statedir"
 )
 
+// spawn runs an uplink's task until its context ends: the daemon waits for
+// its first attempt before READY (run calls d.pending.Done) and for its
+// end on shutdown (wg); done closes when it has returned.
+func (d *Daemon) spawn(ctx context.Context, wg *sync.WaitGroup, run func(context.Context)) (context.CancelFunc, chan struct{}) {
+	tctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	d.pending.Add(1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		run(tctx)
+	}()
+	return cancel, done
+}
+
 // dhcpOwner owns the DHCP uplinks: a client task each and the lease each
 // holds in force. It reconciles itself to a new configuration; its lock is
 // its own and it never takes the daemon's.
@@ -33,16 +49,9 @@ func (o *dhcpOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cf
 		if !u.IsDHCP() || o.tasks[u.Name] != nil {
 			continue
 		}
-		tctx, cancel := context.WithCancel(ctx)
-		t := &dhcpTask{uplink: u, cancel: cancel, done: make(chan struct{}), release: u.DHCP.Release}
+		t := &dhcpTask{uplink: u, release: u.DHCP.Release}
+		t.cancel, t.done = d.spawn(ctx, wg, func(ctx context.Context) { d.runDHCP(ctx, t) })
 		o.tasks[u.Name] = t
-		d.pending.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(t.done)
-			d.runDHCP(tctx, t)
-		}()
 	}
 }
 

@@ -20,19 +20,8 @@ func newKeaLab(t *testing.T, k netnstest.KeaServer) (*failoverLab, *netnstest.Ca
 	capture := l.ISPs[0].StartCapture("cpe", "udp port 67 or udp port 68")
 	k.Interface, k.Subnet, k.Pool, k.Router = "cpe", "192.168.1.0/24", "192.168.1.10 - 192.168.1.20", "192.168.1.254"
 	l.ISPs[0].StartKea(k)
-	cfg := `lan:
-  interfaces: [lan0]
-uplinks:
-  - name: ispa
-    interface: wan0
-    dhcp: {}
-  - name: ispb
-    interface: wan1
-    gateway: 192.168.2.254
-# The router closed to the uplinks' side: DHCP (untracked) still works.
-protect:
-  router: true
-`
+	// The router closed to the uplinks' side: DHCP (untracked) still works.
+	cfg := dhcpAndStatic("192.168.2.254", "protect:\n  router: true\n")
 	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -56,16 +56,9 @@ func (o *pppoeOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, c
 		if !u.IsPPPoE() || o.tasks[u.Name] != nil {
 			continue
 		}
-		tctx, cancel := context.WithCancel(ctx)
-		t := &task{uplink: u, cancel: cancel, done: make(chan struct{})}
+		t := &task{uplink: u}
+		t.cancel, t.done = d.spawn(ctx, wg, func(ctx context.Context) { d.runPPPoE(ctx, u) })
 		o.tasks[u.Name] = t
-		d.pending.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(t.done)
-			d.runPPPoE(tctx, u)
-		}()
 	}
 }
 

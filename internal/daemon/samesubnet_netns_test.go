@@ -39,16 +39,7 @@ func TestDHCPAndStaticOnTheSameSubnetWithHostileRoutes(t *testing.T) {
 	}, ",")
 	l.ISPs[0].StartDHCPServer(netnstest.DHCPServer{Interface: "cpe", Range: "192.168.1.10,192.168.1.14,255.255.255.0,2m",
 		Router: "192.168.1.254", Extra: []string{"--no-ping", "--dhcp-option=option:classless-static-route," + routes}})
-	cfg := `lan:
-  interfaces: [lan0]
-uplinks:
-  - name: ispa
-    interface: wan0
-    dhcp: {}
-  - name: ispb
-    interface: wan1
-    gateway: 192.168.1.254
-` + fastHealth
+	cfg := dhcpAndStatic("192.168.1.254", fastHealth)
 	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

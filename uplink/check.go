@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/nftables"
 	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/vishvananda/netlink"
 )
 
@@ -79,8 +81,10 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 
 	if cfg.Protect.LAN {
 		add(Info, "protect.lan: new connections from the uplinks' side are dropped unless port-forwarded, and spoofed sources too")
+	} else if other := otherForwardFilter(); other != "" {
+		add(Info, "protect.lan is off; %s filters forwarded traffic: make sure it drops new connections from the uplinks' side", other)
 	} else {
-		add(Warning, "protect.lan is off: with forwarding on, anything on an uplink's side (the ISP router's Wi-Fi included) that routes the LAN's prefix at this router reaches every LAN device, and one ISP's segment can route through to the other; pathpin drops none of it. Unless another firewall does, delete protect.lan: false from %s", cfg.Path)
+		add(Warning, "protect.lan is off and nothing else filters forwarded traffic: with forwarding on, anything on an uplink's side (the ISP router's Wi-Fi included) that routes the LAN's prefix at this router reaches every LAN device, and one ISP's segment can route through to the other. Delete protect.lan: false from %s", cfg.Path)
 	}
 	var uplinkAddrs []netip.Addr
 	for _, st := range p.Statuses {
@@ -129,4 +133,30 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 		add(Problem, "routing table %d already has routes, and pathpin has not run here; pick free tables with table: in %s", p.Live.Routes[0].Table, cfg.Path)
 	}
 	return out, nil
+}
+
+// otherForwardFilter names another nftables chain (iptables-nft's
+// included) on the forward hook that drops by policy or holds rules, ""
+// when there is none.
+func otherForwardFilter() string {
+	c, err := nftables.New()
+	if err != nil {
+		return ""
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return ""
+	}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name == nft.TableName || ch.Hooknum == nil || *ch.Hooknum != *nftables.ChainHookForward {
+			continue
+		}
+		if ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop {
+			return fmt.Sprintf("chain %s of table %s (policy drop)", ch.Name, ch.Table.Name)
+		}
+		if rules, err := c.GetRules(ch.Table, ch); err == nil && len(rules) > 0 {
+			return fmt.Sprintf("chain %s of table %s", ch.Name, ch.Table.Name)
+		}
+	}
+	return ""
 }

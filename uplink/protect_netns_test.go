@@ -231,9 +231,15 @@ func TestProtectOffAndTheRouter(t *testing.T) {
 	if strings.Contains(l.Router.Run("nft", "list", "table", "ip", "pathpin"), "filter_forward") {
 		t.Error("protect.lan: false, yet pathpin drops forwarded traffic")
 	}
-	if out, _ := l.pathpin("check"); !strings.Contains(out, "warning: protect.lan is off") {
+	if out, _ := l.pathpin("check"); !strings.Contains(out, "warning: protect.lan is off and nothing else filters forwarded traffic") {
 		t.Errorf("check does not warn that the LAN is open:\n%s", out)
 	}
+	// Another firewall filtering forward: check says so instead.
+	l.Router.Run("nft", `add table inet other; add chain inet other forward { type filter hook forward priority 0; policy drop; }`)
+	if out, _ := l.pathpin("check"); !strings.Contains(out, "protect.lan is off; chain forward of table other (policy drop) filters forwarded traffic") {
+		t.Errorf("check does not name the other firewall:\n%s", out)
+	}
+	l.Router.Run("nft", "delete table inet other")
 
 	netnstest.ServeSourceAddress(l.Router.Listen(l.UplinkAddrs[0] + ":22"))
 	netnstest.ServeSourceAddress(l.Router.Listen(l.UplinkAddrs[1] + ":22"))

@@ -64,7 +64,7 @@ func TestBootLab(t *testing.T) {
 		r("sysctl", "-qw", "net.ipv6.conf."+f+".disable_ipv6=1")
 	}
 	ns := map[string]*netnstest.NS{}
-	for _, n := range []string{"sw", "client", "ispa", "ispb", "sv"} {
+	for _, n := range []string{"sw", "client", "ispa", "ispb", "ispc", "sv"} {
 		ns[n] = netnstest.Lasting(t, n)
 	}
 	ns["sw"].Run("ip", "link", "add", "br0", "type", "bridge")
@@ -98,6 +98,13 @@ func TestBootLab(t *testing.T) {
 		isp.Run("ip", "route", "add", netnstest.ServerAddr+"/32", "via", fmt.Sprintf("172.16.%d.2", i+1))
 		isp.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	}
+	// A cable line on standby: its router hands out 192.168.3.0/24 by
+	// DHCP (dnsmasq), so that DHCP runs under the unit's hardening too.
+	r("ip", "link", "add", "eth2", "type", "veth", "peer", "name", "cpe", "netns", "ispc")
+	ns["ispc"].Run("ip", "link", "set", "cpe", "up")
+	ns["ispc"].Run("ip", "addr", "add", "192.168.3.254/24", "dev", "cpe")
+	ns["ispc"].StartDHCPServer(netnstest.DHCPServer{Interface: "cpe", Range: "192.168.3.10,192.168.3.20,255.255.255.0,2m",
+		Router: "192.168.3.254", Extra: []string{"--no-ping"}})
 	sv.Run("ip", "route", "add", "100.64.0.0/24", "via", "172.16.1.1")
 	sv.Run("ip", "route", "add", "192.168.1.0/24", "via", "172.16.2.1")
 	netnstest.ServeSourceAddress(sv.Listen(netnstest.ServerAddr + ":80"))
@@ -261,21 +268,34 @@ func TestBooted(t *testing.T) {
 	if errs := strings.TrimSpace(b.run("journalctl", "-u", "pathpin", "-p", "err", "-o", "cat", "--no-pager")); errs != "" {
 		t.Errorf("a normal boot logged errors:\n%s", errs)
 	}
-	// The probes answer through both uplinks under the unit's hardening
-	// (raw ICMP sockets, marks) and protect.router.
-	b.waitFor("the probes answered on both uplinks", 30*time.Second, func() bool {
+	// Under the unit's hardening and protect.router: the probes answer
+	// through both weighted uplinks (raw ICMP sockets, marks), and the
+	// standby cable line holds a DHCP lease (packet socket, notrack).
+	b.waitFor("the probes answered on both uplinks and the cable line's lease", 30*time.Second, func() bool {
 		var rep struct {
 			Uplinks []struct {
-				Loss *float64 `json:"probe_loss"`
+				Name  string   `json:"name"`
+				Loss  *float64 `json:"probe_loss"`
+				Lease *struct {
+					State   string `json:"state"`
+					Address string `json:"address"`
+				} `json:"dhcp_lease"`
 			} `json:"uplinks"`
 		}
 		out, err := exec.Command("pathpin", "status", "--json").Output()
-		if err != nil || json.Unmarshal(out, &rep) != nil || len(rep.Uplinks) != 2 {
+		if err != nil || json.Unmarshal(out, &rep) != nil || len(rep.Uplinks) != 3 {
 			return false
 		}
 		for _, u := range rep.Uplinks {
-			if u.Loss == nil || *u.Loss >= 1 {
-				return false
+			switch u.Name {
+			case "cable":
+				if u.Lease == nil || u.Lease.State != "bound" || !strings.HasPrefix(u.Lease.Address, "192.168.3.") {
+					return false
+				}
+			default:
+				if u.Loss == nil || *u.Loss >= 1 {
+					return false
+				}
 			}
 		}
 		return true

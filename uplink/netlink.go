@@ -237,20 +237,6 @@ func toNetlinkRule(r Rule) *netlink.Rule {
 	return nr
 }
 
-// linkIndexes maps interface names to indexes and back.
-func linkIndexes(nl Netlink) (map[string]int, map[int]string, error) {
-	links, err := nl.LinkList()
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing links: %w", err)
-	}
-	byName, byIndex := map[string]int{}, map[int]string{}
-	for _, l := range links {
-		byName[l.Attrs().Name] = l.Attrs().Index
-		byIndex[l.Attrs().Index] = l.Attrs().Name
-	}
-	return byName, byIndex, nil
-}
-
 // ignoreExists treats "already there" as success, and "not there" on delete.
 func ignoreExists(err error) error {
 	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {

@@ -66,6 +66,13 @@ func TestDHCPAndStaticOnTheSameSubnetWithHostileRoutes(t *testing.T) {
 		t.Errorf("ispa's table holds the wrong lease routes:\n%s", table)
 	}
 	leased := a.Local
+	// The LAN stays closed to the DHCP uplink's side.
+	netnstest.ServeSourceAddress(l.Client.Listen("10.0.0.2:80"))
+	l.ISPs[0].Run("ip", "route", "add", "10.0.0.0/24", "via", leased)
+	if c, err := l.ISPs[0].DialSourceWithin("10.0.0.2:80", 500*time.Millisecond); err == nil {
+		c.Close()
+		t.Error("the DHCP uplink's side reached a LAN client through the router")
+	}
 	got := l.connect(200)
 	if got[leased] == 0 || got[l.UplinkAddrs[1]] == 0 || got[leased]+got[l.UplinkAddrs[1]] != 200 {
 		t.Fatalf("new connections went %v; want both %s (ispa's lease) and %s", got, leased, l.UplinkAddrs[1])

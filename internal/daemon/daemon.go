@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -72,9 +71,6 @@ type Daemon struct {
 	// (0: the kernel's default).
 	watchNS     *netns.NsHandle
 	watchBuffer int
-	// ownDeletes are the routes the last apply deleted, by key: their
-	// deletion events are no change. The applier's alone.
-	ownDeletes map[string]bool
 
 	// The owners of the uplinks' kinds: each reconciles itself to a new
 	// configuration and keeps its own lock.
@@ -88,18 +84,14 @@ type Daemon struct {
 	statuses []uplink.Status // as of the last apply
 	scripts  *pppScripts
 
-	// Owned by the applier goroutine.
-	vlans   *vlanRecord
-	probes  *probeSet
+	// The health owner's probe loops and the kernel owner's state are
+	// the applier goroutine's.
+	health  *healthOwner
+	kernel  *kernelOwner
 	pending sync.WaitGroup // PPPoE uplinks that have not made their first attempt
-	// flush deletes conntrack entries off the applier's path.
-	flush *flusher
 	// flows counts conntrack entries by mark from the kernel's events,
 	// for status.
 	flows *conntrack.Counter
-	// flushAddrsAfterApply are addresses a DHCP lease moved away from:
-	// their connections are deleted once the new address is in place.
-	flushAddrsAfterApply []netip.Addr
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -132,7 +124,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, ppp: newPPPoEOwner(), dhcpOwn: newDHCPOwner(),
-		scripts: newPPPScripts(), vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher(),
+		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
@@ -167,7 +159,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.watchLinks(workers) }()
 	workersDone.Add(1)
-	go func() { defer workersDone.Done(); d.flush.run(workers, d) }()
+	go func() { defer workersDone.Done(); d.kernel.flush.run(workers, d) }()
 	workersDone.Add(1)
 	go func() {
 		defer workersDone.Done()
@@ -175,7 +167,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 			d.log.Warn("status counts flows with a conntrack dump per request", "err", err)
 		}
 	}()
-	d.probes = d.startProbes(workers)
+	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()
 
@@ -184,7 +176,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	close(d.stopped)
 	d.opt.Notify.Notify("STOPPING=1")
 	stopWorkers()
-	d.probes.stop()
+	d.health.stop()
 	workersDone.Wait()
 	return d.shutdown()
 }
@@ -200,7 +192,7 @@ func (d *Daemon) shutdown() error {
 		errs = append(errs, fmt.Errorf("removing routes, rules and chains: %w", err))
 	}
 	if nl, ok := engine.NL.(VLANDeleter); ok {
-		if err := d.vlans.removeAll(nl); err != nil {
+		if err := d.kernel.vlans.removeAll(nl); err != nil {
 			errs = append(errs, fmt.Errorf("removing VLANs: %w", err))
 		}
 	}

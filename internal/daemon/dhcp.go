@@ -154,7 +154,7 @@ func (d *Daemon) handleDHCP(name string, ev *dhcp.Event) (apply, left bool, file
 			"server", ev.Lease.Server.String(), "lease", ev.Lease.Duration.String())
 		if prev != nil && prev.Address.Addr() != ev.Lease.Address.Addr() {
 			// The old address's connections cannot survive.
-			d.flushAddrsAfterApply = append(d.flushAddrsAfterApply, prev.Address.Addr())
+			d.kernel.flushAddrs = append(d.kernel.flushAddrs, prev.Address.Addr())
 		}
 	case dhcp.Renewed:
 		d.dhcpOwn.setLease(name, ev.Lease)
@@ -220,18 +220,18 @@ func (d *Daemon) removeResolv(name string) { _ = os.Remove(d.opt.dirs().Resolv(n
 // flushOldAddresses deletes the connections of addresses a lease moved
 // away from, once the new one is in place.
 func (d *Daemon) flushOldAddresses() {
-	if len(d.flushAddrsAfterApply) == 0 {
+	if len(d.kernel.flushAddrs) == 0 {
 		return
 	}
 	if ct, ok := d.engine.NL.(uplink.Conntrack); ok {
-		for _, a := range d.flushAddrsAfterApply {
-			d.flush.queue(d, flushJob{what: "the connections of " + a.String() + ", an address the lease moved from", run: func() error {
+		for _, a := range d.kernel.flushAddrs {
+			d.kernel.flush.queue(d, flushJob{what: "the connections of " + a.String() + ", an address the lease moved from", run: func() error {
 				_, err := uplink.FlushAddress(ct, a)
 				return err
 			}})
 		}
 	}
-	d.flushAddrsAfterApply = nil
+	d.kernel.flushAddrs = nil
 }
 
 // leaseStatus is what status shows of a DHCP uplink's client.

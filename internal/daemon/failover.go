@@ -19,6 +19,6 @@ func (d *Daemon) flushDead(dead []string) {
 			continue
 		}
 		mark, mask := u.Mark, cfg.MarkMask
-		d.flush.queue(d, flushJob{what: "uplink " + name + "'s connections", run: func() error { return conntrack.DeleteMark(mark, mask) }})
+		d.kernel.flush.queue(d, flushJob{what: "uplink " + name + "'s connections", run: func() error { return conntrack.DeleteMark(mark, mask) }})
 	}
 }

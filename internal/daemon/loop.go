@@ -109,9 +109,9 @@ func (d *Daemon) apply(ctx context.Context) error {
 	d.mu.Unlock()
 	// The kernel tells of each route this apply deleted: those events are
 	// this apply's own, handled (by the applier, after this) as no change.
-	d.ownDeletes = map[string]bool{}
+	d.kernel.ownDeletes = map[string]bool{}
 	for _, r := range p.Changes.DelRoutes {
-		d.ownDeletes[r.Key()] = true
+		d.kernel.ownDeletes[r.Key()] = true
 	}
 	if !p.Changes.Empty() {
 		d.log.Info("uplinks changed", "status", status)

@@ -46,7 +46,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	restarted := d.ppp.stopChanged(cfg)
-	d.probes.stop()
+	d.health.stop()
 	d.dhcpOwn.stopChanged(cfg, d.opt.dirs())
 	d.mu.Lock()
 	old := d.engine
@@ -62,7 +62,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	d.flows.SetMask(cfg.MarkMask)
 	d.ppp.start(ctx, wg, d, cfg)
 	d.dhcpOwn.start(ctx, wg, d, cfg)
-	d.probes = d.startProbes(ctx)
+	d.health.start(ctx, d)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }
 
@@ -198,7 +198,7 @@ func (d *Daemon) ensureVLAN(spec vlan.Spec) (changed bool, err error) {
 	if missing != nil && spec.ID != 0 {
 		// A link pathpin made and did not record would outlive it: none
 		// without the other.
-		if err := d.vlans.add(spec.Name()); err != nil {
+		if err := d.kernel.vlans.add(spec.Name()); err != nil {
 			if del, ok := nl.(VLANDeleter); ok {
 				if l, lerr := del.LinkByName(spec.Name()); lerr == nil {
 					_ = del.LinkDel(l)

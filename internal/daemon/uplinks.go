@@ -97,8 +97,8 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 	if ev.kind == evReapply {
 		d.mu.Unlock()
 		// A route pathpin's own last apply deleted is no change to undo.
-		if ev.routeGone != "" && d.ownDeletes[ev.routeGone] {
-			delete(d.ownDeletes, ev.routeGone)
+		if ev.routeGone != "" && d.kernel.ownDeletes[ev.routeGone] {
+			delete(d.kernel.ownDeletes, ev.routeGone)
 			d.log.Debug("a route pathpin deleted itself is gone", "route", ev.routeGone)
 			return false, false
 		}

@@ -153,7 +153,10 @@ func (c *Client) step(input func(now time.Time) Step) {
 func (c *Client) carryOut(s Step) {
 	if s.Send != nil {
 		if err := c.Conn.Send(s.Send, s.To, s.From); err != nil {
-			c.Log.Debug("sending a DHCP message", "type", s.Send.MessageType().String(), "err", err)
+			// A message that cannot leave (an interface going away, a
+			// socket the system refuses) is retransmitted on the state
+			// machine's schedule; it is said, so that a lasting cause shows.
+			c.Log.Warn("sending a DHCP message failed", "type", s.Send.MessageType().String(), "err", err)
 		}
 	}
 	if s.Event == nil {

@@ -232,3 +232,18 @@ func TestRandomDHCPCycling(t *testing.T) {
 		}
 	}
 }
+
+// TestALeaseWithAnOffLinkRouter: a /32 lease (or a hostile server) naming
+// a router that is not on the lease's link takes only that uplink out of
+// service, with the reason.
+func TestALeaseWithAnOffLinkRouter(t *testing.T) {
+	_, cfg, e, leases := fakeDHCPHome(t)
+	leases["a"] = Lease{Addr: netip.MustParsePrefix("100.64.7.9/32"), Gateway: mustAddr("100.64.0.1")}
+	p := mustApply(t, e, cfg, nil)
+	if st := statusOf(p, "a"); st.Up() || !strings.Contains(st.Reason.String(), "not on its link") {
+		t.Fatalf("a lease with an off-link router: %+v", st.Reason)
+	}
+	if st := statusOf(p, "b"); !st.Up() {
+		t.Fatalf("b left service with a: %v", st.Reason)
+	}
+}

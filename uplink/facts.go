@@ -117,14 +117,35 @@ func Statuses(cfg *config.Config, facts *Facts, held Holds) []Status {
 			st.Reason = Down(NoAddress, "no DHCP lease on "+st.Device+" yet")
 		case u.IsDHCP() && !st.Gateway.IsValid():
 			st.Reason = Down(NoAddress, "the DHCP lease on "+st.Device+" names no router (option 3 or 121)")
+		case u.IsDHCP() && (st.Gateway == lease.Addr.Addr() || !onLeaseLink(lease, st.Gateway)):
+			// Input from the network: a router the kernel could not reach
+			// (or the router itself) would have its default route refused.
+			st.Reason = Down(NoAddress, "the DHCP lease on "+st.Device+" names a router, "+st.Gateway.String()+", that is not on its link "+lease.Addr.Masked().String())
 		case !st.Local.IsValid():
 			st.Reason = Down(NoAddress, "interface "+st.Device+" has no address in the gateway's subnet ("+u.Gateway.String()+")")
 		case isHeld && !hold.InService():
 			st.Reason = hold
 		}
 		pppHeld := u.IsPPPoE() && isHeld && hold.Cause == PPPDown
-		st.Routable = ok && link.AdminUp && st.Local.IsValid() && !pppHeld && st.Gateway.IsValid()
+		// A table the kernel refused holds only its unreachable default
+		// until the next change.
+		refused := isHeld && hold.Cause == Refused
+		st.Routable = ok && link.AdminUp && st.Local.IsValid() && !pppHeld && !refused && st.Gateway.IsValid()
 		out = append(out, st)
 	}
 	return out
+}
+
+// onLeaseLink reports whether gw is on a lease's link: in its subnet, or in
+// one of its on-link classless routes.
+func onLeaseLink(l Lease, gw netip.Addr) bool {
+	if l.Addr.Masked().Contains(gw) {
+		return true
+	}
+	for _, r := range l.Routes {
+		if !r.Gw.IsValid() && r.Dst.Contains(gw) {
+			return true
+		}
+	}
+	return false
 }

@@ -576,3 +576,43 @@ func copyRecord(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// refusingKernel refuses every route for one table, as the kernel does a
+// route through a link that went down in the middle of the apply.
+type refusingKernel struct {
+	*fakeKernel
+	table int
+}
+
+func (k refusingKernel) RouteReplace(r *netlink.Route) error {
+	if r.Table == k.table && r.Type != unix.RTN_UNREACHABLE {
+		return unix.ENETUNREACH
+	}
+	return k.fakeKernel.RouteReplace(r)
+}
+
+// TestOneRefusedUplinkDoesNotHoldTheOthersBack: the kernel refuses uplink
+// b's routes; b leaves service with the kernel's reason and its table
+// holds only an unreachable default, while a is applied.
+func TestOneRefusedUplinkDoesNotHoldTheOthersBack(t *testing.T) {
+	k, cfg := fakeHome(t)
+	e := fakeEngine(k, t.TempDir())
+	e.NL = refusingKernel{fakeKernel: k, table: 102}
+	p, err := e.Apply(context.Background(), in(e, cfg, nil))
+	if err != nil {
+		t.Fatalf("one uplink's refused routes failed the whole apply: %v", err)
+	}
+	b := statusOf(p, "b")
+	if b.Up() || b.Reason.Cause != Refused || !strings.Contains(b.Reason.String(), "network is unreachable") {
+		t.Fatalf("b: %+v", b.Reason)
+	}
+	dump := k.dump()
+	for _, want := range []string{"route table 101 default via 192.168.1.254 dev wan0", "route table 102 unreachable default"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("the kernel lacks %q:\n%s", want, dump)
+		}
+	}
+	if a := statusOf(p, "a"); !a.Up() {
+		t.Errorf("a is not in service: %v", a.Reason)
+	}
+}

@@ -12,14 +12,15 @@ import (
 )
 
 // listening lists the router's TCP listeners and UDP sockets that the
-// uplinks' side can reach: bound to any address, or to one of addrs (the
-// uplinks' own), as "tcp 0.0.0.0:22". It reads /proc/net/tcp and udp of
-// the network namespace it runs in.
+// uplinks' side can reach: bound to any address (IPv6's [::] too, which
+// takes IPv4 unless the socket is v6-only), or to one of addrs (the
+// uplinks' own), as "tcp 0.0.0.0:22". It reads /proc/net/tcp, udp, tcp6
+// and udp6 of the network namespace it runs in.
 func listening(addrs []netip.Addr) []string {
 	var out []string
 	for _, p := range []struct {
 		proto, file, state string
-	}{{"tcp", "/proc/net/tcp", "0A"}, {"udp", "/proc/net/udp", "07"}} {
+	}{{"tcp", "/proc/net/tcp", "0A"}, {"udp", "/proc/net/udp", "07"}, {"tcp", "/proc/net/tcp6", "0A"}, {"udp", "/proc/net/udp6", "07"}} {
 		f, err := os.Open(p.file)
 		if err != nil {
 			continue
@@ -29,6 +30,15 @@ func listening(addrs []netip.Addr) []string {
 		for s.Scan() {
 			fields := strings.Fields(s.Text())
 			if len(fields) < 4 || fields[3] != p.state {
+				continue
+			}
+			if a, port, ok := strings.Cut(fields[1], ":"); ok && len(a) == 32 {
+				// IPv6: only the wildcard reaches IPv4 clients.
+				if strings.Trim(a, "0") == "" {
+					if n, err := strconv.ParseUint(port, 16, 16); err == nil {
+						out = append(out, fmt.Sprintf("%s [::]:%d", p.proto, n))
+					}
+				}
 				continue
 			}
 			addr, port, ok := procAddr(fields[1])

@@ -54,6 +54,13 @@ func protectChains(cfg *config.Config, facts *Facts) []nft.Chain {
 			name := protectChain(u)
 			fwd.Rules = append(fwd.Rules, nft.Rule{IIf: u.DeviceName(), Jump: name,
 				Comment: fmt.Sprintf("what arrives on %s from its side of the link", u.Name)})
+			// A PPPoE line's Ethernet (its VLAN link, or its own NIC)
+			// carries no IP of pathpin's, but a neighbour there could
+			// route through the router all the same.
+			if u.IsPPPoE() && !slices.Contains(cfg.LAN.Interfaces, u.PPPoE.LinkName()) {
+				fwd.Rules = append(fwd.Rules, nft.Rule{IIf: u.PPPoE.LinkName(), Jump: name,
+					Comment: fmt.Sprintf("what arrives on %s's Ethernet link %s", u.Name, u.PPPoE.LinkName())})
+			}
 			c := nft.Chain{Name: name}
 			for _, p := range lan {
 				r := nft.Rule{Counter: true, Drop: true,
@@ -70,6 +77,11 @@ func protectChains(cfg *config.Config, facts *Facts) []nft.Chain {
 					Comment: fmt.Sprintf("%s: from %s with the router's own address %s", whySpoofed, u.Name, a)})
 			}
 			c.Rules = append(c.Rules,
+				// What conntrack could not place (a SYN-ACK or RST of no
+				// connection), and what it leaves alone (the DHCP answers
+				// pathpin notracks), never goes further.
+				nft.Rule{CtBad: true, Counter: true, Drop: true,
+					Comment: fmt.Sprintf("%s: from %s's side, invalid or untracked", whyRefused, u.Name)},
 				nft.Rule{CtNew: true, CtDNAT: true, Return: true,
 					Comment: fmt.Sprintf("a port forward on %s (destination-NATed, whichever tool made it) passes", u.Name)},
 				nft.Rule{CtNew: true, Counter: true, Drop: true,
@@ -129,7 +141,7 @@ func CountDrops(cfg *config.Config, t *nft.Table) map[string]Drops {
 				continue
 			}
 			d := out[name]
-			if r.CtNew {
+			if r.CtNew || r.CtBad {
 				d.Refused += r.Packets
 			} else {
 				d.Spoofed += r.Packets

@@ -84,9 +84,10 @@ type Route struct {
 	LinkScope bool
 }
 
-// routeID is how the kernel tells IPv4 routes apart: two routes with the
-// same ID cannot both be in a table (a replace puts one in the other's
-// place), so pathpin keys its diff, its desired state and its deletes by it.
+// routeID is how the kernel tells IPv4 routes apart: a replace puts a
+// route in the place of the one with its ID, so pathpin keys its diff, its
+// desired state and its deletes by it. (Only an append, which pathpin never
+// makes, puts a second route with one ID in a table.)
 type routeID struct {
 	Table  int
 	Dst    netip.Prefix

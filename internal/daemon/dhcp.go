@@ -70,7 +70,7 @@ func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
 		}
 		c := &dhcp.Client{Uplink: u.Name, Params: dhcpParams(u, hw), Conn: conn, Clock: dhcp.RealClock{}, Store: dhcp.Store{Dir: d.opt.LibDir}, Log: log,
 			OnEvent: func(ev dhcp.Event) {
-				d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &ev})
+				d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &ev, dhcpFrom: t})
 				if ev.Kind != dhcp.Lost {
 					first()
 				}
@@ -82,7 +82,7 @@ func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
 		if ctx.Err() == nil {
 			// The interface went: its address went with it.
 			log.Warn("DHCP client stopped; waiting for its interface", "err", err)
-			d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &dhcp.Event{Kind: dhcp.Lost, Why: "its interface went away"}})
+			d.send(ctx, event{kind: evDHCP, uplink: u.Name, dhcp: &dhcp.Event{Kind: dhcp.Lost, Why: "its interface went away"}, dhcpFrom: t})
 			conn.Close()
 			continue
 		}

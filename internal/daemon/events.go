@@ -34,8 +34,10 @@ type event struct {
 	reply chan error
 	// ppp is pppd's ip-up or ip-down behind an evPPP from the hook.
 	ppp *hooks.Event
-	// dhcp is the lease change behind an evDHCP.
-	dhcp *dhcp.Event
+	// dhcp is the lease change behind an evDHCP, and dhcpFrom the client
+	// task that saw it: one a reload has since stopped speaks no more.
+	dhcp     *dhcp.Event
+	dhcpFrom *dhcpTask
 	// routeGone is the key (uplink.Route.Key) of a route removed from
 	// one of pathpin's tables, behind an evReapply.
 	routeGone string

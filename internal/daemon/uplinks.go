@@ -113,6 +113,10 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		d.mu.Unlock()
 		return true, false
 	}
+	if ev.kind == evDHCP && ev.dhcpFrom != nil && d.dhcpOwn.task(ev.uplink) != ev.dhcpFrom {
+		d.mu.Unlock()
+		return false, false
+	}
 	if ev.kind == evDHCP {
 		var files func()
 		apply, left, files = d.handleDHCP(ev.uplink, ev.dhcp)

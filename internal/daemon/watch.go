@@ -25,6 +25,7 @@ import (
 // apply reads the kernel whole) and logs it. It stops only with ctx.
 func (d *Daemon) watchLinks(ctx context.Context) {
 	w := &linkWatch{carrierOf: map[string]bool{}, mtuOf: map[string]int{}, names: map[int]string{}}
+	wait := 100 * time.Millisecond
 	for round := 0; ctx.Err() == nil; round++ {
 		sub := d.subscribe(ctx)
 		if round > 0 {
@@ -34,17 +35,23 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 				return
 			}
 		}
+		w.received = false
 		ok := w.follow(ctx, d, sub)
 		sub.close()
 		if !ok {
 			return
 		}
-		// A subscription that fails at once is tried again, not in a
-		// tight loop.
+		// A subscription that worked is taken again at once; one that
+		// fails from the start is tried again less and less often.
+		if w.received {
+			wait = 100 * time.Millisecond
+		} else {
+			wait = min(2*wait, 10*time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -72,7 +79,7 @@ func (d *Daemon) subscribe(ctx context.Context) *subscription {
 	ns, buf := d.watchNS, d.watchBuffer
 	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{Namespace: ns, ListExisting: true,
 		ReceiveBufferSize: buf, ErrorCallback: logErr("link events")}); err != nil {
-		d.log.Error("subscribing to link events; carrier loss is left to the probes", "err", err)
+		d.log.Error("subscribing to link events failed; trying again", "err", err)
 		close(s.links)
 	}
 	if err := netlink.AddrSubscribeWithOptions(s.addrs, s.done, netlink.AddrSubscribeOptions{Namespace: ns,
@@ -109,6 +116,8 @@ type linkWatch struct {
 	carrierOf map[string]bool
 	mtuOf     map[string]int
 	names     map[int]string
+	// received: the current subscription delivered an event.
+	received bool
 }
 
 // follow turns one subscription's events into the applier's until one of
@@ -123,6 +132,7 @@ func (w *linkWatch) follow(ctx context.Context, d *Daemon, sub *subscription) bo
 			if !ok {
 				return true
 			}
+			w.received = true
 			if !w.link(ctx, d, u) {
 				return false
 			}

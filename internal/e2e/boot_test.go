@@ -104,7 +104,7 @@ func TestBootLab(t *testing.T) {
 	ns["ispc"].Run("ip", "link", "set", "cpe", "up")
 	ns["ispc"].Run("ip", "addr", "add", "192.168.3.254/24", "dev", "cpe")
 	ns["ispc"].StartDHCPServer(netnstest.DHCPServer{Interface: "cpe", Range: "192.168.3.10,192.168.3.20,255.255.255.0,2m",
-		Router: "192.168.3.254", Extra: []string{"--no-ping"}})
+		Router: "192.168.3.254", T1: 4, T2: 7, Extra: []string{"--no-ping"}})
 	sv.Run("ip", "route", "add", "100.64.0.0/24", "via", "172.16.1.1")
 	sv.Run("ip", "route", "add", "192.168.1.0/24", "via", "172.16.2.1")
 	netnstest.ServeSourceAddress(sv.Listen(netnstest.ServerAddr + ":80"))
@@ -300,6 +300,14 @@ func TestBooted(t *testing.T) {
 		}
 		return true
 	})
+	// The cable line's renewal at T1 (4 s) goes unicast from port 68, a
+	// socket the unit must let pathpin bind, and is answered.
+	b.waitFor("the cable line's lease renewed at T1", 30*time.Second, func() bool {
+		return strings.Contains(b.run("journalctl", "-u", "pathpin", "-o", "cat", "--no-pager"), "DHCP lease renewed")
+	})
+	if log := b.run("journalctl", "-u", "pathpin", "-o", "cat", "--no-pager"); strings.Contains(log, "sending a DHCP message failed") {
+		t.Errorf("a DHCP message could not be sent under the unit:\n%s", log)
+	}
 	// The unit's hardening, as systemd scores it (lower is tighter).
 	security, _ := exec.Command("systemd-analyze", "security", "--no-pager", "pathpin.service").CombinedOutput()
 	m := regexp.MustCompile(`Overall exposure level for pathpin.service: ([0-9.]+)`).FindSubmatch(security)

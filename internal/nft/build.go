@@ -15,6 +15,9 @@ const reg = 1
 // ctStateNew is conntrack's NEW bit as nft's ct state tests it.
 const ctStateNew = 1 << 3
 
+// ctStateBad is conntrack's INVALID and UNTRACKED bits.
+const ctStateBad = 1<<0 | 1<<6
+
 // ctStatusDNAT is IPS_DST_NAT, the status bit of a destination-NATed
 // connection.
 const ctStatusDNAT = 1 << 5
@@ -50,6 +53,11 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 	if r.CtNew {
 		e = append(e, &expr.Ct{Key: expr.CtKeySTATE, Register: reg},
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStateNew), Xor: native(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: native(0)})
+	}
+	if r.CtBad {
+		e = append(e, &expr.Ct{Key: expr.CtKeySTATE, Register: reg},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStateBad), Xor: native(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: native(0)})
 	}
 	if r.CtDNAT {

@@ -110,7 +110,18 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 		case *expr.Ct:
 			switch e.Key {
 			case expr.CtKeySTATE:
-				r.CtNew = true
+				b, ok := next(es, i+1).(*expr.Bitwise)
+				if !ok || len(b.Mask) != 4 {
+					return r, errForeign
+				}
+				switch binaryutil.NativeEndian.Uint32(b.Mask) {
+				case ctStateNew:
+					r.CtNew = true
+				case ctStateBad:
+					r.CtBad = true
+				default:
+					return r, errForeign
+				}
 				i += 3
 			case expr.CtKeySTATUS:
 				r.CtDNAT = true

@@ -16,7 +16,7 @@ func (t *Table) Equal(u *Table) bool {
 
 // same compares every field but the comment and the counts read back.
 func (r Rule) same(o Rule) bool {
-	return r.IIf == o.IIf && r.OIf == o.OIf && r.SAddr == o.SAddr && r.SNet == o.SNet && r.CtNew == o.CtNew && r.CtDNAT == o.CtDNAT &&
+	return r.IIf == o.IIf && r.OIf == o.OIf && r.SAddr == o.SAddr && r.SNet == o.SNet && r.CtNew == o.CtNew && r.CtBad == o.CtBad && r.CtDNAT == o.CtDNAT &&
 		r.Drop == o.Drop && r.Counter == o.Counter &&
 		samePtr(r.CtMark, o.CtMark) && samePtr(r.Mark, o.Mark) && r.TCPSyn == o.TCPSyn && samePtr(r.UDP, o.UDP) && samePtr(r.DPort, o.DPort) && r.NoTrack == o.NoTrack &&
 		samePtr(r.SetMark, o.SetMark) && samePtr(r.SetCtMark, o.SetCtMark) &&

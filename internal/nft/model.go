@@ -74,6 +74,9 @@ type Rule struct {
 	// SNet matches a source address in a prefix shorter than /32.
 	SNet  netip.Prefix
 	CtNew bool
+	// CtBad matches packets conntrack could not place (invalid) or was
+	// told to leave alone (untracked): ct state invalid,untracked.
+	CtBad bool
 	// CtDNAT matches connections the kernel destination-NATed (port
 	// forwards, whichever tool made them): ct status dnat.
 	CtDNAT bool

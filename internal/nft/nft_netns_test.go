@@ -40,6 +40,7 @@ func sample() *Table {
 		{Name: "filter_forward", Type: "filter", Hook: "forward", Priority: 0, Rules: []Rule{
 			{IIf: "wan0", SNet: netip.MustParsePrefix("10.0.0.0/24"), Counter: true, Drop: true},
 			{IIf: "wan0", SAddr: netip.MustParseAddr("192.168.1.2"), Counter: true, Drop: true},
+			{IIf: "wan0", CtBad: true, Counter: true, Drop: true},
 			{IIf: "wan0", CtNew: true, CtDNAT: true, Return: true},
 			{IIf: "wan0", CtNew: true, Counter: true, Drop: true},
 		}},

@@ -70,6 +70,9 @@ func (r Rule) String() string {
 	if r.CtNew {
 		p = append(p, "ct state new")
 	}
+	if r.CtBad {
+		p = append(p, "ct state invalid,untracked")
+	}
 	if r.CtDNAT {
 		p = append(p, "ct status dnat")
 	}

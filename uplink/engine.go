@@ -140,9 +140,13 @@ func (e *Engine) verify(cfg *config.Config, p *Plan) (Changes, error) {
 	after := &Snapshot{Facts: p.snap.Facts, Live: &State{}, owned: p.snap.owned, orig: p.snap.orig}
 	var err error
 	if parts.routes {
-		if after.Facts, err = readFacts(e.NL, devicesOf(cfg)); err != nil {
+		// Only the routes are read again: the links and addresses are
+		// those the plan read just before, and the names it keyed by.
+		facts := *p.snap.Facts
+		if facts.routes, err = dumpRoutes(e.NL); err != nil {
 			return Changes{}, err
 		}
+		after.Facts = &facts
 	}
 	if parts.addrs {
 		if after.owned, err = e.addrRecord().load(); err != nil {

@@ -149,16 +149,17 @@ func TestVerifyReadsWhatChanged(t *testing.T) {
 		name string
 		cfg  func(t *testing.T) *config.Config
 		// plan and verify each read routes and rules once when routes
-		// change (1 + 1), only the plan's read when not (1).
+		// change (1 + 1), only the plan's read when not (1); links only
+		// the plan.
 		want map[string]int
 	}{
 		{name: "weights only: the nftables table", cfg: func(t *testing.T) *config.Config { return fakeConfig(t, 2, 1, "") },
-			want: map[string]int{"routes": 1, "rules": 1, "nftables": 2}},
+			want: map[string]int{"links": 1, "routes": 1, "rules": 1, "nftables": 2}},
 		{name: "a gateway: routes", cfg: func(t *testing.T) *config.Config {
 			c := fakeConfig(t, 1, 1, "")
 			c.Uplinks[0].Gateway = mustAddr("192.168.1.253")
 			return c
-		}, want: map[string]int{"routes": 2, "rules": 2, "nftables": 1}},
+		}, want: map[string]int{"links": 1, "routes": 2, "rules": 2, "nftables": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, cfg := fakeHome(t)

@@ -155,6 +155,7 @@ func (k *fakeKernel) removeLink(name string) {
 // Netlink.
 
 func (k *fakeKernel) LinkList() ([]netlink.Link, error) {
+	k.reads["links"]++
 	if err := k.failing("LinkList"); err != nil {
 		return nil, err
 	}

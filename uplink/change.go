@@ -95,9 +95,11 @@ func (e *Engine) change(c *Changes, before *State, index map[string]int) (undo u
 			return undo, errNoBackend
 		}
 		// One transaction: the kernel holds the old table or the new one.
-		if err := e.Tables.Apply(c.NFT.Want); err != nil {
+		want, taken := e.withSavedSticky(c.NFT.Want, c.NFT.Have)
+		if err := e.Tables.Apply(want); err != nil {
 			return undo, fmt.Errorf("applying pathpin's nftables table: %w", err)
 		}
+		taken()
 		have := c.NFT.Have
 		undo = append(undo, func() error { return e.Tables.Apply(have) })
 	}

@@ -75,7 +75,7 @@ func TestFakeDHCPLeaseDrivesTheUplink(t *testing.T) {
 		"route table 101 192.168.1.0/24 dev wan0 scope link src 192.168.1.10",
 		"route table 102 192.168.1.0/24 dev wan0 scope link src 192.168.1.10",
 		"route table 101 10.9.0.0/16 via 192.168.1.1 dev wan0 src 192.168.1.10",
-		"rule 10100 192.168.1.10/32 0/0 101",
+		"rule 10200 192.168.1.10/32 0/0 101",
 		`oifname "wan0" snat to 192.168.1.10`,
 		"link wan0 mtu 1400",
 	} {

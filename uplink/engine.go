@@ -326,6 +326,9 @@ func (e *Engine) Down(_ context.Context, cfg *config.Config) (*Plan, error) {
 		}
 	}
 	slices.SortFunc(p.Changes.Sysctls, func(a, b SysctlChange) int { return strings.Compare(a.Key, b.Key) })
+	if err := e.saveSticky(live.NFT); err != nil {
+		e.log().Warn("the sticky policies' sources cannot be kept while pathpin is stopped; they start afresh", "err", err)
+	}
 	if _, err := e.change(&p.Changes, p.Live, snap.Facts.index); err != nil {
 		return p, err
 	}

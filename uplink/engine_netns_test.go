@@ -99,7 +99,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	}
 	// What pathpin owns is exactly the golden rendering of the desired state.
 	for _, want := range []string{
-		"10100:\tfrom 192.168.1.2 lookup 101", "10201:\tfrom all fwmark 0x200/0xff00 lookup 102",
+		"10200:\tfrom 192.168.1.2 lookup 101", "10101:\tfrom all fwmark 0x200/0xff00 lookup 102",
 		"default via 192.168.1.254 dev wan0 table 101 src 192.168.1.2",
 		planned, `oifname "wan1" snat to 192.168.2.2`,
 		"/proc/sys/net/ipv4/ip_forward:1",

@@ -253,7 +253,7 @@ func TestADeadUplinkKeepsItsOwnWayOut(t *testing.T) {
 	state := RenderState(p.Desired)
 	for _, want := range []string{
 		"table 101 default via 192.168.1.254 dev wan0 src 192.168.1.2",
-		"10100:\tfrom 192.168.1.2 lookup 101",
+		"10200:\tfrom 192.168.1.2 lookup 101",
 		"10901:\tfrom all lookup 102",
 		"net.ipv4.conf.wan0.rp_filter = 2",
 	} {

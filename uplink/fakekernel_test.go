@@ -396,6 +396,15 @@ func (k *fakeKernel) Read() (*nft.Table, error) {
 	return k.nft.Clone(), nil
 }
 
+func (k *fakeKernel) Sticky(name string) ([]nft.Entry, error) {
+	if k.nft != nil {
+		if s, ok := k.nft.Set(name); ok {
+			return s.Entries, nil
+		}
+	}
+	return nil, nil
+}
+
 func (k *fakeKernel) Close() error { return nil }
 
 // The iptables an older pathpin wrote to.

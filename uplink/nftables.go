@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
@@ -14,6 +15,9 @@ type NFTables interface {
 	Apply(t *nft.Table) error
 	Check(t *nft.Table) error
 	Read() (*nft.Table, error)
+	// Sticky reads a sticky set's sources now (a read does not hold
+	// them: the packet path changes them).
+	Sticky(set string) ([]nft.Entry, error)
 	Close() error
 }
 
@@ -83,23 +87,12 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		return rs
 	}
 
+	steering := steer(cfg, statuses)
 	bal := nft.Chain{Name: "balance"}
 	if picks := balance(statuses); len(picks) > 0 {
-		g := 0
-		for _, p := range picks {
-			g = gcd(g, p.weight)
-		}
-		var slots []nft.Slot
-		var shares []string
-		next := uint32(0)
-		for _, p := range picks {
-			n := uint32(p.weight / g)
-			slots = append(slots, nft.Slot{From: next, To: next + n - 1, Chain: markChain(p.status.Uplink)})
-			shares = append(shares, fmt.Sprintf("%s %d/%d", p.status.Name, p.weight, p.total))
-			next += n
-		}
-		bal.Rules = []nft.Rule{{Mark: &nft.MarkMatch{Mask: mask}, Modulus: next, Balance: slots,
-			Comment: "a new connection gets an uplink by weight, one random number and one lookup: " + strings.Join(shares, ", ")}}
+		// The sticky balance's sets are the balance's: named with an
+		// empty policy, which no policy's name is.
+		bal.Rules = steering.pick(mask, "", cfg.Balance.Sticky, picks, "the balance")
 	}
 
 	pre := nft.Chain{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: prioMangle, Rules: restore()}
@@ -110,6 +103,10 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		}
 	}
 	for _, lan := range cfg.LAN.Interfaces {
+		if steering.lanSteer[lan] {
+			pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: steerChain(lan),
+				Comment: fmt.Sprintf("a new connection from a LAN client on %s that a policy matches takes the policy's uplink", lan)})
+		}
 		pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: "balance",
 			Comment: fmt.Sprintf("a new connection from a LAN client on %s gets an uplink by weight", lan)})
 	}
@@ -120,9 +117,16 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 	for _, lan := range cfg.LAN.Interfaces {
 		out.Rules = append(out.Rules, nft.Rule{OIf: lan, Return: true, Comment: "traffic to LAN clients is never balanced"})
 	}
+	if steering.routerJmp {
+		// Before the source-address rules: an unbound socket has its
+		// source from the main table's route already, and a policy says
+		// more than that choice (the source is rewritten on the way out).
+		out.Rules = append(out.Rules, nft.Rule{CtNew: true, Jump: steerChain(routerSteer),
+			Comment: "a new connection of the router's own that a policy (router: true) matches takes the policy's uplink, whatever source the kernel picked"})
+	}
 	for _, st := range statuses {
 		if st.Up() {
-			out.Rules = append(out.Rules, nft.Rule{SAddr: st.Local, CtNew: true, Jump: markChain(st.Uplink),
+			out.Rules = append(out.Rules, nft.Rule{SAddr: st.Local, CtNew: true, Mark: &nft.MarkMatch{Mask: mask}, Jump: markChain(st.Uplink),
 				Comment: fmt.Sprintf("a connection bound to %s's address %s stays on %s", st.Name, st.Local, st.Name)})
 		}
 	}
@@ -146,6 +150,7 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 				Comment: fmt.Sprintf("leave %s with its own address %s", st.Name, st.Local)})
 		}
 	}
+	t.Chains = append(t.Chains, steering.chains...)
 	t.Chains = append(t.Chains, bal, pre, out)
 	if len(fwd.Rules) > 0 {
 		// No clamp needed: no hook either, so forwarded packets skip it.
@@ -154,6 +159,8 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 	t.Chains = append(t.Chains, post)
 	t.Chains = append(t.Chains, protectChains(cfg, facts)...)
 	t.Chains = append(t.Chains, dhcpNoTrack(cfg)...)
+	t.Sets = steering.sets
+	slices.SortFunc(t.Sets, func(a, b nft.Set) int { return strings.Compare(a.Name, b.Name) })
 	return t
 }
 

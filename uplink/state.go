@@ -17,10 +17,15 @@ import (
 // main table's 32766.
 const (
 	PrioFirst = 10000
-	// PrioFrom + n: traffic the router sends from uplink n's address.
-	PrioFrom = 10100
-	// PrioMark + n: connections marked for uplink n.
-	PrioMark = 10200
+	// PrioMark + n: connections marked for uplink n. Before the source
+	// rules: a mark is pathpin's (or its user's) decision, and a router
+	// policy may send a connection whose source the kernel took from
+	// another uplink by the policy's uplink (its source is rewritten on
+	// the way out).
+	PrioMark = 10100
+	// PrioFrom + n: unmarked traffic the router sends from uplink n's
+	// address.
+	PrioFrom = 10200
 	// PrioMainSpecific: the main table without its default route, so the
 	// router's own traffic to connected and other specific destinations
 	// keeps routing as the host has it (wg-quick's suppress_prefixlength

@@ -33,6 +33,10 @@ type Config struct {
 	Health   Health
 	// Protect is what pathpin drops from the uplinks' side.
 	Protect Protect
+	// Policies steer chosen connections by chosen uplinks, first match
+	// first; Balance shares the rest.
+	Policies []Policy
+	Balance  Balance
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
 	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
 	// put in ip-up.d), as pppd would have. Default true.

@@ -111,6 +111,8 @@ func (v *validator) config(raw *rawConfig) *Config {
 	}
 	v.unique(cfg)
 	cfg.Protect = v.protect(&raw.Protect, cfg.Uplinks)
+	cfg.Policies = v.policies(raw.Policies, cfg.Uplinks, lan)
+	cfg.Balance = v.balance(&raw.Balance)
 	cfg.Health = v.health([]any{"health"}, &raw.Health, defaultHealth())
 	for i := range cfg.Uplinks {
 		cfg.Uplinks[i].Health = cfg.Health

@@ -100,6 +100,11 @@ func (ns *NS) DialSourceWithin(addr string, timeout time.Duration) (*SourceConn,
 	return ns.dialSource("", addr, timeout, timeout)
 }
 
+// DialSourceFromWithin is DialSourceFrom that gives up after timeout.
+func (ns *NS) DialSourceFromWithin(local, addr string, timeout time.Duration) (*SourceConn, error) {
+	return ns.dialSource(local, addr, timeout, timeout)
+}
+
 func (ns *NS) dialSource(local, addr string, connect, answer time.Duration) (*SourceConn, error) {
 	c, err := ns.DialFrom(local, addr, connect)
 	if err != nil {

@@ -29,9 +29,18 @@ type balanceMap struct {
 	id   uint32
 }
 
+// setIDs are the ids, in the transaction that makes them, of the sets a
+// rule looks up: its balance map and the named sets (none when a rule read
+// back is built again for comparison, which leaves ids out).
+type setIDs struct {
+	balance balanceMap
+	named   map[string]uint32
+}
+
 // exprs builds the rule's expressions; a balance rule looks its slots up
-// in set.
-func (r Rule) exprs(set balanceMap) []expr.Any {
+// in ids.balance.
+func (r Rule) exprs(ids setIDs) []expr.Any {
+	set := ids.balance
 	var e []expr.Any
 	if r.IIf != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: ifname(r.IIf)})
@@ -94,6 +103,23 @@ func (r Rule) exprs(set balanceMap) []expr.Any {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{proto}},
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(d.Port)})
+	}
+	if l := r.Classify; l != nil {
+		// Each field into the registers after the last one's, so that
+		// the key lies in them as the map's elements do.
+		w := uint32(0)
+		for _, f := range l.Key {
+			e = append(e, f.load(regAt(w)))
+			w += uint32(f.words())
+		}
+		e = append(e, &expr.Lookup{SourceRegister: regAt(0), DestRegister: 0, IsDestRegSet: true, SetName: l.Set, SetID: ids.named[l.Set]})
+	}
+	if r.InSticky != "" {
+		e = append(e, FieldSAddr.load(reg), &expr.Lookup{SourceRegister: reg, SetName: r.InSticky, SetID: ids.named[r.InSticky]})
+	}
+	if s := r.Stick; s != nil {
+		e = append(e, FieldSAddr.load(reg), &expr.Dynset{SrcRegKey: reg, SetName: s.Set, SetID: ids.named[s.Set],
+			Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: s.Timeout})
 	}
 	switch {
 	case r.SetMark != nil:

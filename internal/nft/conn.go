@@ -66,7 +66,16 @@ var hooks = map[string]*nftables.ChainHook{
 // Apply makes pathpin's table exactly t in one transaction: the table is
 // made if missing, deleted and written whole, so the kernel holds either
 // the old table or the new one, never a mix. A nil t deletes the table.
+//
+// The sources a sticky set holds now are carried into the new table's set
+// of the same name, with the time each has left: the packet path fills
+// sticky sets, and a rewrite must not forget them. (A source added between
+// this read and the commit, a fraction of a millisecond, is not carried.)
 func (c *Conn) Apply(t *Table) error {
+	t, err := c.carrySticky(t)
+	if err != nil {
+		return err
+	}
 	c.cached = false
 	c.c.AddTable(table())
 	c.c.DelTable(table())
@@ -125,12 +134,25 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 		}
 		chains[ch.Name] = c.c.AddChain(nc)
 	}
+	ids := setIDs{named: map[string]uint32{}}
+	for i := range t.Sets {
+		s := &t.Sets[i]
+		if s.Foreign {
+			continue
+		}
+		id, err := c.addSet(nt, s)
+		if err != nil {
+			return err
+		}
+		ids.named[s.Name] = id
+	}
 	for _, ch := range t.Chains {
 		for _, r := range ch.Rules {
 			if r.Foreign {
 				continue
 			}
-			var set balanceMap
+			set := ids
+			set.balance = balanceMap{}
 			if len(r.Balance) > 0 {
 				s := &nftables.Set{Table: nt, Anonymous: true, Constant: true, IsMap: true,
 					KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
@@ -141,7 +163,7 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 				if err := c.c.AddSet(s, elems); err != nil {
 					return fmt.Errorf("nftables: the balance map: %w", err)
 				}
-				set = balanceMap{name: s.Name, id: s.ID}
+				set.balance = balanceMap{name: s.Name, id: s.ID}
 			}
 			c.c.AddRule(&nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: r.exprs(set)})
 		}
@@ -245,6 +267,19 @@ func (c *Conn) read() (*Table, error) {
 		out.Chains[i].Rules = append(out.Chains[i].Rules, r)
 	}
 	c.known = seen
+	// The named sets, each classification map keyed as the rule that
+	// looks it up says.
+	keys := map[string][]Field{}
+	for _, ch := range out.Chains {
+		for _, r := range ch.Rules {
+			if r.Classify != nil {
+				keys[r.Classify.Set] = r.Classify.Key
+			}
+		}
+	}
+	if out.Sets, err = c.readSets(keys); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -264,9 +299,9 @@ func verified(kr kernelRule, slots func(string) ([]Slot, uint32, error)) (r Rule
 	for i, w := range ws {
 		es[i] = w.e
 	}
-	var set balanceMap
-	if l, ok := es[len(es)-1].(*expr.Lookup); ok {
-		set.name, usesMap = l.SetName, true
+	var set setIDs
+	if l, ok := es[len(es)-1].(*expr.Lookup); ok && l.IsDestRegSet && l.SourceRegister == reg {
+		set.balance.name, usesMap = l.SetName, true
 	}
 	r, err := decode(es, slots)
 	if err != nil {
@@ -300,6 +335,10 @@ func sameExprs(read []wireExpr, built []expr.Any) bool {
 func readable(e expr.Any) expr.Any {
 	switch x := e.(type) {
 	case *expr.Lookup:
+		c := *x
+		c.SetID = 0
+		return &c
+	case *expr.Dynset:
 		c := *x
 		c.SetID = 0
 		return &c

@@ -20,6 +20,14 @@ var errForeign = errors.New("not a rule pathpin writes")
 func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule, error) {
 	var r Rule
 	for i := 0; i < len(es); {
+		if isClassify(es[i:]) {
+			n, err := decodeClassify(es[i:], &r)
+			if err != nil {
+				return r, err
+			}
+			i += n
+			continue
+		}
 		switch e := es[i].(type) {
 		case *expr.Meta:
 			switch {
@@ -86,6 +94,22 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 		case *expr.Payload:
 			if e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 {
 				return r, errForeign
+			}
+			switch x := next(es, i+1).(type) {
+			case *expr.Lookup:
+				if x.IsDestRegSet || x.Invert {
+					return r, errForeign
+				}
+				r.InSticky = x.SetName
+				i += 2
+				continue
+			case *expr.Dynset:
+				if x.Operation != unix.NFT_DYNSET_OP_UPDATE || x.Invert || len(x.Exprs) > 0 {
+					return r, errForeign
+				}
+				r.Stick = &Stick{Set: x.SetName, Timeout: x.Timeout}
+				i += 2
+				continue
 			}
 			if b, ok := next(es, i+1).(*expr.Bitwise); ok {
 				// A prefix: the address masked, then compared.
@@ -207,6 +231,42 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 		}
 	}
 	return r, nil
+}
+
+// isClassify reports whether es starts a classification lookup: field
+// loads up to a map lookup that sets the verdict, nothing else between.
+func isClassify(es []expr.Any) bool {
+	for i, e := range es {
+		if l, ok := e.(*expr.Lookup); ok {
+			return i > 0 && l.IsDestRegSet
+		}
+		if _, _, ok := fieldOf(e); !ok {
+			return false
+		}
+	}
+	return false
+}
+
+// decodeClassify reads a classification lookup: the key's fields loaded
+// side by side, then the map looked up. n is how many expressions it took.
+func decodeClassify(es []expr.Any, r *Rule) (n int, err error) {
+	l := &Lookup{}
+	for ; n < len(es); n++ {
+		if x, ok := es[n].(*expr.Lookup); ok {
+			if !x.IsDestRegSet || x.SourceRegister != regAt(0) || len(l.Key) == 0 {
+				return 0, errForeign
+			}
+			l.Set = x.SetName
+			r.Classify = l
+			return n + 1, nil
+		}
+		f, _, ok := fieldOf(es[n])
+		if !ok {
+			return 0, errForeign
+		}
+		l.Key = append(l.Key, f)
+	}
+	return 0, errForeign
 }
 
 // markOp reads what follows a mark load (meta or ct): a match into

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"github.com/pathpin/pathpin/internal/nlraw"
@@ -193,6 +194,8 @@ func decodeExpr(name string, data []byte) (expr.Any, error) {
 		e = &expr.Numgen{}
 	case "lookup":
 		e = &expr.Lookup{}
+	case "dynset":
+		e = &expr.Dynset{}
 	case "exthdr":
 		e = &expr.Exthdr{}
 	case "nat":
@@ -286,11 +289,12 @@ func decodeByteorder(data []byte) (expr.Any, error) {
 	return e, ad.Err()
 }
 
-// mapElement is one element of a verdict map: a 4-byte key and the chain
-// it jumps to ("" when its verdict is not a jump).
+// mapElement is one element of a verdict map: its key (and the end of
+// its range, in an interval map) and the chain it jumps to or goes to
+// ("" when its verdict is neither).
 type mapElement struct {
-	Key   []byte
-	Chain string
+	Key, KeyEnd []byte
+	Chain, Goto string
 }
 
 // dumpMap lists the elements of one of pathpin's verdict maps.
@@ -322,16 +326,17 @@ func dumpMap(c *nlraw.Conn, set string) ([]mapElement, error) {
 						for ead.Next() {
 							switch ead.Type() {
 							case unix.NFTA_SET_ELEM_KEY:
-								ead.Nested(func(kad *netlink.AttributeDecoder) error {
-									for kad.Next() {
-										if kad.Type() == unix.NFTA_DATA_VALUE {
-											el.Key = kad.Bytes()
-										}
-									}
-									return nil
-								})
+								el.Key = dataValue(ead)
+							case nftables.NFTA_SET_ELEM_KEY_END:
+								el.KeyEnd = dataValue(ead)
 							case unix.NFTA_SET_ELEM_DATA:
-								el.Chain = jumpOf(ead.Bytes())
+								code, chain := verdictOf(ead.Bytes())
+								switch code {
+								case unix.NFT_JUMP:
+									el.Chain = chain
+								case unix.NFT_GOTO:
+									el.Goto = chain
+								}
 							}
 						}
 						return nil
@@ -354,37 +359,47 @@ func dumpMap(c *nlraw.Conn, set string) ([]mapElement, error) {
 	return out, nil
 }
 
-// jumpOf is the chain a map element's data (NFTA_DATA_VERDICT) jumps to,
-// or "" for any other verdict.
-func jumpOf(data []byte) string {
+// dataValue is the value (NFTA_DATA_VALUE) nested in the current
+// attribute.
+func dataValue(ad *netlink.AttributeDecoder) []byte {
+	var v []byte
+	ad.Nested(func(kad *netlink.AttributeDecoder) error {
+		for kad.Next() {
+			if kad.Type() == unix.NFTA_DATA_VALUE {
+				v = kad.Bytes()
+			}
+		}
+		return nil
+	})
+	return v
+}
+
+// verdictOf is a map element's verdict (NFTA_DATA_VERDICT): its code and
+// the chain it names; code 0 when there is none or it does not decode.
+func verdictOf(data []byte) (code int32, chain string) {
 	ad, err := netlink.NewAttributeDecoder(data)
 	if err != nil {
-		return ""
+		return 0, ""
 	}
 	ad.ByteOrder = binary.BigEndian
-	chain := ""
 	for ad.Next() {
 		if ad.Type() != unix.NFTA_DATA_VERDICT {
 			continue
 		}
-		jump := false
 		ad.Nested(func(vad *netlink.AttributeDecoder) error {
 			for vad.Next() {
 				switch vad.Type() {
 				case unix.NFTA_VERDICT_CODE:
-					jump = int32(vad.Uint32()) == unix.NFT_JUMP
+					code = int32(vad.Uint32())
 				case unix.NFTA_VERDICT_CHAIN:
 					chain = vad.String()
 				}
 			}
 			return nil
 		})
-		if !jump {
-			return ""
-		}
 	}
 	if ad.Err() != nil {
-		return ""
+		return 0, ""
 	}
-	return chain
+	return code, chain
 }

@@ -8,6 +8,9 @@ func (t *Table) Equal(u *Table) bool {
 	if t == nil || u == nil {
 		return t == u
 	}
+	if !slices.EqualFunc(t.Sets, u.Sets, func(a, b Set) bool { return a.same(&b) }) {
+		return false
+	}
 	return slices.EqualFunc(t.Chains, u.Chains, func(a, b Chain) bool {
 		return a.Name == b.Name && a.Type == b.Type && a.Hook == b.Hook && a.Priority == b.Priority &&
 			slices.EqualFunc(a.Rules, b.Rules, Rule.same)
@@ -19,6 +22,7 @@ func (r Rule) same(o Rule) bool {
 	return r.IIf == o.IIf && r.OIf == o.OIf && r.SAddr == o.SAddr && r.SNet == o.SNet && r.CtNew == o.CtNew && r.CtBad == o.CtBad && r.CtDNAT == o.CtDNAT &&
 		r.Drop == o.Drop && r.Counter == o.Counter &&
 		samePtr(r.CtMark, o.CtMark) && samePtr(r.Mark, o.Mark) && r.TCPSyn == o.TCPSyn && samePtr(r.UDP, o.UDP) && samePtr(r.DPort, o.DPort) && r.NoTrack == o.NoTrack &&
+		sameLookup(r.Classify, o.Classify) && r.InSticky == o.InSticky && samePtr(r.Stick, o.Stick) &&
 		samePtr(r.SetMark, o.SetMark) && samePtr(r.SetCtMark, o.SetCtMark) &&
 		r.Return == o.Return && r.Jump == o.Jump &&
 		r.Modulus == o.Modulus && slices.Equal(r.Balance, o.Balance) && r.ClampMSS == o.ClampMSS &&
@@ -30,4 +34,11 @@ func samePtr[T comparable](a, b *T) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+func sameLookup(a, b *Lookup) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Set == b.Set && slices.Equal(a.Key, b.Key)
 }

@@ -13,6 +13,7 @@ package nft
 import (
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // TableName is pathpin's table, in the ip family (pathpin handles IPv4).
@@ -21,6 +22,8 @@ const TableName = "pathpin"
 // Table is the whole of pathpin's table.
 type Table struct {
 	Chains []Chain
+	// Sets are the named sets the rules look up, by name.
+	Sets []Set
 }
 
 // Chain is one chain; Hook is empty for a regular chain (jump target).
@@ -89,6 +92,15 @@ type Rule struct {
 	// DPort matches TCP or UDP to a destination port.
 	DPort *L4Port
 
+	// Classify looks the connection up in a classification map by the
+	// map's key; the element found goes to its chain.
+	Classify *Lookup
+	// InSticky matches a source address held in the sticky set named.
+	InSticky string
+	// Stick adds the source address to a sticky set, or refreshes its
+	// timeout there.
+	Stick *Stick
+
 	SetMark   *MarkSet
 	SetCtMark *MarkSet
 	Return    bool
@@ -118,12 +130,34 @@ type Rule struct {
 	Text    string
 }
 
+// Lookup names a classification map and the fields of its key.
+type Lookup struct {
+	Set string
+	Key []Field
+}
+
+// Stick names a sticky set and how long an entry it adds lives.
+type Stick struct {
+	Set     string
+	Timeout time.Duration
+}
+
+// Set returns the named set, if the table has it.
+func (t *Table) Set(name string) (*Set, bool) {
+	for i := range t.Sets {
+		if t.Sets[i].Name == name {
+			return &t.Sets[i], true
+		}
+	}
+	return nil, false
+}
+
 // Clone copies t's chains and rules, so that a caller may change them.
 func (t *Table) Clone() *Table {
 	if t == nil {
 		return nil
 	}
-	out := &Table{Chains: slices.Clone(t.Chains)}
+	out := &Table{Chains: slices.Clone(t.Chains), Sets: slices.Clone(t.Sets)}
 	for i := range out.Chains {
 		out.Chains[i].Rules = slices.Clone(out.Chains[i].Rules)
 	}

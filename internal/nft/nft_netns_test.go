@@ -1,7 +1,9 @@
 package nft
 
 import (
+	"net"
 	"net/netip"
+	"time"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +17,14 @@ func TestMain(m *testing.M) { os.Exit(netnstest.Main(m)) }
 // sample is a table with every kind of rule pathpin writes.
 func sample() *Table {
 	mask := uint32(0xff00)
-	return &Table{Chains: []Chain{
+	key := []Field{FieldEtherSrc, FieldSAddr, FieldDAddr, FieldProto, FieldDPort}
+	return &Table{Sets: []Set{
+		{Name: "steer_lan_0", Key: key, Elems: []Elem{
+			{From: keyOf("00:00:00:00:00:00", "10.1.0.0", "198.51.100.0", 6, 1), To: keyOf("ff:ff:ff:ff:ff:ff", "10.1.0.255", "198.51.100.255", 6, 65535), Goto: "policy_phone"},
+			{From: keyOf("aa:bb:cc:dd:ee:01", "10.1.0.20", "0.0.0.0", 17, 5060), To: keyOf("aa:bb:cc:dd:ee:01", "10.1.0.20", "255.255.255.255", 17, 5060), Goto: "policy_phone"},
+		}},
+		{Name: "sticky_phone_dsl", Timeout: 30 * time.Minute},
+	}, Chains: []Chain{
 		{Name: "to_isp-a", Rules: []Rule{{SetMark: &MarkSet{Mask: mask, Value: 0x100}}}},
 		{Name: "to_dsl", Rules: []Rule{{SetMark: &MarkSet{Mask: mask, Value: 0x200}}}},
 		{Name: "balance", Rules: []Rule{{Mark: &MarkMatch{Mask: mask}, Modulus: 3, Balance: []Slot{{0, 0, "to_isp-a"}, {1, 2, "to_dsl"}}, Comment: "by weight"}}},
@@ -55,7 +64,27 @@ func sample() *Table {
 		{Name: "raw_output", Type: "filter", Hook: "output", Priority: -300, Rules: []Rule{
 			{OIf: "wan0", UDP: &UDPPorts{Src: 68, Dst: 67}, NoTrack: true},
 		}},
+		{Name: "policy_phone", Rules: []Rule{
+			{Counter: true},
+			{InSticky: "sticky_phone_dsl", Jump: "stick_phone_dsl"},
+			{Drop: true},
+		}},
+		{Name: "stick_phone_dsl", Rules: []Rule{{Stick: &Stick{Set: "sticky_phone_dsl", Timeout: 30 * time.Minute}, Jump: "to_dsl"}}},
+		{Name: "steer_lan", Rules: []Rule{{Classify: &Lookup{Set: "steer_lan_0", Key: key}}}},
 	}}
+}
+
+// keyOf is a classification key of ether saddr, ip saddr, ip daddr,
+// l4proto and dport.
+func keyOf(mac, src, dst string, proto uint8, port uint16) []byte {
+	hw, _ := net.ParseMAC(mac)
+	k := append([]byte{}, hw...)
+	k = append(k, 0, 0)
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	k = append(k, s[:]...)
+	k = append(k, d[:]...)
+	k = append(k, proto, 0, 0, 0, byte(port>>8), byte(port), 0, 0)
+	return k
 }
 
 // openIn opens a Conn in ns, closed with the test, and a read of it.
@@ -192,5 +221,48 @@ func TestEveryRuleDecodes(t *testing.T) {
 		if _, unknown := decodeExprs(kr.Exprs); unknown {
 			t.Fatalf("rule %d does not decode", kr.Handle)
 		}
+	}
+}
+
+// TestStickyCarried: a rewrite of the table keeps the sources a sticky
+// set holds, with the time they have left; a set the new table lacks
+// takes its sources with it.
+func TestStickyCarried(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	c, _ := openIn(t, ns)
+	sticky := func() []Entry {
+		var es []Entry
+		ns.Must(func() (err error) { es, err = c.Sticky("sticky_phone_dsl"); return err })
+		return es
+	}
+	if got := sticky(); got != nil {
+		t.Fatalf("no table yet, but sticky entries %v", got)
+	}
+	ns.Must(func() error { return c.Apply(sample()) })
+	ns.Run("nft", "add element ip pathpin sticky_phone_dsl { 10.1.0.20 timeout 10m, 10.1.0.21 }")
+	changed := sample()
+	changed.Chains[0].Rules[0].SetMark.Value = 0x300
+	ns.Must(func() error { return c.Apply(changed) })
+	got := sticky()
+	if len(got) != 2 {
+		t.Fatalf("after a rewrite the sticky set holds %v, want both sources", got)
+	}
+	for _, e := range got {
+		limit := 30 * time.Minute
+		if e.Addr == netip.MustParseAddr("10.1.0.20") {
+			limit = 10 * time.Minute
+		}
+		if e.Expires <= limit-time.Minute || e.Expires > limit {
+			t.Errorf("%s has %s left after the rewrite, want just under %s", e.Addr, e.Expires, limit)
+		}
+	}
+	gone := sample()
+	gone.Sets = nil
+	gone.Chains = gone.Chains[:len(gone.Chains)-3]
+	ns.Must(func() error { return c.Apply(gone) })
+	ns.Must(func() error { return c.Apply(sample()) })
+	if got := sticky(); len(got) != 0 {
+		t.Errorf("a set the table dropped came back with %v", got)
 	}
 }

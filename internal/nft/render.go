@@ -14,6 +14,10 @@ func (t *Table) Render(comments bool) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table ip %s {\n", TableName)
+	for i := range t.Sets {
+		t.Sets[i].render(&b, comments)
+		b.WriteString("\n")
+	}
 	for i, c := range t.Chains {
 		if i > 0 {
 			b.WriteString("\n")
@@ -90,6 +94,19 @@ func (r Rule) String() string {
 	}
 	if d := r.DPort; d != nil {
 		p = append(p, fmt.Sprintf("%s dport %d", d.Proto, d.Port))
+	}
+	if l := r.Classify; l != nil {
+		var fs []string
+		for _, f := range l.Key {
+			fs = append(fs, f.String())
+		}
+		p = append(p, strings.Join(fs, " . ")+" vmap @"+l.Set)
+	}
+	if r.InSticky != "" {
+		p = append(p, "ip saddr @"+r.InSticky)
+	}
+	if s := r.Stick; s != nil {
+		p = append(p, fmt.Sprintf("update @%s { ip saddr timeout %s }", s.Set, nftDuration(s.Timeout)))
 	}
 	switch {
 	case r.SetMark != nil:

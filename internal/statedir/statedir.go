@@ -51,3 +51,7 @@ func (d Dirs) Session(uplink string) string { return filepath.Join(d.Lib, "sessi
 
 // Lease is where a DHCP uplink's lease is kept across a reboot.
 func (d Dirs) Lease(uplink string) string { return filepath.Join(d.Lib, "dhcp-"+uplink+".json") }
+
+// Sticky keeps the sticky sets' sources while pathpin restarts: written
+// when it stops, taken by the first apply that makes the sets again.
+func (d Dirs) Sticky() string { return filepath.Join(d.State, "sticky.json") }

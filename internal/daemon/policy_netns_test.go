@@ -1,0 +1,239 @@
+package daemon
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/netnstest"
+)
+
+// policyDest is a second server address, for destination matches.
+const policyDest = "203.0.113.20"
+
+// policyLab is the failover lab with a second LAN (lan1, a client of its
+// own with its own MAC) and a server with a second address, TCP on :80
+// and :22 and UDP on :5060, for the policies in policiesYAML.
+type policyLab struct {
+	*failoverLab
+	client2 *netnstest.NS
+	mac2    string
+}
+
+func newPolicyLab(t *testing.T) *policyLab {
+	l := &policyLab{failoverLab: prepareLab(t, 1, 1, fastHealth)}
+	l.client2 = netnstest.New(t)
+	netnstest.Veth(t, l.client2, "lan1", l.Router, "lan1")
+	l.client2.Run("ip", "addr", "add", "10.0.1.2/24", "dev", "lan1")
+	l.client2.Run("ip", "route", "add", "default", "via", "10.0.1.1")
+	l.Router.Run("ip", "addr", "add", "10.0.1.1/24", "dev", "lan1")
+	l.mac2 = strings.TrimSpace(l.client2.Run("cat", "/sys/class/net/lan1/address"))
+	for _, a := range []string{"10.0.0.20", "10.0.0.30", "10.0.0.40", "10.0.0.50", "10.0.0.60", "10.0.0.70", "10.0.0.71", "10.0.0.72", "10.0.0.73"} {
+		l.Client.Run("ip", "addr", "add", a+"/24", "dev", "lan0")
+	}
+	l.Server.Run("ip", "addr", "add", policyDest+"/32", "dev", "lo")
+	for i, isp := range l.ISPs {
+		isp.Run("ip", "route", "add", policyDest+"/32", "via", fmt.Sprintf("172.16.%d.2", i+1))
+	}
+	netnstest.ServeSourceAddress(l.Server.Listen(policyDest + ":22"))
+	l.Server.ServeUDPSource(netnstest.ServerAddr + ":5060")
+	l.writePolicies(1, 1)
+	l.start()
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	return l
+}
+
+// writePolicies writes the configuration with the laptop policy's
+// weights.
+func (l *policyLab) writePolicies(laptopA, laptopB int) {
+	cfg := strings.Replace(l.Config(1, 1, fastHealth), "interfaces: [lan0]", "interfaces: [lan0, lan1]", 1) + fmt.Sprintf(`policies:
+  - name: phone
+    match: {source: [10.0.0.20], protocol: udp, port: [5060]}
+    via: [ispb]
+  - name: ssh
+    match: {destination: [%[1]s], port: [22]}
+    via: [ispb]
+  - name: tv
+    match: {mac: [%[2]s], port: [80]}
+    via: [ispb]
+  - name: kids
+    match: {interface: [lan1]}
+    via: [ispa]
+  - name: tiered
+    match: {source: [10.0.0.30]}
+    via: [ispb, ispa]
+  - name: shared
+    match: {source: [10.0.0.40]}
+    via: {ispa: 3, ispb: 1}
+  - name: never-a
+    match: {source: [10.0.0.50]}
+    via: [ispb]
+    otherwise: drop
+  - name: fallback
+    match: {source: [10.0.0.60]}
+    via: [ispb]
+  - name: laptop
+    match: {source: [10.0.0.70-10.0.0.73]}
+    via: {ispa: %[3]d, ispb: %[4]d}
+    sticky: 30m
+  - name: router-dst
+    match: {router: true, destination: [%[1]s]}
+    via: [ispb]
+`, policyDest, l.mac2, laptopA, laptopB)
+	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// tcpFrom opens n connections from ns (from local when not "") to addr
+// and counts the sources the server saw.
+func tcpFrom(t testing.TB, ns *netnstest.NS, local, addr string, n int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, err := ns.DialSourceFrom(local, addr)
+		if err != nil {
+			t.Fatalf("connection %d from %s to %s: %v (so far %v)", i, local, addr, err, counts)
+		}
+		counts[c.First]++
+		c.Close()
+	}
+	return counts
+}
+
+// udpFrom sends n datagrams, each from a new port (a new connection), and
+// counts the sources the server saw.
+func udpFrom(t testing.TB, ns *netnstest.NS, local, addr string, n int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		src, err := ns.AskUDP(local, addr, 3*time.Second)
+		if err != nil {
+			t.Fatalf("datagram %d from %s to %s: %v (so far %v)", i, local, addr, err, counts)
+		}
+		counts[src]++
+	}
+	return counts
+}
+
+// only fails unless every one of n connections went by uplink address a.
+func only(t testing.TB, what string, got map[string]int, a string, n int) {
+	t.Helper()
+	if got[a] != n || len(got) != 1 {
+		t.Errorf("%s: connections went %v, want all %d by %s", what, got, n, a)
+	}
+}
+
+// TestPoliciesSteerEachMatchKind: each kind of match sends all its
+// connections by its uplink, real TCP and UDP through the real kernel;
+// traffic no policy matches is still balanced.
+func TestPoliciesSteerEachMatchKind(t *testing.T) {
+	l := newPolicyLab(t)
+	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
+	server80, server22 := netnstest.ServerAddr+":80", policyDest+":22"
+	only(t, "source, protocol and port (phone)", udpFrom(t, l.Client, "10.0.0.20", netnstest.ServerAddr+":5060", 200), b, 200)
+	only(t, "destination and port (ssh)", tcpFrom(t, l.Client, "", server22, 200), b, 200)
+	only(t, "source MAC and port (tv)", tcpFrom(t, l.client2, "", server80, 200), b, 200)
+	only(t, "LAN interface (kids)", udpFrom(t, l.client2, "", netnstest.ServerAddr+":5060", 200), a, 200)
+	only(t, "source (tiered)", tcpFrom(t, l.Client, "10.0.0.30", server80, 200), b, 200)
+	only(t, "the router's own (router-dst)", tcpFrom(t, l.Router, "", server22, 200), b, 200)
+	// The phone's TCP is no policy's: balanced.
+	if got := tcpFrom(t, l.Client, "10.0.0.20", server80, 100); got[a] == 0 || got[b] == 0 {
+		t.Errorf("connections no policy matches went %v, want both uplinks", got)
+	}
+
+	// Weights inside a tier: 3:1 over 2,000 connections, within 5 sd.
+	const n = 2000
+	got := tcpFrom(t, l.Client, "10.0.0.40", server80, n)
+	sd := math.Sqrt(n * 0.75 * 0.25)
+	if d := math.Abs(float64(got[a]) - n*0.75); d > 5*sd || got[a]+got[b] != n {
+		t.Errorf("weights 3:1 gave %v over %d connections: %.0f from the expected %d, more than 5 sd (%.1f)", got, n, d, n*3/4, 5*sd)
+	}
+}
+
+// TestPolicyTiersFallThrough: a tier whose uplink loses carrier gives its
+// connections to the next tier and takes them back when it returns;
+// otherwise: drop drops and the default balances while no tier is up.
+func TestPolicyTiersFallThrough(t *testing.T) {
+	l := newPolicyLab(t)
+	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
+	server80 := netnstest.ServerAddr + ":80"
+	only(t, "tier 1 in service", tcpFrom(t, l.Client, "10.0.0.30", server80, 50), b, 50)
+	only(t, "drop policy, its uplink in service", tcpFrom(t, l.Client, "10.0.0.50", server80, 20), b, 20)
+
+	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")
+	l.waitState("ispb", "down", 3*time.Second)
+	only(t, "tier 1 lost carrier", tcpFrom(t, l.Client, "10.0.0.30", server80, 50), a, 50)
+	only(t, "balance policy, no tier in service", tcpFrom(t, l.Client, "10.0.0.60", server80, 50), a, 50)
+	for i := 0; i < 3; i++ {
+		if c, err := l.Client.DialSourceFromWithin("10.0.0.50", server80, 500*time.Millisecond); err == nil {
+			c.Close()
+			t.Fatalf("a drop policy with no uplink in service let a connection out by %s", c.First)
+		}
+	}
+
+	l.ISPs[1].Run("ip", "link", "set", "cpe", "up")
+	l.waitState("ispb", "up", 5*time.Second)
+	only(t, "tier 1 back", tcpFrom(t, l.Client, "10.0.0.30", server80, 50), b, 50)
+	only(t, "drop policy, its uplink back", tcpFrom(t, l.Client, "10.0.0.50", server80, 20), b, 20)
+}
+
+// TestStickyPolicy: every connection of a source stays on the uplink its
+// first was given, across a reload and a restart of the daemon, and moves
+// (and stays) when that uplink dies.
+func TestStickyPolicy(t *testing.T) {
+	l := newPolicyLab(t)
+	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
+	server80 := netnstest.ServerAddr + ":80"
+	sources := []string{"10.0.0.70", "10.0.0.71", "10.0.0.72", "10.0.0.73"}
+	where := map[string]string{}
+	check := func(when string) {
+		t.Helper()
+		for _, src := range sources {
+			got := tcpFrom(t, l.Client, src, server80, 100)
+			if len(got) != 1 {
+				t.Fatalf("%s: %s's connections went %v, want one uplink", when, src, got)
+			}
+			for up := range got {
+				if where[src] == "" {
+					where[src] = up
+				} else if where[src] != up {
+					t.Fatalf("%s: %s moved from %s to %s", when, src, where[src], up)
+				}
+			}
+		}
+	}
+	check("first")
+
+	l.writePolicies(1, 3)
+	if err := l.up.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	l.waitFor("the reload", func() bool { return strings.Contains(l.logText(), "configuration reloaded") })
+	check("after a reload that changed the policy's weights")
+
+	l.stop()
+	l.start()
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	check("after a restart")
+
+	// The uplink of the first source dies: its sources move and stay.
+	dead, alive, isp := b, a, 1
+	if where[sources[0]] == a {
+		dead, alive, isp = a, b, 0
+	}
+	l.ISPs[isp].Run("ip", "link", "set", "cpe", "down")
+	l.waitState([]string{"ispa", "ispb"}[isp], "down", 3*time.Second)
+	for src, up := range where {
+		if up == dead {
+			where[src] = alive
+		}
+	}
+	check("after the uplink died")
+}

@@ -1,0 +1,318 @@
+package uplink
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/pathpin/pathpin/internal/nft"
+)
+
+// Steering in pathpin's table. A new connection from a LAN interface
+// jumps to that interface's steer chain (the router's own to
+// steer_router): a few classification maps, each one lookup of the
+// connection's key, whose elements go to the chain of the policy they
+// belong to. Policies are split into maps only where a later one overlaps
+// an earlier one, so first-match order holds and most tables are one
+// lookup whatever the number of policies. A policy's chain counts the
+// connection and picks an uplink: the first tier with an uplink in
+// service, by weight inside it, a sticky source's uplink first; with no
+// tier in service it drops or leaves the connection to the balance.
+
+// PolicyChain is the chain of policy name: it counts the new connections
+// the policy matched and picks their uplink.
+func PolicyChain(name string) string { return "policy_" + name }
+
+// StickySet is the set of sources policy name (or the balance, for "")
+// has given uplink u, and stickChain the chain that refreshes one there
+// and gives the connection u's mark. Policy names never start with _.
+func StickySet(policy, u string) string { return "sticky_" + stickyKey(policy, u) }
+func stickChain(policy, u string) string { return "stick_" + stickyKey(policy, u) }
+func stickyKey(policy, u string) string  { return policy + "_" + u }
+
+// steerChain is where new connections arriving on a LAN interface (or the
+// router's own, for routerSteer) are classified.
+func steerChain(ctx string) string { return "steer_" + ctx }
+
+const routerSteer = "router"
+
+// Tier is the tier of a policy that takes its connections now: the
+// uplinks of the first tier with one in service, those in service, by
+// weight; nil when no tier has one.
+func Tier(p *config.Policy, statuses []Status) []pick {
+	up := map[string]Status{}
+	for _, st := range statuses {
+		if st.Up() {
+			up[st.Name] = st
+		}
+	}
+	for _, tier := range p.Tiers {
+		var picks []pick
+		total := 0
+		for _, m := range tier {
+			if st, ok := up[m.Uplink]; ok {
+				picks = append(picks, pick{status: st, weight: m.Weight})
+				total += m.Weight
+			}
+		}
+		for i := range picks {
+			picks[i].total = total
+		}
+		if len(picks) > 0 {
+			return picks
+		}
+	}
+	return nil
+}
+
+// steering is the chains and sets of cfg's policies, and the sticky
+// balance, for the uplinks in statuses; lanJump and routerJump are the
+// rules that send new connections to them (none without policies).
+type steering struct {
+	chains []nft.Chain
+	sets   []nft.Set
+	// lanSteer: the LAN interfaces that have a steer chain.
+	lanSteer  map[string]bool
+	routerJmp bool
+}
+
+func steer(cfg *config.Config, statuses []Status) steering {
+	mask := cfg.MarkMask
+	s := steering{lanSteer: map[string]bool{}}
+	for i := range cfg.Policies {
+		p := &cfg.Policies[i]
+		ch := nft.Chain{Name: PolicyChain(p.Name), Rules: []nft.Rule{{Counter: true,
+			Comment: fmt.Sprintf("policy %s matched a new connection (line %d)", p.Name, p.Line)}}}
+		picks := Tier(p, statuses)
+		switch {
+		case len(picks) > 0:
+			ch.Rules = append(ch.Rules, s.pick(mask, p.Name, p.Sticky, picks, "policy "+p.Name)...)
+		case p.Drop:
+			ch.Rules = append(ch.Rules, nft.Rule{Drop: true,
+				Comment: fmt.Sprintf("none of %s's uplinks is in service and it says otherwise: drop; the connection never leaves by another line", p.Name)})
+		default:
+			ch.Rules = append(ch.Rules, nft.Rule{Jump: "balance",
+				Comment: fmt.Sprintf("none of %s's uplinks is in service: the connection is balanced", p.Name)})
+		}
+		s.chains = append(s.chains, ch)
+	}
+	for _, lan := range cfg.LAN.Interfaces {
+		var ps []*config.Policy
+		for i := range cfg.Policies {
+			p := &cfg.Policies[i]
+			if !p.Match.Router && (len(p.Match.Interfaces) == 0 || contains(p.Match.Interfaces, lan)) {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			s.classify(lan, ps)
+			s.lanSteer[lan] = true
+		}
+	}
+	var router []*config.Policy
+	for i := range cfg.Policies {
+		if cfg.Policies[i].Match.Router {
+			router = append(router, &cfg.Policies[i])
+		}
+	}
+	if len(router) > 0 {
+		s.classify(routerSteer, router)
+		s.routerJmp = true
+	}
+	return s
+}
+
+// pick is the rules that give a new connection one of picks: a sticky
+// source its remembered uplink first, then one by weight. Each is skipped
+// once the connection has a mark. policy names the sticky sets ("" for
+// the balance); who says whose pick it is.
+func (s *steering) pick(mask uint32, policy string, sticky time.Duration, picks []pick, who string) []nft.Rule {
+	target := func(p pick) string { return markChain(p.status.Uplink) }
+	var rules []nft.Rule
+	if sticky > 0 {
+		for _, pk := range picks {
+			u := pk.status.Name
+			set, chain := StickySet(policy, u), stickChain(policy, u)
+			s.sets = append(s.sets, nft.Set{Name: set, Timeout: sticky,
+				Comment: fmt.Sprintf("sources %s gave %s, each kept %s after its last new connection", who, u, sticky)})
+			s.chains = append(s.chains, nft.Chain{Name: chain, Rules: []nft.Rule{{Stick: &nft.Stick{Set: set, Timeout: sticky}, Jump: markChain(pk.status.Uplink),
+				Comment: fmt.Sprintf("remember (or refresh) the source on %s, then mark the connection for it", u)}}})
+			rules = append(rules, nft.Rule{Mark: &nft.MarkMatch{Mask: mask}, InSticky: set, Jump: chain,
+				Comment: fmt.Sprintf("a source %s gave %s before stays on %s", who, u, u)})
+		}
+		target = func(p pick) string { return stickChain(policy, p.status.Name) }
+	}
+	if len(picks) == 1 {
+		return append(rules, nft.Rule{Mark: &nft.MarkMatch{Mask: mask}, Jump: target(picks[0]),
+			Comment: fmt.Sprintf("%s: %s takes the connection", who, picks[0].status.Name)})
+	}
+	slots, modulus, shares := slotsOf(picks, target)
+	return append(rules, nft.Rule{Mark: &nft.MarkMatch{Mask: mask}, Modulus: modulus, Balance: slots,
+		Comment: fmt.Sprintf("%s: an uplink by weight, one random number and one lookup: %s", who, shares)})
+}
+
+// slotsOf shares numgen's numbers among picks by weight: each pick's
+// slot jumps to target(pick).
+func slotsOf(picks []pick, target func(pick) string) (slots []nft.Slot, modulus uint32, shares string) {
+	g := 0
+	for _, p := range picks {
+		g = gcd(g, p.weight)
+	}
+	var parts []string
+	for _, p := range picks {
+		n := uint32(p.weight / g)
+		slots = append(slots, nft.Slot{From: modulus, To: modulus + n - 1, Chain: target(p)})
+		parts = append(parts, fmt.Sprintf("%s %d/%d", p.status.Name, p.weight, p.total))
+		modulus += n
+	}
+	return slots, modulus, strings.Join(parts, ", ")
+}
+
+// classify adds the steer chain of ctx (a LAN interface, or the router):
+// ps in order, in as few classification maps as first-match order allows.
+func (s *steering) classify(ctx string, ps []*config.Policy) {
+	key := keyFor(ps)
+	ch := nft.Chain{Name: steerChain(ctx)}
+	for start := 0; start < len(ps); {
+		end := start + 1
+		for end < len(ps) && !overlapsAny(ps[end], ps[start:end]) {
+			end++
+		}
+		set := nft.Set{Name: fmt.Sprintf("steer_%s_%d", ctx, len(ch.Rules)), Key: key}
+		var names []string
+		for _, p := range ps[start:end] {
+			set.Elems = append(set.Elems, elements(key, &p.Match, PolicyChain(p.Name))...)
+			names = append(names, p.Name)
+		}
+		nft.SortElems(set.Elems)
+		set.Comment = "policies " + strings.Join(names, ", ") + ": none of them overlaps another, so one lookup finds the first that matches"
+		s.sets = append(s.sets, set)
+		ch.Rules = append(ch.Rules, nft.Rule{Classify: &nft.Lookup{Set: set.Name, Key: key},
+			Comment: fmt.Sprintf("a new connection that policy %s matches goes to its chain", strings.Join(names, ", "))})
+		start = end
+	}
+	s.chains = append(s.chains, ch)
+}
+
+func overlapsAny(p *config.Policy, before []*config.Policy) bool {
+	for _, q := range before {
+		if q.Match.Overlaps(&p.Match) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyFor is the fields a classification of ps needs: always both
+// addresses (so that the map is a concatenation, whose elements are
+// ranges in every field), the source MAC, protocol and port when a policy
+// matches on them.
+func keyFor(ps []*config.Policy) []nft.Field {
+	var mac, proto, port bool
+	for _, p := range ps {
+		mac = mac || len(p.Match.MACs) > 0
+		proto = proto || len(p.Match.Protos) > 0
+		port = port || len(p.Match.Ports) > 0
+	}
+	var key []nft.Field
+	if mac {
+		key = append(key, nft.FieldEtherSrc)
+	}
+	key = append(key, nft.FieldSAddr, nft.FieldDAddr)
+	if proto || port {
+		key = append(key, nft.FieldProto)
+	}
+	if port {
+		key = append(key, nft.FieldDPort)
+	}
+	return key
+}
+
+// span is one field's range of values, as a key holds them.
+type span struct{ from, to []byte }
+
+// elements expands m into the map's elements: every combination of its
+// fields' values, each field a range (an unmatched field: all of it).
+func elements(key []nft.Field, m *config.Match, chain string) []nft.Elem {
+	combos := [][]span{nil}
+	for _, f := range key {
+		vals := fieldSpans(f, m)
+		var next [][]span
+		for _, c := range combos {
+			for _, v := range vals {
+				next = append(next, append(append([]span{}, c...), v))
+			}
+		}
+		combos = next
+	}
+	out := make([]nft.Elem, 0, len(combos))
+	for _, c := range combos {
+		var from, to []byte
+		for _, sp := range c {
+			from, to = append(from, pad(sp.from)...), append(to, pad(sp.to)...)
+		}
+		out = append(out, nft.Elem{From: from, To: to, Goto: chain})
+	}
+	return out
+}
+
+// pad fills a field to whole 32-bit registers with zeros.
+func pad(b []byte) []byte {
+	out := append([]byte{}, b...)
+	for len(out)%4 != 0 {
+		out = append(out, 0)
+	}
+	return out
+}
+
+// fieldSpans is m's values of field f, or the whole field.
+func fieldSpans(f nft.Field, m *config.Match) []span {
+	var out []span
+	switch f {
+	case nft.FieldEtherSrc:
+		for _, hw := range m.MACs {
+			out = append(out, span{hw, hw})
+		}
+		if len(out) == 0 {
+			out = []span{{make(net.HardwareAddr, 6), net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}}
+		}
+	case nft.FieldSAddr, nft.FieldDAddr:
+		rs := m.Sources
+		if f == nft.FieldDAddr {
+			rs = m.Dests
+		}
+		for _, r := range rs {
+			a, z := r.From.As4(), r.To.As4()
+			out = append(out, span{a[:], z[:]})
+		}
+		if len(out) == 0 {
+			out = []span{{[]byte{0, 0, 0, 0}, []byte{255, 255, 255, 255}}}
+		}
+	case nft.FieldProto:
+		for _, p := range m.Protos {
+			out = append(out, span{[]byte{p}, []byte{p}})
+		}
+		if len(out) == 0 {
+			out = []span{{[]byte{0}, []byte{255}}}
+		}
+	case nft.FieldDPort:
+		for _, p := range m.Ports {
+			out = append(out, span{[]byte{byte(p.From >> 8), byte(p.From)}, []byte{byte(p.To >> 8), byte(p.To)}})
+		}
+		if len(out) == 0 {
+			out = []span{{[]byte{0, 0}, []byte{255, 255}}}
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

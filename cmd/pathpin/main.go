@@ -35,6 +35,7 @@ func commands() []command {
 		{"check", "validate the configuration and the host", runCheck},
 		{"plan", "show what apply would change (exit 2 when something would)", runPlan},
 		{"apply", "make the kernel match the configuration", runApply},
+		{"why", "say which policy a connection meets and which uplink it takes now", runWhy},
 		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},

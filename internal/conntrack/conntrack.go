@@ -34,20 +34,13 @@ const (
 func msg(t uint16) uint16 { return unix.NFNL_SUBSYS_CTNETLINK<<8 | t }
 
 // markOf finds the mark attribute among an entry's attributes.
-func markOf(attrs []byte) (uint32, bool) {
-	for len(attrs) >= 4 {
-		l := int(binary.NativeEndian.Uint16(attrs[0:]))
-		typ := binary.NativeEndian.Uint16(attrs[2:]) & attrTypeMask
-		if l < 4 || l > len(attrs) {
-			return 0, false
+func markOf(attrs []byte) (mark uint32, ok bool) {
+	each(attrs, func(typ uint16, data []byte) {
+		if typ == attrMark && len(data) == 4 {
+			mark, ok = binary.BigEndian.Uint32(data), true
 		}
-		if typ == attrMark && l == 8 {
-			return binary.BigEndian.Uint32(attrs[4:8]), true
-		}
-		// The last attribute's padding may be missing.
-		attrs = attrs[min(nlraw.Align(l), len(attrs)):]
-	}
-	return 0, false
+	})
+	return mark, ok
 }
 
 // markAttrs are CTA_MARK and CTA_MARK_MASK, big-endian as ctnetlink wants.

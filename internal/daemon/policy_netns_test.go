@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/uplink"
 )
 
 // policyDest is a second server address, for destination matches.
@@ -236,4 +238,69 @@ func TestStickyPolicy(t *testing.T) {
 		}
 	}
 	check("after the uplink died")
+}
+
+// TestWhyAgreesWithTheKernel: `pathpin why --flows` names the policy, the
+// shares the live table gives and, for each of 50 real connections, the
+// uplink it went by; for a sticky source, the uplink it is held on.
+func TestWhyAgreesWithTheKernel(t *testing.T) {
+	l := newPolicyLab(t)
+	byAddr := map[string]string{l.UplinkAddrs[0]: "ispa", l.UplinkAddrs[1]: "ispb"}
+	why := func(args ...string) uplink.Answer {
+		t.Helper()
+		out, err := l.Router.Command(l.bin, append([]string{"why", "-c", l.cfg, "--state-dir", l.runDir, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pathpin why %v: %v\n%s", args, err, out)
+		}
+		var a uplink.Answer
+		if err := json.Unmarshal(out, &a); err != nil {
+			t.Fatalf("pathpin why --json: %v\n%s", err, out)
+		}
+		return a
+	}
+	went := map[uint16]string{}
+	for i := 0; i < 50; i++ {
+		c, err := l.Client.DialSourceFrom("10.0.0.40", netnstest.ServerAddr+":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		went[c.LocalPort()] = byAddr[c.First]
+	}
+	a := why("10.0.0.40", netnstest.ServerAddr, "--port", "80", "--proto", "tcp", "--flows")
+	if a.Policy != "shared" || a.Verdict != "by-weight" || len(a.Now) != 2 || a.Now[0] != (uplink.Share{Uplink: "ispa", Share: 0.75}) {
+		t.Errorf("why answered policy %q, %s, now %v; want shared, by weight, ispa 3/4", a.Policy, a.Verdict, a.Now)
+	}
+	agree := 0
+	for _, f := range a.Flows {
+		if up, ok := went[f.SPort]; ok {
+			if f.Uplink != up || f.Policy != "shared" {
+				t.Errorf("flow from port %d: why says %s (%s), the server saw it by %s", f.SPort, f.Uplink, f.Policy, up)
+			} else {
+				agree++
+			}
+		}
+	}
+	if agree != 50 {
+		t.Errorf("why --flows agreed on %d of the 50 connections (%d flows listed)", agree, len(a.Flows))
+	}
+
+	got := tcpFrom(t, l.Client, "10.0.0.71", netnstest.ServerAddr+":80", 5)
+	var held string
+	for addr := range got {
+		held = byAddr[addr]
+	}
+	if s := why("10.0.0.71", netnstest.ServerAddr).Sticky; s == nil || s.Uplink != held || s.Expires <= 29*time.Minute {
+		t.Errorf("why says the sticky source is held by %+v; its connections went by %s", s, held)
+	}
+	if a := why("10.0.0.99", netnstest.ServerAddr, "--port", "80"); a.Policy != "" || a.Verdict != "balanced" {
+		t.Errorf("a source no policy matches: %q %s, want none, balanced", a.Policy, a.Verdict)
+	}
+	if a := why("10.0.1.2", netnstest.ServerAddr, "--port", "80"); len(a.Unsure) == 0 || !strings.Contains(a.Unsure[0], "tv (if the source MAC") {
+		t.Errorf("without --mac, the MAC policy is not named as unsure: %+v", a)
+	}
+	out, err := l.Router.Command(l.bin, "why", "-c", l.cfg, "--state-dir", l.runDir, "10.0.0.20", netnstest.ServerAddr, "--proto", "udp", "--port", "5060").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "policy: phone (line") || !strings.Contains(string(out), "now: pinned: ispb 100%") {
+		t.Errorf("pathpin why (text): %v\n%s", err, out)
+	}
 }

@@ -133,6 +133,9 @@ func (s *SourceConn) Ask() (string, error) {
 // Close closes the connection.
 func (s *SourceConn) Close() error { return s.conn.Close() }
 
+// LocalPort is the connection's port on the client.
+func (s *SourceConn) LocalPort() uint16 { return uint16(s.conn.LocalAddr().(*net.TCPAddr).Port) }
+
 // ServeBulk sends size bytes to every connection on l, then closes it.
 func ServeBulk(l net.Listener, size int64) {
 	buf := make([]byte, 64<<10)

@@ -28,7 +28,7 @@ func PolicyChain(name string) string { return "policy_" + name }
 // StickySet is the set of sources policy name (or the balance, for "")
 // has given uplink u, and stickChain the chain that refreshes one there
 // and gives the connection u's mark. Policy names never start with _.
-func StickySet(policy, u string) string { return "sticky_" + stickyKey(policy, u) }
+func StickySet(policy, u string) string  { return "sticky_" + stickyKey(policy, u) }
 func stickChain(policy, u string) string { return "stick_" + stickyKey(policy, u) }
 func stickyKey(policy, u string) string  { return policy + "_" + u }
 

@@ -3,10 +3,10 @@ package nft
 import (
 	"net"
 	"net/netip"
-	"time"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pathpin/pathpin/internal/netnstest"

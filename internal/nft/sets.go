@@ -3,8 +3,8 @@ package nft
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"

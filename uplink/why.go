@@ -250,3 +250,32 @@ func protoName(p uint8) string {
 	}
 	return fmt.Sprint(p)
 }
+
+// PolicyUse is what one policy does now, read from the live table: the new
+// connections it matched since pathpin last wrote the table, and the
+// uplinks it picks from.
+type PolicyUse struct {
+	Name    string
+	Matched uint64
+	Verdict string
+	Now     []Share
+}
+
+// PolicyUses reads each policy's counter and pick from the live table.
+func PolicyUses(cfg *config.Config, t *nft.Table) []PolicyUse {
+	if t == nil {
+		return nil
+	}
+	var out []PolicyUse
+	for _, p := range cfg.Policies {
+		u := PolicyUse{Name: p.Name}
+		for _, c := range t.Chains {
+			if c.Name == PolicyChain(p.Name) && len(c.Rules) > 0 && c.Rules[0].Counter {
+				u.Matched = c.Rules[0].Packets
+			}
+		}
+		u.Now, _, u.Verdict = livePick(t, PolicyChain(p.Name), p.Name)
+		out = append(out, u)
+	}
+	return out
+}

@@ -144,6 +144,16 @@ func TestPoliciesSteerEachMatchKind(t *testing.T) {
 	only(t, "LAN interface (kids)", udpFrom(t, l.client2, "", netnstest.ServerAddr+":5060", 200), a, 200)
 	only(t, "source (tiered)", tcpFrom(t, l.Client, "10.0.0.30", server80, 200), b, 200)
 	only(t, "the router's own (router-dst)", tcpFrom(t, l.Router, "", server22, 200), b, 200)
+	// status counts each policy's new connections and says what it picks.
+	matched := map[string]string{}
+	for _, p := range l.status().Policies {
+		matched[p.Name] = fmt.Sprintf("%d %s", p.Matched, strings.Join(p.Uplinks, ","))
+	}
+	for name, want := range map[string]string{"phone": "200 ispb 100%", "ssh": "200 ispb 100%", "kids": "200 ispa 100%", "router-dst": "200 ispb 100%", "shared": "0 ispa 75%,ispb 25%"} {
+		if matched[name] != want {
+			t.Errorf("status: policy %s: %q, want %q", name, matched[name], want)
+		}
+	}
 	// The phone's TCP is no policy's: balanced.
 	if got := tcpFrom(t, l.Client, "10.0.0.20", server80, 100); got[a] == 0 || got[b] == 0 {
 		t.Errorf("connections no policy matches went %v, want both uplinks", got)

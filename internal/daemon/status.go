@@ -87,8 +87,9 @@ func (d *Daemon) report() *status.Report {
 	return r
 }
 
-// addDrops fills in what the protection dropped, from pathpin's table read
-// on a socket of its own (the applier's is not shared).
+// addDrops fills in what the protection dropped and what each policy does,
+// from pathpin's table read on a socket of its own (the applier's is not
+// shared).
 func addDrops(r *status.Report, cfg *config.Config) {
 	c, err := nft.Open()
 	if err != nil {
@@ -98,6 +99,13 @@ func addDrops(r *status.Report, cfg *config.Config) {
 	t, err := c.Read()
 	if err != nil {
 		return
+	}
+	for _, p := range uplink.PolicyUses(cfg, t) {
+		sp := status.Policy{Name: p.Name, Matched: p.Matched, Verdict: p.Verdict}
+		for _, s := range p.Now {
+			sp.Uplinks = append(sp.Uplinks, fmt.Sprintf("%s %.0f%%", s.Uplink, 100*s.Share))
+		}
+		r.Policies = append(r.Policies, sp)
 	}
 	drops := uplink.CountDrops(cfg, t)
 	for i := range r.Uplinks {

@@ -17,6 +17,21 @@ type Report struct {
 	// only what the kernel shows).
 	Source  string   `json:"source"`
 	Uplinks []Uplink `json:"uplinks"`
+	// Policies are the steering policies, in order.
+	Policies []Policy `json:"policies,omitempty"`
+}
+
+// Policy is one steering policy now.
+type Policy struct {
+	Name string `json:"name"`
+	// Matched counts the new connections it took since pathpin last wrote
+	// its table (a reload or a change of uplink rewrites it).
+	Matched uint64 `json:"matched"`
+	// Verdict: pinned, by-weight, dropped (no uplink in service, drop),
+	// balanced (none in service, balanced) or none.
+	Verdict string `json:"verdict"`
+	// Uplinks are those it picks from now, e.g. "plusnet 67%".
+	Uplinks []string `json:"uplinks,omitempty"`
 }
 
 // Uplink is one uplink's status.
@@ -140,6 +155,20 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 				fmt.Fprintf(w, ", DNS %s", strings.Join(l.DNS, " "))
 			}
 			fmt.Fprintln(w)
+		}
+	}
+	if len(r.Policies) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "POLICY\tMATCHED\tNOW")
+		for _, p := range r.Policies {
+			now := p.Verdict
+			if len(p.Uplinks) > 0 {
+				now = strings.Join(p.Uplinks, ", ")
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", p.Name, p.Matched, now)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	if r.Source == "kernel" {

@@ -27,6 +27,7 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 		a, b            int
 		carrierB, addrB bool
 		sickA, sickB    bool
+		policies        int
 	}
 	shape := func(s step) {
 		state := "up"
@@ -42,6 +43,11 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 		case !s.addrB && has:
 			l.Router.Run("ip", "addr", "del", "192.168.2.2/24", "dev", "wan1")
 		}
+		if s.addrB {
+			// The kernel itself drops the foreign route through wan1's
+			// gateway when wan1's address goes: it is back with it.
+			l.Router.Run("ip", "route", "replace", "10.9.0.0/16", "via", "192.168.2.254", "table", "200")
+		}
 	}
 	run := func(what string, fn func(context.Context) error) {
 		t.Helper()
@@ -52,9 +58,9 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 		}
 	}
 	for i := 0; i < 12; i++ {
-		s := step{a: r.IntN(3), b: 1 + r.IntN(3), carrierB: r.IntN(3) > 0, addrB: r.IntN(3) > 0, sickA: r.IntN(4) == 0, sickB: r.IntN(4) == 0}
+		s := step{a: r.IntN(3), b: 1 + r.IntN(3), carrierB: r.IntN(3) > 0, addrB: r.IntN(3) > 0, sickA: r.IntN(4) == 0, sickB: r.IntN(4) == 0, policies: r.IntN(3)}
 		shape(s)
-		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, "")))
+		cfg, err := config.Parse("cycle.yaml", []byte(l.Config(s.a, s.b, kernelCyclePolicies[s.policies])))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +89,27 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 		}
 	}
 }
+
+// kernelCyclePolicies are the policies a step on the kernel may have:
+// none, tiers with drop and the router's own, weights with sticky.
+var kernelCyclePolicies = []string{"", `policies:
+  - name: phone
+    match: {source: [10.0.0.20], protocol: udp, port: [5060, 10000-20000]}
+    via: [ispb, ispa]
+  - name: backups
+    match: {destination: [198.51.100.0/24], port: [22]}
+    via: [ispb]
+    otherwise: drop
+  - name: ntp
+    match: {router: true, protocol: udp, port: 123}
+    via: [ispa]
+`, `policies:
+  - name: laptop
+    match: {source: [10.0.0.0/24]}
+    via: {ispa: 2, ispb: 1}
+    sticky: 30m
+balance: {sticky: 10m}
+`}
 
 // waitCarrier waits until the router's link has, or has lost, carrier.
 func (l *engineLab) waitCarrier(link string, want bool) {

@@ -350,6 +350,32 @@ type cycleStep struct {
 	// protect is the protect: section: "" (the default, the LAN
 	// protected), "off", "router".
 	protect string
+	// policies is the policies: section: "" none, "tiers", "sticky".
+	policies string
+}
+
+// cyclePolicies are the policies a cycling step may have.
+var cyclePolicies = map[string]string{
+	"": "",
+	"tiers": `policies:
+  - name: phone
+    match: {source: [10.0.0.20], protocol: udp, port: [5060, 10000-20000]}
+    via: [b, a]
+  - name: backups
+    match: {destination: [198.51.100.0/24], port: [22]}
+    via: [c]
+    otherwise: drop
+  - name: ntp
+    match: {router: true, protocol: udp, port: 123}
+    via: [d, {a: 1, b: 2}]
+`,
+	"sticky": `policies:
+  - name: laptop
+    match: {mac: [aa:bb:cc:dd:ee:ff]}
+    via: [{a: 2, c: 1}, d]
+    sticky: 30m
+balance: {sticky: 10m}
+`,
 }
 
 func randomStep(r *rand.Rand) cycleStep {
@@ -373,6 +399,7 @@ func randomStep(r *rand.Rand) cycleStep {
 	s.foreign = []string{"", "", "blackhole", "prohibit", "throw", "unreachable"}[r.IntN(6)]
 	s.lease = []string{"", "good", "hostile", "same"}[r.IntN(4)]
 	s.protect = []string{"", "", "off", "router"}[r.IntN(4)]
+	s.policies = []string{"", "tiers", "sticky"}[r.IntN(3)]
 	return s
 }
 
@@ -410,7 +437,7 @@ uplinks:
 		"":       "",
 		"off":    "protect:\n  lan: false\n",
 		"router": "protect:\n  router: true\n  allow-in: [tcp/22 on a, udp/51820]\n",
-	}[s.protect])))
+	}[s.protect]+cyclePolicies[s.policies])))
 	if err != nil {
 		t.Fatal(err)
 	}

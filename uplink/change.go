@@ -96,7 +96,7 @@ func (e *Engine) change(c *Changes, before *State, index map[string]int) (undo u
 		}
 		// One transaction: the kernel holds the old table or the new one.
 		want, taken := e.withSavedSticky(c.NFT.Want, c.NFT.Have)
-		if err := e.Tables.Apply(want); err != nil {
+		if err := e.Tables.Update(c.NFT.Have, want); err != nil {
 			return undo, fmt.Errorf("applying pathpin's nftables table: %w", err)
 		}
 		taken()

@@ -236,6 +236,16 @@ func (b brokenTables) Apply(t *nft.Table) error {
 	return b.NFTables.Apply(&bad)
 }
 
+func (b brokenTables) Update(have, want *nft.Table) error {
+	if *b.failed || want == nil {
+		return b.NFTables.Update(have, want)
+	}
+	*b.failed = true
+	bad := *want
+	bad.Chains = append(slices.Clone(want.Chains), nft.Chain{Name: "broken", Rules: []nft.Rule{{Jump: "no_such_chain"}}})
+	return b.NFTables.Update(have, &bad)
+}
+
 func TestFailedApplyKeepsThePreviousState(t *testing.T) {
 	l := newEngineLab(t)
 	// The previous working state: ispA alone.

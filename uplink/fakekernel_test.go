@@ -391,6 +391,8 @@ func (k *fakeKernel) Apply(t *nft.Table) error {
 
 func (k *fakeKernel) Check(*nft.Table) error { return nil }
 
+func (k *fakeKernel) Update(_, want *nft.Table) error { return k.Apply(want) }
+
 func (k *fakeKernel) Read() (*nft.Table, error) {
 	k.reads["nftables"]++
 	return k.nft.Clone(), nil

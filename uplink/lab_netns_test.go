@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,13 +117,40 @@ func (l *engineLab) snapshot() string {
 		f := strings.Fields(line)
 		if len(f) == 3 && !(f[1] == "ip" && (f[2] == "mangle" || f[2] == "nat" || f[2] == "filter")) {
 			b.WriteString("## nft list table " + f[1] + " " + f[2] + "\n")
-			b.WriteString(nftCounters.ReplaceAllString(l.Router.Run("nft", "list", "table", f[1], f[2]), "counter"))
+			b.WriteString(sortedBlocks(nftCounters.ReplaceAllString(l.Router.Run("nft", "list", "table", f[1], f[2]), "counter")))
 		}
 	}
 	b.WriteString("## ip rule\n" + l.Router.Run("ip", "rule"))
 	b.WriteString("## ip route show table all\n" + l.Router.Run("ip", "route", "show", "table", "all"))
 	b.WriteString("## sysctl\n" + l.Router.Run("sh", "-c", "grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter"))
 	return b.String()
+}
+
+// sortedBlocks is an nft listing with its chains, sets and maps in name
+// order: the kernel lists them in the order they were made, which an
+// update in place changes without changing the table.
+func sortedBlocks(listing string) string {
+	lines := strings.Split(listing, "\n")
+	var head, tail []string
+	var blocks []string
+	var cur []string
+	for _, l := range lines {
+		switch {
+		case cur != nil:
+			cur = append(cur, l)
+			if l == "\t}" {
+				blocks, cur = append(blocks, strings.Join(cur, "\n")), nil
+			}
+		case strings.HasPrefix(l, "\tchain ") || strings.HasPrefix(l, "\tset ") || strings.HasPrefix(l, "\tmap "):
+			cur = []string{l}
+		case len(blocks) == 0:
+			head = append(head, l)
+		case l != "":
+			tail = append(tail, l)
+		}
+	}
+	slices.Sort(blocks)
+	return strings.Join(head, "\n") + "\n" + strings.Join(blocks, "\n") + "\n" + strings.Join(tail, "\n") + "\n"
 }
 
 // connect opens n short connections from the client and counts the

@@ -13,6 +13,8 @@ import (
 // written in one transaction and read back structurally.
 type NFTables interface {
 	Apply(t *nft.Table) error
+	// Update makes the table want from have, touching only what differs.
+	Update(have, want *nft.Table) error
 	Check(t *nft.Table) error
 	Read() (*nft.Table, error)
 	// Sticky reads a sticky set's sources now (a read does not hold

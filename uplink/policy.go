@@ -3,6 +3,8 @@ package uplink
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,8 +178,10 @@ func (s *steering) classify(ctx string, ps []*config.Policy) {
 	key := keyFor(ps)
 	ch := nft.Chain{Name: steerChain(ctx)}
 	for start := 0; start < len(ps); {
+		run := newRun(ps[start])
 		end := start + 1
-		for end < len(ps) && !overlapsAny(ps[end], ps[start:end]) {
+		for end < len(ps) && !run.overlaps(ps[end]) {
+			run.add(ps[end])
 			end++
 		}
 		set := nft.Set{Name: fmt.Sprintf("steer_%s_%d", ctx, len(ch.Rules)), Key: key}
@@ -196,10 +200,84 @@ func (s *steering) classify(ctx string, ps []*config.Policy) {
 	s.chains = append(s.chains, ch)
 }
 
-func overlapsAny(p *config.Policy, before []*config.Policy) bool {
-	for _, q := range before {
+// run is policies that overlap none of the others, indexed by their
+// source ranges: a new policy is checked in full only against those whose
+// sources meet its own (and those with no source match), so that a run of
+// hundreds of per-host policies costs a search per policy, not a
+// comparison with each.
+type run struct {
+	// bySource are the ranges of the run's source matches, sorted by
+	// start; ranges of one run never overlap unless their policies
+	// differ elsewhere, so a search finds the first that may meet.
+	bySource []sourceOf
+	anySrc   []*config.Policy
+	// nested: two of bySource's ranges overlap (their policies differ in
+	// another field), so ranges sorted by start are not sorted by end.
+	nested bool
+}
+
+type sourceOf struct {
+	r config.AddrRange
+	p *config.Policy
+}
+
+func newRun(p *config.Policy) *run {
+	r := &run{}
+	r.add(p)
+	return r
+}
+
+func (r *run) add(p *config.Policy) {
+	if len(p.Match.Sources) == 0 {
+		r.anySrc = append(r.anySrc, p)
+		return
+	}
+	for _, src := range p.Match.Sources {
+		i, _ := slices.BinarySearchFunc(r.bySource, src.From, func(s sourceOf, a netip.Addr) int { return s.r.From.Compare(a) })
+		r.bySource = slices.Insert(r.bySource, i, sourceOf{src, p})
+		// Disjoint until now: a new overlap involves a neighbour.
+		if i > 0 && !r.bySource[i-1].r.To.Less(src.From) || i+1 < len(r.bySource) && !src.To.Less(r.bySource[i+1].r.From) {
+			r.nested = true
+		}
+	}
+}
+
+// overlaps reports whether p overlaps a policy of the run.
+func (r *run) overlaps(p *config.Policy) bool {
+	for _, q := range r.anySrc {
 		if q.Match.Overlaps(&p.Match) {
 			return true
+		}
+	}
+	if len(p.Match.Sources) == 0 {
+		for _, s := range r.bySource {
+			if s.p.Match.Overlaps(&p.Match) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, src := range p.Match.Sources {
+		// Every range that starts at or before src's end may meet it:
+		// back from the last of them, until one ends before src starts
+		// (then all before it do, unless the run's ranges nest).
+		end, _ := slices.BinarySearchFunc(r.bySource, src.To, func(s sourceOf, a netip.Addr) int {
+			if s.r.From.Compare(a) <= 0 {
+				return -1
+			}
+			return 1
+		})
+		for i := end - 1; i >= 0; i-- {
+			s := r.bySource[i]
+			if s.r.To.Less(src.From) {
+				if !r.nested {
+					break
+				}
+				continue
+			}
+			if s.p.Match.Overlaps(&p.Match) {
+				return true
+			}
 		}
 	}
 	return false
@@ -236,33 +314,32 @@ type span struct{ from, to []byte }
 // elements expands m into the map's elements: every combination of its
 // fields' values, each field a range (an unmatched field: all of it).
 func elements(key []nft.Field, m *config.Match, chain string) []nft.Elem {
-	combos := [][]span{nil}
-	for _, f := range key {
-		vals := fieldSpans(f, m)
-		var next [][]span
-		for _, c := range combos {
-			for _, v := range vals {
-				next = append(next, append(append([]span{}, c...), v))
+	fields := make([][]span, len(key))
+	n := 1
+	for i, f := range key {
+		fields[i] = fieldSpans(f, m)
+		n *= len(fields[i])
+	}
+	size := nft.KeyLen(key)
+	out := make([]nft.Elem, 0, n)
+	pick := make([]int, len(key))
+	for range n {
+		from, to := make([]byte, 0, size), make([]byte, 0, size)
+		for i, f := range key {
+			sp := fields[i][pick[i]]
+			from, to = append(from, sp.from...), append(to, sp.to...)
+			for pad := f.Len(); pad%4 != 0; pad++ {
+				from, to = append(from, 0), append(to, 0)
 			}
 		}
-		combos = next
-	}
-	out := make([]nft.Elem, 0, len(combos))
-	for _, c := range combos {
-		var from, to []byte
-		for _, sp := range c {
-			from, to = append(from, pad(sp.from)...), append(to, pad(sp.to)...)
-		}
 		out = append(out, nft.Elem{From: from, To: to, Goto: chain})
-	}
-	return out
-}
-
-// pad fills a field to whole 32-bit registers with zeros.
-func pad(b []byte) []byte {
-	out := append([]byte{}, b...)
-	for len(out)%4 != 0 {
-		out = append(out, 0)
+		// The next combination, the last field fastest.
+		for i := len(pick) - 1; i >= 0; i-- {
+			if pick[i]++; pick[i] < len(fields[i]) {
+				break
+			}
+			pick[i] = 0
+		}
 	}
 	return out
 }

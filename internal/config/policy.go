@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -113,7 +114,7 @@ func lastOf(p netip.Prefix) netip.Addr {
 func (o *Match) Contains(m *Match) bool {
 	return o.Router == m.Router &&
 		within(m.Interfaces, o.Interfaces, func(a, b string) bool { return a == b }) &&
-		within(m.MACs, o.MACs, func(a, b net.HardwareAddr) bool { return a.String() == b.String() }) &&
+		within(m.MACs, o.MACs, sameMAC) &&
 		within(m.Sources, o.Sources, AddrRange.inside) &&
 		within(m.Dests, o.Dests, AddrRange.inside) &&
 		within(m.Protos, o.Protos, func(a, b uint8) bool { return a == b }) &&
@@ -124,12 +125,14 @@ func (o *Match) Contains(m *Match) bool {
 func (o *Match) Overlaps(m *Match) bool {
 	return o.Router == m.Router &&
 		meets(m.Interfaces, o.Interfaces, func(a, b string) bool { return a == b }) &&
-		meets(m.MACs, o.MACs, func(a, b net.HardwareAddr) bool { return a.String() == b.String() }) &&
+		meets(m.MACs, o.MACs, sameMAC) &&
 		meets(m.Sources, o.Sources, AddrRange.overlaps) &&
 		meets(m.Dests, o.Dests, AddrRange.overlaps) &&
 		meets(m.Protos, o.Protos, func(a, b uint8) bool { return a == b }) &&
 		meets(m.Ports, o.Ports, PortRange.overlaps)
 }
+
+func sameMAC(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }
 
 // within: every value of in lies inside some value of out (an empty out is
 // anything; an empty in is anything, inside only an empty out).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
+	"github.com/pathpin/pathpin/internal/status"
 	"github.com/pathpin/pathpin/uplink"
 )
 
@@ -145,13 +146,21 @@ func TestPoliciesSteerEachMatchKind(t *testing.T) {
 	only(t, "source (tiered)", tcpFrom(t, l.Client, "10.0.0.30", server80, 200), b, 200)
 	only(t, "the router's own (router-dst)", tcpFrom(t, l.Router, "", server22, 200), b, 200)
 	// status counts each policy's new connections and says what it picks.
-	matched := map[string]string{}
+	// A UDP client's new port may meet an entry its earlier datagram left
+	// (about one in 200 here): that datagram is no new connection.
+	policies := map[string]status.Policy{}
 	for _, p := range l.status().Policies {
-		matched[p.Name] = fmt.Sprintf("%d %s", p.Matched, strings.Join(p.Uplinks, ","))
+		policies[p.Name] = p
 	}
-	for name, want := range map[string]string{"phone": "200 ispb 100%", "ssh": "200 ispb 100%", "kids": "200 ispa 100%", "router-dst": "200 ispb 100%", "shared": "0 ispa 75%,ispb 25%"} {
-		if matched[name] != want {
-			t.Errorf("status: policy %s: %q, want %q", name, matched[name], want)
+	for _, want := range []struct {
+		name     string
+		min, max uint64
+		uplinks  string
+	}{{"phone", 190, 200, "ispb 100%"}, {"ssh", 200, 200, "ispb 100%"}, {"tv", 200, 200, "ispb 100%"}, {"kids", 190, 200, "ispa 100%"},
+		{"router-dst", 200, 200, "ispb 100%"}, {"shared", 0, 0, "ispa 75%,ispb 25%"}} {
+		p := policies[want.name]
+		if p.Matched < want.min || p.Matched > want.max || strings.Join(p.Uplinks, ",") != want.uplinks {
+			t.Errorf("status: policy %s matched %d and picks %v; want %d-%d and %s", want.name, p.Matched, p.Uplinks, want.min, want.max, want.uplinks)
 		}
 	}
 	// The phone's TCP is no policy's: balanced.

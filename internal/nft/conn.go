@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"github.com/pathpin/pathpin/internal/nlraw"
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +29,9 @@ type Conn struct {
 	gen    uint32
 	cached bool
 	hits   int
+	// pending is what the last Update touched, for the Read after it.
+	pending  *partial
+	partials int
 	// known are the rules the last read decoded and verified, by the
 	// kernel's encoding of their expressions.
 	known map[string]Rule
@@ -34,7 +39,7 @@ type Conn struct {
 
 // Open opens the netlink socket, in the caller's network namespace.
 func Open() (*Conn, error) {
-	c, err := nftables.New(nftables.AsLasting())
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(smallAcks))
 	if err != nil {
 		return nil, fmt.Errorf("nftables: opening netlink: %w", err)
 	}
@@ -45,6 +50,31 @@ func Open() (*Conn, error) {
 	}
 	return &Conn{c: c, raw: raw}, nil
 }
+
+// smallAcks has the kernel acknowledge each message of a transaction
+// without echoing it back (NETLINK_CAP_ACK), into a receive buffer large
+// enough for them all: a table of hundreds of policies is a thousand
+// messages, each acknowledged at once, and the default buffer overflows
+// (ENOBUFS) at about two hundred. The buffer is forced past rmem_max
+// (pathpin runs with CAP_NET_ADMIN); where it cannot be, the default
+// stays and large tables fail with the kernel's ENOBUFS.
+func smallAcks(c *netlink.Conn) error {
+	if err := c.SetOption(netlink.CapAcknowledge, true); err != nil {
+		return err
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, ackBuffer)
+	})
+	return nil
+}
+
+// ackBuffer holds the acknowledgements of the largest table pathpin
+// writes (a thousand policies).
+const ackBuffer = 8 << 20
 
 // Close releases the sockets.
 func (c *Conn) Close() error { return errors.Join(c.c.CloseLasting(), c.raw.Close()) }
@@ -76,7 +106,7 @@ func (c *Conn) Apply(t *Table) error {
 	if err != nil {
 		return err
 	}
-	c.cached = false
+	c.cached, c.pending = false, nil
 	c.c.AddTable(table())
 	c.c.DelTable(table())
 	if t != nil {
@@ -123,16 +153,11 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 	nt := c.c.AddTable(into)
 	chains := map[string]*nftables.Chain{}
 	for _, ch := range t.Chains {
-		nc := &nftables.Chain{Name: ch.Name, Table: nt}
-		if ch.Hook != "" {
-			hook, ok := hooks[ch.Hook]
-			if !ok {
-				return fmt.Errorf("nftables: chain %s: unknown hook %q", ch.Name, ch.Hook)
-			}
-			accept := nftables.ChainPolicyAccept
-			nc.Type, nc.Hooknum, nc.Priority, nc.Policy = nftables.ChainType(ch.Type), hook, nftables.ChainPriorityRef(nftables.ChainPriority(ch.Priority)), &accept
+		nc, err := addChain(c.c, nt, ch)
+		if err != nil {
+			return err
 		}
-		chains[ch.Name] = c.c.AddChain(nc)
+		chains[ch.Name] = nc
 	}
 	ids := setIDs{named: map[string]uint32{}}
 	for i := range t.Sets {
@@ -147,26 +172,49 @@ func (c *Conn) define(into *nftables.Table, t *Table) error {
 		ids.named[s.Name] = id
 	}
 	for _, ch := range t.Chains {
-		for _, r := range ch.Rules {
-			if r.Foreign {
-				continue
-			}
-			set := ids
-			set.balance = balanceMap{}
-			if len(r.Balance) > 0 {
-				s := &nftables.Set{Table: nt, Anonymous: true, Constant: true, IsMap: true,
-					KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
-				var elems []nftables.SetElement
-				for _, k := range slotKeys(r.Balance) {
-					elems = append(elems, nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(k.key), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: k.chain}})
-				}
-				if err := c.c.AddSet(s, elems); err != nil {
-					return fmt.Errorf("nftables: the balance map: %w", err)
-				}
-				set.balance = balanceMap{name: s.Name, id: s.ID}
-			}
-			c.c.AddRule(&nftables.Rule{Table: nt, Chain: chains[ch.Name], Exprs: r.exprs(set)})
+		if err := c.addRules(nt, chains[ch.Name], ch.Rules, ids); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// addChain queues chain ch (a base chain with its hook) into nt.
+func addChain(c *nftables.Conn, nt *nftables.Table, ch Chain) (*nftables.Chain, error) {
+	nc := &nftables.Chain{Name: ch.Name, Table: nt}
+	if ch.Hook != "" {
+		hook, ok := hooks[ch.Hook]
+		if !ok {
+			return nil, fmt.Errorf("nftables: chain %s: unknown hook %q", ch.Name, ch.Hook)
+		}
+		accept := nftables.ChainPolicyAccept
+		nc.Type, nc.Hooknum, nc.Priority, nc.Policy = nftables.ChainType(ch.Type), hook, nftables.ChainPriorityRef(nftables.ChainPriority(ch.Priority)), &accept
+	}
+	return c.AddChain(nc), nil
+}
+
+// addRules queues rules at the end of chain; a balance rule's anonymous
+// map goes with it. A foreign rule (read back) is not pathpin's to write.
+func (c *Conn) addRules(nt *nftables.Table, chain *nftables.Chain, rules []Rule, ids setIDs) error {
+	for _, r := range rules {
+		if r.Foreign {
+			continue
+		}
+		set := ids
+		set.balance = balanceMap{}
+		if len(r.Balance) > 0 {
+			s := &nftables.Set{Table: nt, Anonymous: true, Constant: true, IsMap: true,
+				KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
+			var elems []nftables.SetElement
+			for _, k := range slotKeys(r.Balance) {
+				elems = append(elems, nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(k.key), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: k.chain}})
+			}
+			if err := c.c.AddSet(s, elems); err != nil {
+				return fmt.Errorf("nftables: the balance map: %w", err)
+			}
+			set.balance = balanceMap{name: s.Name, id: s.ID}
+		}
+		c.c.AddRule(&nftables.Rule{Table: nt, Chain: chain, Exprs: r.exprs(set)})
 	}
 	return nil
 }
@@ -189,7 +237,15 @@ func (c *Conn) Read() (*Table, error) {
 		c.hits++
 		return c.last.Clone(), nil
 	}
-	t, err := c.read()
+	var p *partial
+	if c.pending != nil && gen == c.pending.gen+1 {
+		// Only pathpin's own update has committed since the read it
+		// started from: what it did not touch is as that read found it.
+		p = c.pending
+		c.partials++
+	}
+	c.pending = nil
+	t, err := c.readFrom(p)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +253,21 @@ func (c *Conn) Read() (*Table, error) {
 	return t.Clone(), nil
 }
 
-// read reads the table: its chains, every rule in one dump, and the
-// balance map the rules name.
-func (c *Conn) read() (*Table, error) {
+// partial is what an Update touched, over the read it started from: the
+// next Read dumps only those chains' rules and those maps' elements, when
+// the update's is the only commit since.
+type partial struct {
+	base *Table
+	// gen is the generation base was read at.
+	gen          uint32
+	chains, sets map[string]bool
+}
+
+// readFrom reads the table: its chains, their rules, the balance maps the
+// rules name and the named sets. With p, only the rules of the chains p
+// touched and the elements of the maps it touched are dumped; the others
+// are p.base's.
+func (c *Conn) readFrom(p *partial) (*Table, error) {
 	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: listing chains: %w", err)
@@ -236,11 +304,33 @@ func (c *Conn) read() (*Table, error) {
 		}
 		return out, nil
 	}
-	rules, err := dumpRules(c.raw)
-	if err != nil {
-		return nil, err
-	}
+	var rules []kernelRule
 	seen := map[string]Rule{}
+	if p == nil {
+		if rules, err = dumpRules(c.raw, ""); err != nil {
+			return nil, err
+		}
+	} else {
+		// Untouched chains keep base's rules, and the known encodings
+		// stay known.
+		maps.Copy(seen, c.known)
+		base := map[string]*Chain{}
+		for i := range p.base.Chains {
+			base[p.base.Chains[i].Name] = &p.base.Chains[i]
+		}
+		for i := range out.Chains {
+			name := out.Chains[i].Name
+			if b, ok := base[name]; ok && !p.chains[name] {
+				out.Chains[i].Rules = slices.Clone(b.Rules)
+				continue
+			}
+			rs, err := dumpRules(c.raw, name)
+			if err != nil {
+				return nil, err
+			}
+			rules = append(rules, rs...)
+		}
+	}
 	for _, kr := range rules {
 		i, ok := at[kr.Chain]
 		if !ok {
@@ -277,7 +367,16 @@ func (c *Conn) read() (*Table, error) {
 			}
 		}
 	}
-	if out.Sets, err = c.readSets(keys); err != nil {
+	reuse := func(string) ([]Elem, bool) { return nil, false }
+	if p != nil {
+		reuse = func(name string) ([]Elem, bool) {
+			if b, ok := p.base.Set(name); ok && !p.sets[name] && !b.Foreign {
+				return b.Elems, true
+			}
+			return nil, false
+		}
+	}
+	if out.Sets, err = c.readSets(keys, reuse); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -72,9 +72,12 @@ type kernelRule struct {
 }
 
 // dumpRules lists every rule of table ip pathpin in one dump, in chain
-// order.
-func dumpRules(c *nlraw.Conn) ([]kernelRule, error) {
+// order; with a chain, only that chain's.
+func dumpRules(c *nlraw.Conn, chain string) ([]kernelRule, error) {
 	attrs := nlraw.Attr(nil, unix.NFTA_RULE_TABLE, []byte(TableName+"\x00"))
+	if chain != "" {
+		attrs = nlraw.Attr(attrs, unix.NFTA_RULE_CHAIN, []byte(chain+"\x00"))
+	}
 	if err := c.Send(nftMsg(unix.NFT_MSG_GETRULE), unix.NLM_F_DUMP, unix.NFPROTO_IPV4, attrs); err != nil {
 		return nil, fmt.Errorf("nftables: asking for table ip %s's rules: %w", TableName, err)
 	}

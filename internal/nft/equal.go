@@ -2,19 +2,35 @@ package nft
 
 import "slices"
 
-// Equal reports whether t and u hold the same chains and rules, in the
-// same order. Comments are not compared: the kernel is not given them.
+// Equal reports whether t and u hold the same chains, each with the same
+// rules in the same order, and the same sets. The order of chains and of
+// sets is not compared (it means nothing to the kernel, and a table
+// updated in place lists new chains last); nor are comments, which the
+// kernel is not given.
 func (t *Table) Equal(u *Table) bool {
 	if t == nil || u == nil {
 		return t == u
 	}
-	if !slices.EqualFunc(t.Sets, u.Sets, func(a, b Set) bool { return a.same(&b) }) {
+	if len(t.Chains) != len(u.Chains) || len(t.Sets) != len(u.Sets) {
 		return false
 	}
-	return slices.EqualFunc(t.Chains, u.Chains, func(a, b Chain) bool {
-		return a.Name == b.Name && a.Type == b.Type && a.Hook == b.Hook && a.Priority == b.Priority &&
-			slices.EqualFunc(a.Rules, b.Rules, Rule.same)
-	})
+	chains := map[string]*Chain{}
+	for i := range u.Chains {
+		chains[u.Chains[i].Name] = &u.Chains[i]
+	}
+	for _, a := range t.Chains {
+		b, ok := chains[a.Name]
+		if !ok || a.Type != b.Type || a.Hook != b.Hook || a.Priority != b.Priority || !slices.EqualFunc(a.Rules, b.Rules, Rule.same) {
+			return false
+		}
+	}
+	for i := range t.Sets {
+		b, ok := u.Set(t.Sets[i].Name)
+		if !ok || !t.Sets[i].same(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // same compares every field but the comment and the counts read back.

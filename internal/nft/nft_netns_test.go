@@ -216,7 +216,7 @@ func TestEveryRuleDecodes(t *testing.T) {
 	c, _ := openIn(t, ns)
 	ns.Must(func() error { return c.Apply(sample()) })
 	var rules []kernelRule
-	ns.Must(func() (err error) { rules, err = dumpRules(c.raw); return err })
+	ns.Must(func() (err error) { rules, err = dumpRules(c.raw, ""); return err })
 	for _, kr := range rules {
 		if _, unknown := decodeExprs(kr.Exprs); unknown {
 			t.Fatalf("rule %d does not decode", kr.Handle)
@@ -264,5 +264,61 @@ func TestStickyCarried(t *testing.T) {
 	ns.Must(func() error { return c.Apply(sample()) })
 	if got := sticky(); len(got) != 0 {
 		t.Errorf("a set the table dropped came back with %v", got)
+	}
+}
+
+// TestUpdateInPlace: Update reaches the wanted table from the live one,
+// whatever differs (a rule, a chain made or gone, a map's elements, a
+// sticky set made again with another timeout), equal to a fresh write;
+// a sticky set that stays keeps its sources.
+func TestUpdateInPlace(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	c, read := openIn(t, ns)
+	ns.Must(func() error { return c.Apply(sample()) })
+	ns.Run("nft", "add element ip pathpin sticky_phone_dsl { 10.1.0.20 }")
+	steps := []struct {
+		name   string
+		change func(*Table)
+	}{
+		{"a rule changes", func(w *Table) { w.Chains[0].Rules[0].SetMark.Value = 0x300 }},
+		{"a chain comes", func(w *Table) {
+			w.Chains = append(w.Chains, Chain{Name: "extra", Rules: []Rule{{Jump: "to_dsl"}}})
+		}},
+		{"a map loses and gains elements", func(w *Table) {
+			w.Sets[0].Elems[0].Goto = "extra"
+			w.Chains = append(w.Chains, Chain{Name: "extra", Rules: []Rule{{Jump: "to_dsl"}}})
+		}},
+		{"a chain goes", func(w *Table) {}},
+		{"a sticky set's timeout changes", func(w *Table) {
+			w.Sets[1].Timeout = time.Hour
+			w.Chains[len(w.Chains)-2].Rules[0].Stick.Timeout = time.Hour
+		}},
+	}
+	fresh, freshRead := openIn(t, ns)
+	_ = fresh
+	have := read()
+	for _, s := range steps {
+		want := sample()
+		s.change(want)
+		partials := c.partials
+		ns.Must(func() error { return c.Update(have, want) })
+		have = read()
+		if !have.Equal(want) {
+			t.Fatalf("%s: the table read back differs:\n%s", s.name, cmp.Diff(want.Render(false), have.Render(false)))
+		}
+		// The read after an update dumps only what it touched, and finds
+		// what a whole read finds.
+		if c.partials != partials+1 {
+			t.Errorf("%s: the read after the update read the whole table", s.name)
+		}
+		if full := freshRead(); !full.Equal(have) {
+			t.Fatalf("%s: the partial read differs from a whole one:\n%s", s.name, cmp.Diff(full.Render(false), have.Render(false)))
+		}
+		var es []Entry
+		ns.Must(func() (err error) { es, err = c.Sticky("sticky_phone_dsl"); return err })
+		if len(es) != 1 || es[0].Addr != netip.MustParseAddr("10.1.0.20") {
+			t.Fatalf("%s: the sticky set holds %v", s.name, es)
+		}
 	}
 }

@@ -154,9 +154,7 @@ func (s *Set) IsSticky() bool { return s.Timeout > 0 }
 
 func (s *Set) same(o *Set) bool {
 	return s.Name == o.Name && slices.Equal(s.Key, o.Key) && s.Timeout == o.Timeout && s.Foreign == o.Foreign &&
-		slices.EqualFunc(s.Elems, o.Elems, func(a, b Elem) bool {
-			return bytes.Equal(a.From, b.From) && bytes.Equal(a.To, b.To) && a.Goto == b.Goto
-		})
+		sameElems(s.Elems, o.Elems)
 }
 
 // nftSet is s as the library makes it.
@@ -222,9 +220,9 @@ func (c *Conn) addSet(t *nftables.Table, s *Set) (uint32, error) {
 }
 
 // readSets reads the table's named sets: each classification map with
-// its elements (its key from the rule that looks it up), each sticky set
-// without its entries.
-func (c *Conn) readSets(keys map[string][]Field) ([]Set, error) {
+// its elements (its key from the rule that looks it up; its elements from
+// reuse when it has them), each sticky set without its entries.
+func (c *Conn) readSets(keys map[string][]Field, reuse func(string) ([]Elem, bool)) ([]Set, error) {
 	sets, err := c.c.GetSets(table())
 	if err != nil {
 		return nil, fmt.Errorf("nftables: listing sets: %w", err)
@@ -245,6 +243,10 @@ func (c *Conn) readSets(keys map[string][]Field) ([]Set, error) {
 			s.Key = keys[ns.Name]
 			if len(s.Key) == 0 {
 				s.Foreign = true
+				break
+			}
+			if es, ok := reuse(ns.Name); ok {
+				s.Elems = es
 				break
 			}
 			// The library misreads a concatenated map's types and

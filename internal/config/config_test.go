@@ -44,6 +44,9 @@ func TestExamplesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(ref.Policies) != 4 || ref.Policies[1].Sticky != 30*time.Minute || !ref.Policies[2].Drop || !ref.Policies[3].Match.Router {
+		t.Fatalf("reference policies parsed wrongly: %+v", ref.Policies)
+	}
 	if len(ref.Uplinks) != 2 || ref.Uplinks[1].Weight != 2 || len(ref.Health.Targets) != 2 || ref.Health.Timeout != 500*time.Millisecond {
 		t.Fatalf("reference parsed wrongly: %+v", ref)
 	}

@@ -112,8 +112,8 @@ func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string
 	p.Tiers = v.via(at("via"), &r.Via, uplinks)
 	if r.Sticky != nil {
 		p.Sticky = *r.Sticky
-		if p.Sticky < minSticky || p.Sticky > maxSticky {
-			v.fail(at("sticky"), "%s must be from %s to %s (e.g. 30m)", p.Sticky, minSticky, maxSticky)
+		if p.Sticky != 0 && (p.Sticky < minSticky || p.Sticky > maxSticky) {
+			v.fail(at("sticky"), "%s must be from %s to %s (e.g. 30m), or 0 for none", p.Sticky, minSticky, maxSticky)
 		}
 	}
 	switch r.Otherwise {
@@ -339,8 +339,8 @@ func (v *validator) balance(r *rawBalance) Balance {
 	var b Balance
 	if r.Sticky != nil {
 		b.Sticky = *r.Sticky
-		if b.Sticky < minSticky || b.Sticky > maxSticky {
-			v.fail([]any{"balance", "sticky"}, "%s must be from %s to %s (e.g. 30m)", b.Sticky, minSticky, maxSticky)
+		if b.Sticky != 0 && (b.Sticky < minSticky || b.Sticky > maxSticky) {
+			v.fail([]any{"balance", "sticky"}, "%s must be from %s to %s (e.g. 30m), or 0 for none", b.Sticky, minSticky, maxSticky)
 		}
 	}
 	return b

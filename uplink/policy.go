@@ -23,14 +23,14 @@ import (
 // service, by weight inside it, a sticky source's uplink first; with no
 // tier in service it drops or leaves the connection to the balance.
 
-// PolicyChain is the chain of policy name: it counts the new connections
+// policyChain is the chain of policy name: it counts the new connections
 // the policy matched and picks their uplink.
-func PolicyChain(name string) string { return "policy_" + name }
+func policyChain(name string) string { return "policy_" + name }
 
-// StickySet is the set of sources policy name (or the balance, for "")
+// stickySet is the set of sources policy name (or the balance, for "")
 // has given uplink u, and stickChain the chain that refreshes one there
 // and gives the connection u's mark. Policy names never start with _.
-func StickySet(policy, u string) string  { return "sticky_" + stickyKey(policy, u) }
+func stickySet(policy, u string) string  { return "sticky_" + stickyKey(policy, u) }
 func stickChain(policy, u string) string { return "stick_" + stickyKey(policy, u) }
 func stickyKey(policy, u string) string  { return policy + "_" + u }
 
@@ -40,10 +40,10 @@ func steerChain(ctx string) string { return "steer_" + ctx }
 
 const routerSteer = "router"
 
-// Tier is the tier of a policy that takes its connections now: the
+// activeTier is the tier of a policy that takes its connections now: the
 // uplinks of the first tier with one in service, those in service, by
 // weight; nil when no tier has one.
-func Tier(p *config.Policy, statuses []Status) []pick {
+func activeTier(p *config.Policy, statuses []Status) []pick {
 	up := map[string]Status{}
 	for _, st := range statuses {
 		if st.Up() {
@@ -85,9 +85,9 @@ func steer(cfg *config.Config, statuses []Status) steering {
 	s := steering{lanSteer: map[string]bool{}}
 	for i := range cfg.Policies {
 		p := &cfg.Policies[i]
-		ch := nft.Chain{Name: PolicyChain(p.Name), Rules: []nft.Rule{{Counter: true,
+		ch := nft.Chain{Name: policyChain(p.Name), Rules: []nft.Rule{{Counter: true,
 			Comment: fmt.Sprintf("policy %s matched a new connection (line %d)", p.Name, p.Line)}}}
-		picks := Tier(p, statuses)
+		picks := activeTier(p, statuses)
 		switch {
 		case len(picks) > 0:
 			ch.Rules = append(ch.Rules, s.pick(mask, p.Name, p.Sticky, picks, "policy "+p.Name)...)
@@ -136,7 +136,7 @@ func (s *steering) pick(mask uint32, policy string, sticky time.Duration, picks 
 	if sticky > 0 {
 		for _, pk := range picks {
 			u := pk.status.Name
-			set, chain := StickySet(policy, u), stickChain(policy, u)
+			set, chain := stickySet(policy, u), stickChain(policy, u)
 			s.sets = append(s.sets, nft.Set{Name: set, Timeout: sticky,
 				Comment: fmt.Sprintf("sources %s gave %s, each kept %s after its last new connection", who, u, sticky)})
 			s.chains = append(s.chains, nft.Chain{Name: chain, Rules: []nft.Rule{{Stick: &nft.Stick{Set: set, Timeout: sticky}, Jump: markChain(pk.status.Uplink),
@@ -187,7 +187,7 @@ func (s *steering) classify(ctx string, ps []*config.Policy) {
 		set := nft.Set{Name: fmt.Sprintf("steer_%s_%d", ctx, len(ch.Rules)), Key: key}
 		var names []string
 		for _, p := range ps[start:end] {
-			set.Elems = append(set.Elems, elements(key, &p.Match, PolicyChain(p.Name))...)
+			set.Elems = append(set.Elems, elements(key, &p.Match, policyChain(p.Name))...)
 			names = append(names, p.Name)
 		}
 		nft.SortElems(set.Elems)

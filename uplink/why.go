@@ -97,7 +97,7 @@ func Explain(cfg *config.Config, live *nft.Table, states map[string]string, q Qu
 	a.Unsure = unsure
 	chain, policy := "balance", ""
 	if p != nil {
-		a.Policy, a.Line, chain, policy = p.Name, p.Line, PolicyChain(p.Name), p.Name
+		a.Policy, a.Line, chain, policy = p.Name, p.Line, policyChain(p.Name), p.Name
 		for _, tier := range p.Tiers {
 			var ms []TierMember
 			for _, m := range tier {
@@ -125,7 +125,7 @@ func Explain(cfg *config.Config, live *nft.Table, states map[string]string, q Qu
 	}
 	for _, f := range flows {
 		fq := Question{Src: f.Src, Dst: f.Dst, Proto: f.Proto, Port: f.DPort, Router: q.Router}
-		fa := FlowAnswer{Proto: protoName(f.Proto), Src: f.Src.String(), Dst: f.Dst.String(), SPort: f.SPort, DPort: f.DPort, Uplink: uplinkOfMark(cfg, f.Mark)}
+		fa := FlowAnswer{Proto: nft.ProtoName(f.Proto), Src: f.Src.String(), Dst: f.Dst.String(), SPort: f.SPort, DPort: f.DPort, Uplink: uplinkOfMark(cfg, f.Mark)}
 		fp, maybe := firstPolicy(cfg, fq)
 		if fp != nil {
 			fa.Policy = fp.Name
@@ -239,21 +239,10 @@ func uplinkOfMark(cfg *config.Config, mark uint32) string {
 	return ""
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	}
-	return fmt.Sprint(p)
-}
-
 // PolicyUse is what one policy does now, read from the live table: the new
-// connections it matched since pathpin last wrote the table, and the
-// uplinks it picks from.
+// connections it matched since its chain was last written (the table is
+// updated in place: only when what the policy picks, or the policy,
+// changes), and the uplinks it picks from.
 type PolicyUse struct {
 	Name    string
 	Matched uint64
@@ -270,11 +259,11 @@ func PolicyUses(cfg *config.Config, t *nft.Table) []PolicyUse {
 	for _, p := range cfg.Policies {
 		u := PolicyUse{Name: p.Name}
 		for _, c := range t.Chains {
-			if c.Name == PolicyChain(p.Name) && len(c.Rules) > 0 && c.Rules[0].Counter {
+			if c.Name == policyChain(p.Name) && len(c.Rules) > 0 && c.Rules[0].Counter {
 				u.Matched = c.Rules[0].Packets
 			}
 		}
-		u.Now, _, u.Verdict = livePick(t, PolicyChain(p.Name), p.Name)
+		u.Now, _, u.Verdict = livePick(t, policyChain(p.Name), p.Name)
 		out = append(out, u)
 	}
 	return out

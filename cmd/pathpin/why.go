@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/daemon"
+	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/pathpin/pathpin/uplink"
 )
 
@@ -139,7 +140,7 @@ func writeAnswer(w io.Writer, q uplink.Question, a *uplink.Answer, flows bool) {
 		what += " → " + q.Dst.String()
 	}
 	if q.Proto != 0 {
-		what += " " + map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}[q.Proto]
+		what += " " + nft.ProtoName(q.Proto)
 	}
 	if q.Port != 0 {
 		what += fmt.Sprintf(" port %d", q.Port)

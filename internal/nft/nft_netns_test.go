@@ -322,3 +322,11 @@ func TestUpdateInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestSupported: this kernel runs every expression and set pathpin uses.
+func TestSupported(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.New(t)
+	c, _ := openIn(t, ns)
+	ns.Must(c.Supported)
+}

@@ -1,16 +1,32 @@
 package nft
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // Supported reports whether the kernel runs everything pathpin's table
-// uses (marks, conntrack, numgen, the TCP option write, NAT): a table with
-// one rule of each kind is validated and never takes effect. nf_tables
+// uses (marks, conntrack, numgen, the TCP option write, NAT, a policy's
+// concatenated interval map and sticky set): a table with one rule of each
+// kind is validated and never takes effect. nf_tables
 // alone is not enough; its expressions are modules of their own.
 func (c *Conn) Supported() error { return c.Check(probeTable()) }
 
 func probeTable() *Table {
 	m := uint32(0xff00)
-	return &Table{Chains: []Chain{
+	key := []Field{FieldEtherSrc, FieldSAddr, FieldDAddr, FieldProto, FieldDPort}
+	from, to := make([]byte, KeyLen(key)), make([]byte, KeyLen(key))
+	for i := range to {
+		to[i] = 0xff
+	}
+	return &Table{Sets: []Set{
+		// A policy's classification map (a concatenation with ranges:
+		// nft_set_pipapo) and a sticky set (a dynamic set with timeouts).
+		{Name: "steer", Key: key, Elems: []Elem{{From: from, To: to, Goto: "to_a"}}},
+		{Name: "sticky", Timeout: time.Minute},
+	}, Chains: []Chain{
+		{Name: "steer_lo", Rules: []Rule{{Classify: &Lookup{Set: "steer", Key: key}}}},
+		{Name: "stick", Rules: []Rule{{InSticky: "sticky", Stick: &Stick{Set: "sticky", Timeout: time.Minute}, Jump: "to_a"}}},
 		{Name: "to_a", Rules: []Rule{{SetMark: &MarkSet{Mask: m, Value: 0x100}}}},
 		{Name: "balance", Rules: []Rule{{Mark: &MarkMatch{Mask: m}, Modulus: 1, Balance: []Slot{{0, 0, "to_a"}}}}},
 		{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: -150, Rules: []Rule{

@@ -360,10 +360,7 @@ func fieldText(f Field, from, to []byte) string {
 		case FieldSAddr, FieldDAddr:
 			return netip.AddrFrom4([4]byte(v)).String()
 		case FieldProto:
-			if name, ok := protoNames[v[0]]; ok {
-				return name
-			}
-			return fmt.Sprint(v[0])
+			return ProtoName(v[0])
 		default:
 			return fmt.Sprint(int(v[0])<<8 | int(v[1]))
 		}
@@ -383,8 +380,19 @@ func fieldText(f Field, from, to []byte) string {
 	return one(from) + "-" + one(to)
 }
 
-// protoNames are the protocols nft lists by name.
-var protoNames = map[byte]string{1: "icmp", 6: "tcp", 17: "udp"}
+// ProtoName is an IP protocol as nft lists it: icmp, tcp and udp by name,
+// others by number.
+func ProtoName(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	}
+	return fmt.Sprint(p)
+}
 
 // lastAddr is the last address of an IPv4 prefix.
 func lastAddr(p netip.Prefix) netip.Addr {

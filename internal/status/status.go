@@ -24,8 +24,9 @@ type Report struct {
 // Policy is one steering policy now.
 type Policy struct {
 	Name string `json:"name"`
-	// Matched counts the new connections it took since pathpin last wrote
-	// its table (a reload or a change of uplink rewrites it).
+	// Matched counts the new connections it took since its chain was last
+	// written: when what it picks changes (an uplink of its tiers leaves
+	// or returns) or a reload changes the policy.
 	Matched uint64 `json:"matched"`
 	// Verdict: pinned, by-weight, dropped (no uplink in service, drop),
 	// balanced (none in service, balanced) or none.

@@ -63,43 +63,27 @@ func BenchmarkDataPlane(b *testing.B) {
 	l.Client.Run("sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1")
 	const rounds, n = 21, 1000
 	for i := 0; i < b.N; i++ {
-		for r := 0; r < rounds; r++ {
-			for j := range setups {
-				k := j
-				if r%2 == 1 {
-					k = len(setups) - 1 - j
-				}
-				s := &setups[k]
-				s.up()
-				start := time.Now()
-				l.connect(n)
-				s.conns = append(s.conns, n/time.Since(start).Seconds())
-				c, err := l.Client.Dial(netnstest.ServerAddr+":81", 3*time.Second)
-				if err != nil {
-					b.Fatal(err)
-				}
-				start = time.Now()
-				got, err := io.Copy(io.Discard, c)
-				c.Close()
-				if err != nil || got != bulk {
-					b.Fatalf("bulk transfer: %d bytes, %v", got, err)
-				}
-				s.mbps = append(s.mbps, float64(got)*8/1e6/time.Since(start).Seconds())
-				s.down()
+		inRounds(rounds, len(setups), func(k int) {
+			s := &setups[k]
+			s.up()
+			start := time.Now()
+			l.connect(n)
+			s.conns = append(s.conns, n/time.Since(start).Seconds())
+			c, err := l.Client.Dial(netnstest.ServerAddr+":81", 3*time.Second)
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
+			start = time.Now()
+			got, err := io.Copy(io.Discard, c)
+			c.Close()
+			if err != nil || got != bulk {
+				b.Fatalf("bulk transfer: %d bytes, %v", got, err)
+			}
+			s.mbps = append(s.mbps, float64(got)*8/1e6/time.Since(start).Seconds())
+			s.down()
+		})
 	}
 	med := stats.MedianFloat
-	// paired is the median of each round's ratio of a to b, with the
-	// quartiles of those ratios.
-	paired := func(a, b []float64) (median, q1, q3 float64) {
-		rs := make([]float64, len(a))
-		for r := range a {
-			rs[r] = a[r] / b[r]
-		}
-		slices.Sort(rs)
-		return med(rs), rs[len(rs)/4], rs[len(rs)*3/4]
-	}
 	cr, cq1, cq3 := paired(setups[0].conns, setups[1].conns)
 	tr, tq1, tq3 := paired(setups[0].mbps, setups[1].mbps)
 	ccr, _, _ := paired(setups[2].conns, setups[1].conns)
@@ -130,6 +114,31 @@ func BenchmarkDataPlane(b *testing.B) {
 		med(setups[2].conns), ccr, med(setups[2].mbps), ctr)
 	b.Logf("the kernel's price for routing by policy, plain NAT with one ip rule that matches nothing: %.3f× plain NAT's new connections/s (quartiles %.3f–%.3f), %.3f× its throughput; pathpin against it: %.3f× (%.3f–%.3f) and %.3f×",
 		rcr, rcq1, rcq3, rtr, ocr, ocq1, ocq3, otr)
+}
+
+// inRounds runs setups 0..n-1 once per round, in an order that swaps
+// round by round, so a slow stretch of the machine weighs on all of them.
+func inRounds(rounds, n int, run func(setup int)) {
+	for r := 0; r < rounds; r++ {
+		for j := 0; j < n; j++ {
+			k := j
+			if r%2 == 1 {
+				k = n - 1 - j
+			}
+			run(k)
+		}
+	}
+}
+
+// paired is the median of each round's ratio of a to b, with the
+// quartiles of those ratios.
+func paired(a, b []float64) (median, q1, q3 float64) {
+	rs := make([]float64, len(a))
+	for r := range a {
+		rs[r] = a[r] / b[r]
+	}
+	slices.Sort(rs)
+	return stats.MedianFloat(rs), rs[len(rs)/4], rs[len(rs)*3/4]
 }
 
 // BenchmarkBalance reports how far the split of 2,000 new connections

@@ -3,7 +3,6 @@ package uplink
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,30 +50,16 @@ func BenchmarkPolicies(b *testing.B) {
 	}
 	const rounds, n = 15, 1000
 	for i := 0; i < b.N; i++ {
-		for r := 0; r < rounds; r++ {
-			for j := range setups {
-				k := j
-				if r%2 == 1 {
-					k = len(setups) - 1 - j
-				}
-				s := &setups[k]
-				l.write(l.Config(1, 1, s.yaml))
-				l.mustApply()
-				start := time.Now()
-				l.connect(n)
-				s.conns = append(s.conns, n/time.Since(start).Seconds())
-			}
-		}
+		inRounds(rounds, len(setups), func(k int) {
+			s := &setups[k]
+			l.write(l.Config(1, 1, s.yaml))
+			l.mustApply()
+			start := time.Now()
+			l.connect(n)
+			s.conns = append(s.conns, n/time.Since(start).Seconds())
+		})
 	}
 	l.pathpin("down")
-	paired := func(a, b []float64) (median, q1, q3 float64) {
-		rs := make([]float64, len(a))
-		for r := range a {
-			rs[r] = a[r] / b[r]
-		}
-		slices.Sort(rs)
-		return stats.MedianFloat(rs), rs[len(rs)/4], rs[len(rs)*3/4]
-	}
 	none, nq1, nq3 := paired(setups[1].conns, setups[0].conns)
 	met, mq1, mq3 := paired(setups[2].conns, setups[0].conns)
 	b.ReportMetric(none, "200-unmet/none-conn")

@@ -181,11 +181,22 @@ func TestDownRemovesAnOlderPathpinsChains(t *testing.T) {
 
 func TestBadConfigChangesNothing(t *testing.T) {
 	l := newEngineLab(t)
-	l.configure(1, 1)
+	// A working file with a policy, so that a bad policy has one to break.
+	good := "policies:\n  - name: phone\n    match: {source: [10.0.0.20]}\n    via: [ispb]\n"
+	l.write(l.Config(1, 1, good))
 	l.mustApply()
 	before := l.snapshot()
+	policy := func(match, via string) string {
+		return l.Config(1, 1, good+"  - name: bad\n    match: "+match+"\n    via: "+via+"\n")
+	}
 	for _, bad := range []string{
 		l.Config(1, 1, "") + "    tabel: 7\n",
+		// Each policy error: unknown uplink, empty match, shadowed,
+		// overlapping ports.
+		policy("{source: [10.0.0.21]}", "[bt]"),
+		policy("{}", "[ispa]"),
+		policy("{source: [10.0.0.20], port: [443]}", "[ispa]"),
+		policy("{protocol: tcp, port: [80-90, 85]}", "[ispa]"),
 		strings.Replace(l.Config(1, 1, ""), "192.168.2.254", "192.168.2.300", 1),
 		strings.Replace(l.Config(1, 1, ""), "name: ispb", "name: ispa", 1),
 		"firewall: iptables\n" + l.Config(1, 1, ""),

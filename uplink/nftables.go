@@ -105,8 +105,8 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		}
 	}
 	for _, lan := range cfg.LAN.Interfaces {
-		if steering.lanSteer[lan] {
-			pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: steerChain(lan),
+		if steering.lanSteered[lan] {
+			pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: steerChain(lanSteer(lan)),
 				Comment: fmt.Sprintf("a new connection from a LAN client on %s that a policy matches takes the policy's uplink", lan)})
 		}
 		pre.Rules = append(pre.Rules, nft.Rule{IIf: lan, CtNew: true, Jump: "balance",

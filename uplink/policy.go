@@ -29,14 +29,20 @@ func policyChain(name string) string { return "policy_" + name }
 
 // stickySet is the set of sources policy name (or the balance, for "")
 // has given uplink u, and stickChain the chain that refreshes one there
-// and gives the connection u's mark. Policy names never start with _.
+// and gives the connection u's mark. Neither policy nor uplink names hold
+// a dot: the names of two pairs never meet.
 func stickySet(policy, u string) string  { return "sticky_" + stickyKey(policy, u) }
 func stickChain(policy, u string) string { return "stick_" + stickyKey(policy, u) }
-func stickyKey(policy, u string) string  { return policy + "_" + u }
+func stickyKey(policy, u string) string  { return policy + "." + u }
 
 // steerChain is where new connections arriving on a LAN interface (or the
-// router's own, for routerSteer) are classified.
+// router's own, for routerSteer) are classified; its maps are
+// steerChain/n (an interface name holds no slash).
 func steerChain(ctx string) string { return "steer_" + ctx }
+
+// lanSteer is the classification context of LAN interface lan, apart
+// from routerSteer whatever the interface is called.
+func lanSteer(lan string) string { return "lan." + lan }
 
 const routerSteer = "router"
 
@@ -75,14 +81,14 @@ func activeTier(p *config.Policy, statuses []Status) []pick {
 type steering struct {
 	chains []nft.Chain
 	sets   []nft.Set
-	// lanSteer: the LAN interfaces that have a steer chain.
-	lanSteer  map[string]bool
-	routerJmp bool
+	// lanSteered: the LAN interfaces that have a steer chain.
+	lanSteered map[string]bool
+	routerJmp  bool
 }
 
 func steer(cfg *config.Config, statuses []Status) steering {
 	mask := cfg.MarkMask
-	s := steering{lanSteer: map[string]bool{}}
+	s := steering{lanSteered: map[string]bool{}}
 	for i := range cfg.Policies {
 		p := &cfg.Policies[i]
 		ch := nft.Chain{Name: policyChain(p.Name), Rules: []nft.Rule{{Counter: true,
@@ -109,8 +115,8 @@ func steer(cfg *config.Config, statuses []Status) steering {
 			}
 		}
 		if len(ps) > 0 {
-			s.classify(lan, ps)
-			s.lanSteer[lan] = true
+			s.classify(lanSteer(lan), ps)
+			s.lanSteered[lan] = true
 		}
 	}
 	var router []*config.Policy
@@ -174,17 +180,22 @@ func slotsOf(picks []pick, target func(pick) string) (slots []nft.Slot, modulus 
 
 // classify adds the steer chain of ctx (a LAN interface, or the router):
 // ps in order, in as few classification maps as first-match order allows.
+// A run also ends where policies with a MAC match meet ones without: a
+// key with the source MAC cannot be read on a LAN link without an
+// Ethernet header, and there the map of MAC-less policies must still
+// work.
 func (s *steering) classify(ctx string, ps []*config.Policy) {
-	key := keyFor(ps)
 	ch := nft.Chain{Name: steerChain(ctx)}
 	for start := 0; start < len(ps); {
 		run := newRun(ps[start])
+		mac := len(ps[start].Match.MACs) > 0
 		end := start + 1
-		for end < len(ps) && !run.overlaps(ps[end]) {
+		for end < len(ps) && mac == (len(ps[end].Match.MACs) > 0) && !run.overlaps(ps[end]) {
 			run.add(ps[end])
 			end++
 		}
-		set := nft.Set{Name: fmt.Sprintf("steer_%s_%d", ctx, len(ch.Rules)), Key: key}
+		key := keyFor(ps[start:end])
+		set := nft.Set{Name: fmt.Sprintf("%s/%d", ch.Name, len(ch.Rules)), Key: key}
 		var names []string
 		for _, p := range ps[start:end] {
 			set.Elems = append(set.Elems, elements(key, &p.Match, policyChain(p.Name))...)

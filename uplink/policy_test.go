@@ -2,9 +2,12 @@ package uplink
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/golden"
 	"github.com/pathpin/pathpin/internal/nft"
@@ -112,9 +115,49 @@ func TestPolicyMapsStayFew(t *testing.T) {
 
 func steerLookups(t *nft.Table) int {
 	for _, c := range t.Chains {
-		if c.Name == steerChain("lan0") {
+		if c.Name == steerChain(lanSteer("lan0")) {
 			return len(c.Rules)
 		}
 	}
 	return 0
+}
+
+// TestStickyRecordKeepsSetsNotYetMade: the sources kept while pathpin was
+// stopped go back into the sets an apply makes, each with the time it has
+// left (at most its set's timeout); a set the apply does not make yet (its
+// uplink still dialling) stays in the record for a later apply.
+func TestStickyRecordKeepsSetsNotYetMade(t *testing.T) {
+	e := &Engine{StateDir: t.TempDir()}
+	a, b := netip.MustParseAddr("10.0.0.70"), netip.MustParseAddr("10.0.0.71")
+	rec := stickyRecord{Saved: time.Now().Add(-time.Minute), Sets: map[string][]stickyItem{
+		"sticky_p.isp0": {{Addr: a, Expires: 20 * time.Minute}, {Addr: b, Expires: 30 * time.Second}},
+		"sticky_p.isp1": {{Addr: b, Expires: 2 * time.Hour}},
+	}}
+	if err := atomicfile.WriteJSON(e.stickyPath(), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := &nft.Table{Sets: []nft.Set{{Name: "sticky_p.isp0", Timeout: 10 * time.Minute}}}
+	out, taken := e.withSavedSticky(want, &nft.Table{})
+	got := out.Sets[0].Entries
+	if len(got) != 1 || got[0].Addr != a || got[0].Expires != 10*time.Minute {
+		t.Errorf("restored %v; want only %s (the other expired), capped at the set's 10m", got, a)
+	}
+	if len(want.Sets[0].Entries) != 0 {
+		t.Error("the table asked for was changed")
+	}
+	taken()
+	var left stickyRecord
+	if found, err := atomicfile.ReadJSON(e.stickyPath(), &left); !found || err != nil || len(left.Sets) != 1 || len(left.Sets["sticky_p.isp1"]) != 1 {
+		t.Fatalf("the record kept %+v (%v, %v); want only the set not made yet", left, found, err)
+	}
+	// The set made later takes its sources, and the record goes.
+	want = &nft.Table{Sets: []nft.Set{{Name: "sticky_p.isp1", Timeout: 3 * time.Hour}}}
+	out, taken = e.withSavedSticky(want, &nft.Table{})
+	if got := out.Sets[0].Entries; len(got) != 1 || got[0].Addr != b || got[0].Expires > 2*time.Hour || got[0].Expires < 118*time.Minute {
+		t.Errorf("later restored %v", got)
+	}
+	taken()
+	if found, _ := atomicfile.ReadJSON(e.stickyPath(), &left); found {
+		t.Error("the record stays with nothing left in it")
+	}
 }

@@ -59,7 +59,10 @@ func (e *Engine) saveSticky(live *nft.Table) error {
 
 // withSavedSticky is want with the recorded sources put back into each
 // sticky set that have does not hold yet, each with the time it has left.
-// The record is read once: taken is called when the table is written.
+// taken is called once the table is written: it keeps in the record the
+// sets this apply did not make (an uplink not in service yet, such as a
+// PPPoE line still dialling, makes its sets later), and removes the record
+// when none is left.
 func (e *Engine) withSavedSticky(want, have *nft.Table) (out *nft.Table, taken func()) {
 	taken = func() {}
 	if want == nil || e.StateDir == "" {
@@ -74,8 +77,17 @@ func (e *Engine) withSavedSticky(want, have *nft.Table) (out *nft.Table, taken f
 		}
 		return want, taken
 	}
-	elapsed := time.Since(rec.Saved)
+	now := time.Now()
+	elapsed := now.Sub(rec.Saved)
 	out = want.Clone()
+	left := stickyRecord{Saved: now, Sets: map[string][]stickyItem{}}
+	for name, items := range rec.Sets {
+		for _, it := range items {
+			if it.Expires -= elapsed; it.Expires > 0 && it.Addr.Is4() {
+				left.Sets[name] = append(left.Sets[name], it)
+			}
+		}
+	}
 	for i := range out.Sets {
 		s := &out.Sets[i]
 		if !s.IsSticky() {
@@ -83,16 +95,22 @@ func (e *Engine) withSavedSticky(want, have *nft.Table) (out *nft.Table, taken f
 		}
 		if have != nil {
 			if _, live := have.Set(s.Name); live {
+				delete(left.Sets, s.Name)
 				continue
 			}
 		}
-		for _, it := range rec.Sets[s.Name] {
-			left := it.Expires - elapsed
-			if left <= 0 || !it.Addr.Is4() || left > s.Timeout || len(s.Entries) >= maxStickySaved {
-				continue
+		for _, it := range left.Sets[s.Name] {
+			if len(s.Entries) < maxStickySaved {
+				s.Entries = append(s.Entries, nft.Entry{Addr: it.Addr, Expires: min(it.Expires, s.Timeout)})
 			}
-			s.Entries = append(s.Entries, nft.Entry{Addr: it.Addr, Expires: left})
 		}
+		delete(left.Sets, s.Name)
 	}
-	return out, func() { _ = atomicfile.Remove(e.stickyPath()) }
+	return out, func() {
+		if len(left.Sets) == 0 {
+			_ = atomicfile.Remove(e.stickyPath())
+			return
+		}
+		_ = atomicfile.WriteJSON(e.stickyPath(), left, 0o600)
+	}
 }

@@ -110,6 +110,11 @@ func Explain(cfg *config.Config, live *nft.Table, states map[string]string, q Qu
 	if p == nil && verdict != "none" {
 		verdict = "balanced"
 	}
+	if u, ok := boundTo(live, q); ok && p == nil {
+		// The router's own connection from an uplink's address: the
+		// output chain pins it there before the balance.
+		now, sets, verdict = []Share{{Uplink: u, Share: 1}}, nil, "pinned"
+	}
 	a.Now, a.Verdict = now, verdict
 	for _, u := range slices.Sorted(maps.Keys(sets)) {
 		entries, err := sticky(sets[u])
@@ -187,6 +192,25 @@ func meets(m *config.Match, q Question) (ok bool, missing []string) {
 			return slices.ContainsFunc(m.Ports, func(r config.PortRange) bool { return r.From <= q.Port && q.Port <= r.To })
 		}))
 	return ok, missing
+}
+
+// boundTo is the uplink whose address a router's own connection comes
+// from, as the live output chain pins it.
+func boundTo(t *nft.Table, q Question) (string, bool) {
+	if !q.Router {
+		return "", false
+	}
+	for _, c := range t.Chains {
+		if c.Name != "output" {
+			continue
+		}
+		for _, r := range c.Rules {
+			if r.SAddr == q.Src && strings.HasPrefix(r.Jump, "to_") {
+				return strings.TrimPrefix(r.Jump, "to_"), true
+			}
+		}
+	}
+	return "", false
 }
 
 // livePick reads chain (a policy's, or the balance) in the live table:

@@ -57,6 +57,9 @@ const (
 	// maxPolicyElements bounds one policy's elements: the product of its
 	// fields' value counts.
 	maxPolicyElements = 4096
+	// maxElements bounds them all: the maps the kernel holds for every
+	// LAN interface.
+	maxElements = 65536
 	minSticky         = time.Second
 	maxSticky         = 7 * 24 * time.Hour
 )
@@ -72,6 +75,7 @@ func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]b
 	}
 	var out []Policy
 	names := map[string]int{}
+	total := 0
 	for i := range raw {
 		p, ok := v.policy(i, &raw[i], uplinks, lan)
 		if !ok {
@@ -92,7 +96,11 @@ func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]b
 		}
 		if !shadowed {
 			out = append(out, p)
+			total += p.Match.elements()
 		}
+	}
+	if total > maxElements {
+		v.fail([]any{"policies"}, "the policies are %d combinations of their values in all; pathpin takes at most %d: use ranges or prefixes", total, maxElements)
 	}
 	return out
 }
@@ -112,9 +120,7 @@ func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string
 	p.Tiers = v.via(at("via"), &r.Via, uplinks)
 	if r.Sticky != nil {
 		p.Sticky = *r.Sticky
-		if p.Sticky != 0 && (p.Sticky < minSticky || p.Sticky > maxSticky) {
-			v.fail(at("sticky"), "%s must be from %s to %s (e.g. 30m), or 0 for none", p.Sticky, minSticky, maxSticky)
-		}
+		v.sticky(at("sticky"), p.Sticky)
 	}
 	switch r.Otherwise {
 	case "", "balance":
@@ -213,6 +219,7 @@ func (m *Match) elements() int {
 // via reads `via:` as tiers: a list of uplinks (one tier each), a mapping
 // of uplinks to weights (one tier), or a list mixing both.
 func (v *validator) via(at []any, n *yaml.Node, uplinks []Uplink) [][]Member {
+	before := len(v.errs)
 	known := map[string]bool{}
 	for _, u := range uplinks {
 		known[u.Name] = true
@@ -267,6 +274,9 @@ func (v *validator) via(at []any, n *yaml.Node, uplinks []Uplink) [][]Member {
 					tiers = append(tiers, []Member{m})
 				}
 			case yaml.MappingNode:
+				if len(e.Content) == 0 {
+					v.fail(append(at, k), "this tier names no uplink; drop it or name one")
+				}
 				if t := weighted(append(at, k), e); len(t) > 0 {
 					tiers = append(tiers, t)
 				}
@@ -279,6 +289,9 @@ func (v *validator) via(at []any, n *yaml.Node, uplinks []Uplink) [][]Member {
 		}
 	default:
 		v.fail(at, "via is a list of tiers or a mapping of uplinks to weights")
+	}
+	if len(tiers) == 0 && len(v.errs) == before {
+		v.fail(at, "via names no uplink; name at least one: via: [plusnet] or via: {plusnet: 2, talktalk: 1}")
 	}
 	return tiers
 }
@@ -334,14 +347,21 @@ func parsePortRange(s string) (PortRange, bool) {
 	return PortRange{From: uint16(from), To: uint16(to)}, true
 }
 
+// sticky validates a sticky time: whole seconds (the kernel keeps a
+// timeout in its own ticks, and a fraction would never read back the
+// same), from minSticky to maxSticky, or 0 for none.
+func (v *validator) sticky(at []any, d time.Duration) {
+	if d != 0 && (d < minSticky || d > maxSticky || d%time.Second != 0) {
+		v.fail(at, "%s must be whole seconds from %s to %s (e.g. 30m), or 0 for none", d, minSticky, maxSticky)
+	}
+}
+
 // balance validates the balance: section.
 func (v *validator) balance(r *rawBalance) Balance {
 	var b Balance
 	if r.Sticky != nil {
 		b.Sticky = *r.Sticky
-		if b.Sticky != 0 && (b.Sticky < minSticky || b.Sticky > maxSticky) {
-			v.fail([]any{"balance", "sticky"}, "%s must be from %s to %s (e.g. 30m), or 0 for none", b.Sticky, minSticky, maxSticky)
-		}
+		v.sticky([]any{"balance", "sticky"}, b.Sticky)
 	}
 	return b
 }

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"net"
+	"slices"
 
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -105,6 +106,12 @@ func (r Rule) exprs(ids setIDs) []expr.Any {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(d.Port)})
 	}
 	if l := r.Classify; l != nil {
+		// A source MAC is read only from an Ethernet header: the test
+		// nft itself puts before ether saddr (meta iiftype ether).
+		if slices.Contains(l.Key, FieldEtherSrc) {
+			e = append(e, &expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)})
+		}
 		// Each field into the registers after the last one's, so that
 		// the key lies in them as the map's elements do.
 		w := uint32(0)

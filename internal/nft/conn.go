@@ -312,8 +312,10 @@ func (c *Conn) readFrom(p *partial) (*Table, error) {
 		}
 	} else {
 		// Untouched chains keep base's rules, and the known encodings
-		// stay known.
-		maps.Copy(seen, c.known)
+		// stay known (while they are not many more than the table's).
+		if len(c.known) < 4*len(p.base.Chains)+64 {
+			maps.Copy(seen, c.known)
+		}
 		base := map[string]*Chain{}
 		for i := range p.base.Chains {
 			base[p.base.Chains[i].Name] = &p.base.Chains[i]

@@ -20,6 +20,15 @@ var errForeign = errors.New("not a rule pathpin writes")
 func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule, error) {
 	var r Rule
 	for i := 0; i < len(es); {
+		if m, ok := es[i].(*expr.Meta); ok && m.Key == expr.MetaKeyIIFTYPE && isClassify(es[min(i+2, len(es)):]) {
+			// meta iiftype ether, the test before a source MAC.
+			n, err := decodeClassify(es[i+2:], &r)
+			if err != nil {
+				return r, err
+			}
+			i += 2 + n
+			continue
+		}
 		if isClassify(es[i:]) {
 			n, err := decodeClassify(es[i:], &r)
 			if err != nil {

@@ -330,3 +330,19 @@ func TestSupported(t *testing.T) {
 	c, _ := openIn(t, ns)
 	ns.Must(c.Supported)
 }
+
+// TestUpdateLosingElements: a map that only loses elements reads back
+// without them after the update (the partial read dumps it again).
+func TestUpdateLosingElements(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	c, read := openIn(t, ns)
+	_, freshRead := openIn(t, ns)
+	ns.Must(func() error { return c.Apply(sample()) })
+	want := sample()
+	want.Sets[0].Elems = want.Sets[0].Elems[:1]
+	ns.Must(func() error { return c.Update(read(), want) })
+	if got := read(); !got.Equal(want) || !freshRead().Equal(got) {
+		t.Fatalf("after losing an element the read gives:\n%s", got.Render(false))
+	}
+}

@@ -47,9 +47,7 @@ func (f Field) Len() int {
 func (f Field) words() int { return (f.Len() + 3) / 4 }
 
 func (f Field) String() string {
-	// nft lists a source MAC with no link-type test before it as raw
-	// payload: pathpin's rules say it the same way.
-	return [...]string{"", "@ll,48,48", "ip saddr", "ip daddr", "meta l4proto", "th dport"}[f]
+	return [...]string{"", "ether saddr", "ip saddr", "ip daddr", "meta l4proto", "th dport"}[f]
 }
 
 func (f Field) setType() nftables.SetDatatype {
@@ -181,9 +179,10 @@ func (s *Set) elements() []nftables.SetElement {
 	if s.IsSticky() {
 		for _, e := range s.Entries {
 			a := e.Addr.As4()
-			// The time left, at least a second: an entry about to expire
-			// is not worth keeping, and 0 would mean the set's timeout.
-			out = append(out, nftables.SetElement{Key: a[:], Timeout: max(e.Expires, time.Second)})
+			// The time left, at least a second (0 would mean the set's
+			// timeout) and at most the set's own: a set made again with a
+			// shorter timeout holds no source longer than it says.
+			out = append(out, nftables.SetElement{Key: a[:], Timeout: min(max(e.Expires, time.Second), s.Timeout)})
 		}
 		return out
 	}

@@ -68,6 +68,7 @@ func (c *Conn) Update(have, want *Table) error {
 	// 2. Then the map elements, sets and chains that go, in that order:
 	// an element may go to a chain that goes.
 	var come []*Set
+	touchedSets := map[string]bool{}
 	for i := range have.Sets {
 		hs := &have.Sets[i]
 		if replaced[hs.Name] || hs.IsSticky() {
@@ -79,6 +80,7 @@ func (c *Conn) Update(have, want *Table) error {
 			return err
 		}
 		come = append(come, added)
+		touchedSets[hs.Name] = len(gone.Elems)+len(added.Elems) > 0
 	}
 	for i := range have.Sets {
 		if replaced[have.Sets[i].Name] {
@@ -138,7 +140,7 @@ func (c *Conn) Update(have, want *Table) error {
 		}
 		for _, ws := range want.Sets {
 			_, had := have.Set(ws.Name)
-			p.sets[ws.Name] = !had || replaced[ws.Name] || slices.ContainsFunc(come, func(s *Set) bool { return s.Name == ws.Name && len(s.Elems) > 0 })
+			p.sets[ws.Name] = !had || replaced[ws.Name] || touchedSets[ws.Name]
 		}
 		c.pending = p
 	}
@@ -163,6 +165,18 @@ func (r Rule) sets() []string {
 // updatable reports whether have can become want in place: every part of
 // have is pathpin's, and every base chain in both is the same hook.
 func updatable(have, want *Table) bool {
+	// A classification map that goes or is made again holds elements
+	// that go to chains; kernels before 6.4 may refuse to delete such a
+	// map and a chain it names in one transaction (EBUSY). A whole write
+	// (rare: a reload that regroups the policies) has no such order.
+	for _, hs := range have.Sets {
+		if hs.IsSticky() {
+			continue
+		}
+		if ws, ok := want.Set(hs.Name); !ok || !slices.Equal(ws.Key, hs.Key) || ws.IsSticky() {
+			return false
+		}
+	}
 	wants := map[string]*Chain{}
 	for i := range want.Chains {
 		wants[want.Chains[i].Name] = &want.Chains[i]

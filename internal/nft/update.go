@@ -131,7 +131,13 @@ func (c *Conn) Update(have, want *Table) error {
 		}
 	}
 	if err := c.c.Flush(); err != nil {
-		return fmt.Errorf("nftables: updating table ip %s: %w", TableName, explain(err))
+		// Refused whole (a transaction is all or nothing): the table was
+		// not as the read said, or the kernel takes the change only as a
+		// new table. Writing it whole is the same end state.
+		if aerr := c.Apply(want); aerr != nil {
+			return fmt.Errorf("nftables: updating table ip %s: %v; writing it whole: %w", TableName, err, aerr)
+		}
+		return nil
 	}
 	if fresh {
 		p := &partial{base: c.last, gen: from, chains: map[string]bool{}, sets: map[string]bool{}}

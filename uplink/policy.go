@@ -47,15 +47,9 @@ func lanSteer(lan string) string { return "lan." + lan }
 const routerSteer = "router"
 
 // activeTier is the tier of a policy that takes its connections now: the
-// uplinks of the first tier with one in service, those in service, by
-// weight; nil when no tier has one.
-func activeTier(p *config.Policy, statuses []Status) []pick {
-	up := map[string]Status{}
-	for _, st := range statuses {
-		if st.Up() {
-			up[st.Name] = st
-		}
-	}
+// uplinks of the first tier with one in service (up), those in service,
+// by weight; nil when no tier has one.
+func activeTier(p *config.Policy, up map[string]Status) []pick {
 	for _, tier := range p.Tiers {
 		var picks []pick
 		total := 0
@@ -75,6 +69,17 @@ func activeTier(p *config.Policy, statuses []Status) []pick {
 	return nil
 }
 
+// inService are the uplinks in service, by name.
+func inService(statuses []Status) map[string]Status {
+	up := map[string]Status{}
+	for _, st := range statuses {
+		if st.Up() {
+			up[st.Name] = st
+		}
+	}
+	return up
+}
+
 // steering is the chains and sets of cfg's policies, and the sticky
 // balance, for the uplinks in statuses; lanJump and routerJump are the
 // rules that send new connections to them (none without policies).
@@ -89,11 +94,12 @@ type steering struct {
 func steer(cfg *config.Config, statuses []Status) steering {
 	mask := cfg.MarkMask
 	s := steering{lanSteered: map[string]bool{}}
+	up := inService(statuses)
 	for i := range cfg.Policies {
 		p := &cfg.Policies[i]
 		ch := nft.Chain{Name: policyChain(p.Name), Rules: []nft.Rule{{Counter: true,
 			Comment: fmt.Sprintf("policy %s matched a new connection (line %d)", p.Name, p.Line)}}}
-		picks := activeTier(p, statuses)
+		picks := activeTier(p, up)
 		switch {
 		case len(picks) > 0:
 			ch.Rules = append(ch.Rules, s.pick(mask, p.Name, p.Sticky, picks, "policy "+p.Name)...)

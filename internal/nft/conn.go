@@ -258,22 +258,21 @@ func (c *Conn) Read() (*Table, error) {
 // the update's is the only commit since.
 type partial struct {
 	base *Table
+	// headers are the chains the update left, without rules.
+	headers []Chain
 	// gen is the generation base was read at.
 	gen          uint32
 	chains, sets map[string]bool
 }
 
-// readFrom reads the table: its chains, their rules, the balance maps the
-// rules name and the named sets. With p, only the rules of the chains p
-// touched and the elements of the maps it touched are dumped; the others
-// are p.base's.
-func (c *Conn) readFrom(p *partial) (*Table, error) {
+// listChains lists the table's chains with their hooks, without rules:
+// nil when there is no table.
+func (c *Conn) listChains() (*Table, error) {
 	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: listing chains: %w", err)
 	}
 	out := &Table{}
-	at := map[string]int{}
 	for _, nc := range chains {
 		if nc.Table.Name != TableName {
 			continue
@@ -290,7 +289,6 @@ func (c *Conn) readFrom(p *partial) (*Table, error) {
 				ch.Priority = int(*nc.Priority)
 			}
 		}
-		at[nc.Name] = len(out.Chains)
 		out.Chains = append(out.Chains, ch)
 	}
 	if len(out.Chains) == 0 {
@@ -302,7 +300,26 @@ func (c *Conn) readFrom(p *partial) (*Table, error) {
 		if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName }) {
 			return nil, nil
 		}
-		return out, nil
+	}
+	return out, nil
+}
+
+// readFrom reads the table: its chains, their rules, the balance maps the
+// rules name and the named sets. With p, only the rules of the chains p
+// touched and the elements of the maps it touched are dumped; the others
+// are p.base's.
+func (c *Conn) readFrom(p *partial) (*Table, error) {
+	var out *Table
+	var err error
+	if p != nil {
+		// The chains the update left: nothing else committed since.
+		out = &Table{Chains: slices.Clone(p.headers)}
+	} else if out, err = c.listChains(); out == nil || err != nil || len(out.Chains) == 0 {
+		return out, err
+	}
+	at := map[string]int{}
+	for i, ch := range out.Chains {
+		at[ch.Name] = i
 	}
 	var rules []kernelRule
 	seen := map[string]Rule{}

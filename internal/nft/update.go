@@ -142,6 +142,7 @@ func (c *Conn) Update(have, want *Table) error {
 	if fresh {
 		p := &partial{base: c.last, gen: from, chains: map[string]bool{}, sets: map[string]bool{}}
 		for _, wc := range want.Chains {
+			p.headers = append(p.headers, Chain{Name: wc.Name, Type: wc.Type, Hook: wc.Hook, Priority: wc.Priority})
 			p.chains[wc.Name] = changed[wc.Name] || haveChains[wc.Name] == nil
 		}
 		for _, ws := range want.Sets {

@@ -60,8 +60,8 @@ const (
 	// maxElements bounds them all: the maps the kernel holds for every
 	// LAN interface.
 	maxElements = 65536
-	minSticky         = time.Second
-	maxSticky         = 7 * 24 * time.Hour
+	minSticky   = time.Second
+	maxSticky   = 7 * 24 * time.Hour
 )
 
 var policyName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,23}$`)

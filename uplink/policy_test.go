@@ -161,3 +161,32 @@ func TestStickyRecordKeepsSetsNotYetMade(t *testing.T) {
 		t.Error("the record stays with nothing left in it")
 	}
 }
+
+// TestStickyRecordAcrossStops: stopping again before a waiting set was
+// made keeps its sources with the live sets'; a record from the future
+// (the clock went back) brings nothing back.
+func TestStickyRecordAcrossStops(t *testing.T) {
+	k := newFakeKernel()
+	e := &Engine{StateDir: t.TempDir(), Tables: k}
+	a, b := netip.MustParseAddr("10.0.0.70"), netip.MustParseAddr("10.0.0.71")
+	rec := stickyRecord{Saved: time.Now(), Sets: map[string][]stickyItem{"sticky_p.ppp0": {{Addr: a, Expires: time.Hour}}}}
+	if err := atomicfile.WriteJSON(e.stickyPath(), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live := &nft.Table{Sets: []nft.Set{{Name: "sticky_p.isp0", Timeout: time.Hour, Entries: []nft.Entry{{Addr: b, Expires: time.Minute}}}}}
+	k.nft = live
+	if err := e.saveSticky(live); err != nil {
+		t.Fatal(err)
+	}
+	left := e.savedLeft(time.Now())
+	if len(left["sticky_p.ppp0"]) != 1 || len(left["sticky_p.isp0"]) != 1 {
+		t.Fatalf("after a second stop the record holds %v; want the waiting set and the live one", left)
+	}
+	rec.Saved = time.Now().Add(time.Hour)
+	if err := atomicfile.WriteJSON(e.stickyPath(), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.savedLeft(time.Now()); len(left) != 0 {
+		t.Errorf("a record from the future brought back %v", left)
+	}
+}

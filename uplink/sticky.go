@@ -27,6 +27,31 @@ type stickyItem struct {
 	Expires time.Duration `json:"expires"`
 }
 
+// savedLeft is the record's sources with the time each has left at now;
+// none when there is no record, it cannot be read, or the clock went back
+// since it was written (the time left is then unknown: a router without a
+// real-time clock boots in the past until NTP answers).
+func (e *Engine) savedLeft(now time.Time) map[string][]stickyItem {
+	var rec stickyRecord
+	found, err := atomicfile.ReadJSON(e.stickyPath(), &rec)
+	if err != nil {
+		e.log().Warn("the sticky sources kept while pathpin stopped cannot be read; sticky policies start afresh", "err", err)
+	}
+	elapsed := now.Sub(rec.Saved)
+	left := map[string][]stickyItem{}
+	if !found || err != nil || elapsed < 0 {
+		return left
+	}
+	for name, items := range rec.Sets {
+		for _, it := range items {
+			if it.Expires -= elapsed; it.Expires > 0 && it.Addr.Is4() && len(left[name]) < maxStickySaved {
+				left[name] = append(left[name], it)
+			}
+		}
+	}
+	return left
+}
+
 // maxStickySaved bounds what a record may bring back per set.
 const maxStickySaved = nft.StickySize
 
@@ -38,7 +63,9 @@ func (e *Engine) saveSticky(live *nft.Table) error {
 	if live == nil || e.Tables == nil {
 		return nil
 	}
-	rec := stickyRecord{Saved: time.Now(), Sets: map[string][]stickyItem{}}
+	// Sources still waiting for their set (an uplink that never came up
+	// while pathpin ran) are kept with the time they have left.
+	rec := stickyRecord{Saved: time.Now(), Sets: e.savedLeft(time.Now())}
 	for _, s := range live.Sets {
 		if !s.IsSticky() {
 			continue
@@ -47,8 +74,12 @@ func (e *Engine) saveSticky(live *nft.Table) error {
 		if err != nil {
 			return err
 		}
+		rec.Sets[s.Name] = nil
 		for _, en := range entries {
 			rec.Sets[s.Name] = append(rec.Sets[s.Name], stickyItem{Addr: en.Addr, Expires: en.Expires})
+		}
+		if len(rec.Sets[s.Name]) == 0 {
+			delete(rec.Sets, s.Name)
 		}
 	}
 	if len(rec.Sets) == 0 {
@@ -68,26 +99,12 @@ func (e *Engine) withSavedSticky(want, have *nft.Table) (out *nft.Table, taken f
 	if want == nil || e.StateDir == "" {
 		return want, taken
 	}
-	var rec stickyRecord
-	found, err := atomicfile.ReadJSON(e.stickyPath(), &rec)
-	if err != nil || !found {
-		if err != nil {
-			e.log().Warn("the sticky sources kept while pathpin stopped cannot be read; sticky policies start afresh", "err", err)
-			taken = func() { _ = atomicfile.Remove(e.stickyPath()) }
-		}
-		return want, taken
-	}
 	now := time.Now()
-	elapsed := now.Sub(rec.Saved)
-	out = want.Clone()
-	left := stickyRecord{Saved: now, Sets: map[string][]stickyItem{}}
-	for name, items := range rec.Sets {
-		for _, it := range items {
-			if it.Expires -= elapsed; it.Expires > 0 && it.Addr.Is4() {
-				left.Sets[name] = append(left.Sets[name], it)
-			}
-		}
+	left := stickyRecord{Saved: now, Sets: e.savedLeft(now)}
+	if len(left.Sets) == 0 {
+		return want, func() { _ = atomicfile.Remove(e.stickyPath()) }
 	}
+	out = want.Clone()
 	for i := range out.Sets {
 		s := &out.Sets[i]
 		if !s.IsSticky() {

@@ -96,7 +96,13 @@ func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]b
 		}
 		if !shadowed {
 			out = append(out, p)
-			total += p.Match.elements()
+			// A LAN policy with no interface: is in the maps of every
+			// LAN interface.
+			copies := 1
+			if !p.Match.Router && len(p.Match.Interfaces) == 0 {
+				copies = len(lan)
+			}
+			total += p.Match.elements() * copies
 		}
 	}
 	if total > maxElements {

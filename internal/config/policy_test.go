@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -101,6 +102,7 @@ func TestPolicyErrors(t *testing.T) {
 		{"empty tier", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [{}]\n", `policies[0].via[0]: this tier names no uplink`},
 		{"bad otherwise", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [plusnet]\n    otherwise: leak\n", `policies[0].otherwise: "leak" is not what to do`},
 		{"unknown key", "  - name: x\n    match: {src: [10.0.0.1]}\n    via: [plusnet]\n", `unknown key "src"`},
+		{"too many in all", manyHosts(500), `the policies are 80000 combinations`},
 		{"too many combinations", "  - name: x\n    match: {source: [" + addrs(70) + "], port: [" + ports(70) + "]}\n    via: [plusnet]\n", `combinations of its values`},
 	}
 	for _, tt := range tests {
@@ -114,6 +116,16 @@ func TestPolicyErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyHosts is n single-host policies of 40 port ranges each, for TCP and
+// UDP: 80 elements, 160 over the two LAN interfaces.
+func manyHosts(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  - name: h%d\n    match: {source: [10.%d.%d.%d], port: [%s]}\n    via: [plusnet]\n", i, i/65536, i/256%256, i%256, ports(40))
+	}
+	return b.String()
 }
 
 func addrs(n int) string {

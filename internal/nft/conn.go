@@ -51,6 +51,17 @@ func Open() (*Conn, error) {
 	return &Conn{c: c, raw: raw}, nil
 }
 
+// discard drops what is queued on the socket and not sent, after an
+// error while queueing: the next transaction must not carry it. The
+// library keeps no way to empty its queue but a new connection.
+func (c *Conn) discard() {
+	c.c.CloseLasting()
+	if nc, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(smallAcks)); err == nil {
+		c.c = nc
+	}
+	c.cached, c.pending = false, nil
+}
+
 // smallAcks has the kernel acknowledge each message of a transaction
 // without echoing it back (NETLINK_CAP_ACK), into a receive buffer large
 // enough for them all: a table of hundreds of policies is a thousand
@@ -111,6 +122,7 @@ func (c *Conn) Apply(t *Table) error {
 	c.c.DelTable(table())
 	if t != nil {
 		if err := c.define(table(), t); err != nil {
+			c.discard()
 			return err
 		}
 	}
@@ -138,6 +150,7 @@ func (c *Conn) Check(t *Table) error {
 	c.c.AddTable(named(checkTable))
 	c.c.DelTable(named(checkTable))
 	if err := c.define(named(checkTable), t); err != nil {
+		c.discard()
 		return err
 	}
 	c.c.DelTable(named(checkTable))

@@ -346,3 +346,17 @@ func TestUpdateLosingElements(t *testing.T) {
 		t.Fatalf("after losing an element the read gives:\n%s", got.Render(false))
 	}
 }
+
+// TestUpdateWithNothingToSend: an update that changes nothing commits
+// nothing, so the next commit (someone else's) is not taken for it.
+func TestUpdateWithNothingToSend(t *testing.T) {
+	netnstest.RequireRoot(t, "nft")
+	ns := netnstest.New(t)
+	c, read := openIn(t, ns)
+	ns.Must(func() error { return c.Apply(sample()) })
+	ns.Must(func() error { return c.Update(read(), sample()) })
+	ns.Run("nft", "add rule ip pathpin to_dsl counter accept")
+	if got := read().Render(false); !strings.Contains(got, "a rule pathpin did not write") {
+		t.Fatalf("a rule added after an empty update was not seen:\n%s", got)
+	}
+}

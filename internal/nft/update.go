@@ -19,10 +19,19 @@ import (
 // Where a part cannot be changed in place (no table yet, a base chain's
 // hook, type or priority changed, something pathpin did not write), the
 // whole table is written again (Apply).
-func (c *Conn) Update(have, want *Table) error {
+func (c *Conn) Update(have, want *Table) (err error) {
 	if have == nil || want == nil || !updatable(have, want) {
 		return c.Apply(want)
 	}
+	if have.Equal(want) {
+		return nil // nothing to send
+	}
+	sent := false
+	defer func() {
+		if err != nil && !sent {
+			c.discard()
+		}
+	}()
 	// The sources of sticky sets made again, read before anything is
 	// queued on the socket.
 	carried, err := c.carrySticky(want)
@@ -130,6 +139,7 @@ func (c *Conn) Update(have, want *Table) error {
 			return err
 		}
 	}
+	sent = true
 	if err := c.c.Flush(); err != nil {
 		// Refused whole (a transaction is all or nothing): the table was
 		// not as the read said, or the kernel takes the change only as a
@@ -139,7 +149,9 @@ func (c *Conn) Update(have, want *Table) error {
 		}
 		return nil
 	}
-	if fresh {
+	// The read after this may take what the update did not touch from
+	// the read it started from only if this commit is the only one since.
+	if gen, gerr := generation(c.raw); fresh && gerr == nil && gen == from+1 {
 		p := &partial{base: c.last, gen: from, chains: map[string]bool{}, sets: map[string]bool{}}
 		for _, wc := range want.Chains {
 			p.headers = append(p.headers, Chain{Name: wc.Name, Type: wc.Type, Hook: wc.Hook, Priority: wc.Priority})

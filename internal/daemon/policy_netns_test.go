@@ -25,10 +25,12 @@ type policyLab struct {
 	*failoverLab
 	client2 *netnstest.NS
 	mac2    string
+	// extra is more configuration, after the policies.
+	extra string
 }
 
-func newPolicyLab(t *testing.T) *policyLab {
-	l := &policyLab{failoverLab: prepareLab(t, 1, 1, fastHealth)}
+func newPolicyLab(t *testing.T, extra string) *policyLab {
+	l := &policyLab{failoverLab: prepareLab(t, 1, 1, fastHealth), extra: extra}
 	l.client2 = netnstest.New(t)
 	netnstest.Veth(t, l.client2, "lan1", l.Router, "lan1")
 	l.client2.Run("ip", "addr", "add", "10.0.1.2/24", "dev", "lan1")
@@ -87,7 +89,7 @@ func (l *policyLab) writePolicies(laptopA, laptopB int) {
   - name: router-dst
     match: {router: true, destination: [%[1]s]}
     via: [ispb]
-`, policyDest, l.mac2, laptopA, laptopB)
+`, policyDest, l.mac2, laptopA, laptopB) + l.extra
 	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func only(t testing.TB, what string, got map[string]int, a string, n int) {
 // connections by its uplink, real TCP and UDP through the real kernel;
 // traffic no policy matches is still balanced.
 func TestPoliciesSteerEachMatchKind(t *testing.T) {
-	l := newPolicyLab(t)
+	l := newPolicyLab(t, "")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	server80, server22 := netnstest.ServerAddr+":80", policyDest+":22"
 	only(t, "source, protocol and port (phone)", udpFrom(t, l.Client, "10.0.0.20", netnstest.ServerAddr+":5060", 200), b, 200)
@@ -181,7 +183,7 @@ func TestPoliciesSteerEachMatchKind(t *testing.T) {
 // connections to the next tier and takes them back when it returns;
 // otherwise: drop drops and the default balances while no tier is up.
 func TestPolicyTiersFallThrough(t *testing.T) {
-	l := newPolicyLab(t)
+	l := newPolicyLab(t, "")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	server80 := netnstest.ServerAddr + ":80"
 	only(t, "tier 1 in service", tcpFrom(t, l.Client, "10.0.0.30", server80, 50), b, 50)
@@ -206,12 +208,14 @@ func TestPolicyTiersFallThrough(t *testing.T) {
 
 // TestStickyPolicy: every connection of a source stays on the uplink its
 // first was given, across a reload and a restart of the daemon, and moves
-// (and stays) when that uplink dies.
+// (and stays) when that uplink dies; for a sticky policy and for the
+// sticky balance.
 func TestStickyPolicy(t *testing.T) {
-	l := newPolicyLab(t)
+	// The balance is sticky too: 10.0.0.2 is no policy's.
+	l := newPolicyLab(t, "balance: {sticky: 30m}\n")
 	a, b := l.UplinkAddrs[0], l.UplinkAddrs[1]
 	server80 := netnstest.ServerAddr + ":80"
-	sources := []string{"10.0.0.70", "10.0.0.71", "10.0.0.72", "10.0.0.73"}
+	sources := []string{"10.0.0.70", "10.0.0.71", "10.0.0.72", "10.0.0.73", "10.0.0.2"}
 	where := map[string]string{}
 	check := func(when string) {
 		t.Helper()
@@ -263,7 +267,7 @@ func TestStickyPolicy(t *testing.T) {
 // shares the live table gives and, for each of 50 real connections, the
 // uplink it went by; for a sticky source, the uplink it is held on.
 func TestWhyAgreesWithTheKernel(t *testing.T) {
-	l := newPolicyLab(t)
+	l := newPolicyLab(t, "")
 	byAddr := map[string]string{l.UplinkAddrs[0]: "ispa", l.UplinkAddrs[1]: "ispb"}
 	why := func(args ...string) uplink.Answer {
 		t.Helper()

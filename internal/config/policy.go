@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/pathpin/pathpin/internal/ipv4"
 )
 
 // Policy steers the new connections its match selects by chosen uplinks;
@@ -66,21 +68,10 @@ func (r AddrRange) String() string {
 	if r.From == r.To {
 		return r.From.String()
 	}
-	if p, ok := r.prefix(); ok {
+	if p, ok := ipv4.Prefix(r.From, r.To); ok {
 		return p.String()
 	}
 	return r.From.String() + "-" + r.To.String()
-}
-
-// prefix is the range as a prefix, when it is one.
-func (r AddrRange) prefix() (netip.Prefix, bool) {
-	for bits := 0; bits <= 32; bits++ {
-		p := netip.PrefixFrom(r.From, bits).Masked()
-		if p.Addr() == r.From && lastOf(p) == r.To {
-			return p, true
-		}
-	}
-	return netip.Prefix{}, false
 }
 
 func (r PortRange) String() string {
@@ -88,25 +79,6 @@ func (r PortRange) String() string {
 		return fmt.Sprint(r.From)
 	}
 	return fmt.Sprintf("%d-%d", r.From, r.To)
-}
-
-// Uplinks are the uplinks the policy names, in order.
-func (p *Policy) Uplinks() []string {
-	var out []string
-	for _, t := range p.Tiers {
-		for _, m := range t {
-			out = append(out, m.Uplink)
-		}
-	}
-	return out
-}
-
-// lastOf is the last address of a prefix.
-func lastOf(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	n |= (1<<(32-p.Bits()) - 1)
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // Contains reports whether every connection m matches, o matches too: each

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/ipv4"
 	"gopkg.in/yaml.v3"
 )
 
@@ -323,7 +324,7 @@ func (v *validator) addrRanges(at []any, in []string) []AddrRange {
 
 func parseAddrRange(s string) (AddrRange, bool) {
 	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is4() {
-		return AddrRange{From: p.Masked().Addr(), To: lastOf(p)}, true
+		return AddrRange{From: p.Masked().Addr(), To: ipv4.Last(p)}, true
 	}
 	if a, b, ok := strings.Cut(s, "-"); ok {
 		from, err1 := netip.ParseAddr(strings.TrimSpace(a))

@@ -2,7 +2,6 @@ package nft
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/pathpin/pathpin/internal/ipv4"
 )
 
 // Field is one part of a classification key. A key concatenates its
@@ -368,12 +368,8 @@ func fieldText(f Field, from, to []byte) string {
 		return one(from)
 	}
 	if f == FieldSAddr || f == FieldDAddr {
-		a, z := netip.AddrFrom4([4]byte(from)), netip.AddrFrom4([4]byte(to))
-		for bits := 0; bits <= 32; bits++ {
-			p := netip.PrefixFrom(a, bits)
-			if p.Masked().Addr() == a && lastAddr(p) == z {
-				return p.String()
-			}
+		if p, ok := ipv4.Prefix(netip.AddrFrom4([4]byte(from)), netip.AddrFrom4([4]byte(to))); ok {
+			return p.String()
 		}
 	}
 	return one(from) + "-" + one(to)
@@ -391,15 +387,6 @@ func ProtoName(p uint8) string {
 		return "udp"
 	}
 	return fmt.Sprint(p)
-}
-
-// lastAddr is the last address of an IPv4 prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	n := binary.BigEndian.Uint32(a[:]) | (1<<(32-p.Bits()) - 1)
-	var out [4]byte
-	binary.BigEndian.PutUint32(out[:], uint32(n))
-	return netip.AddrFrom4(out)
 }
 
 // nftDuration is d as nft writes a timeout: 30m, 1h30m, 45s.

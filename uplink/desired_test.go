@@ -91,12 +91,16 @@ func TestBalanceShares(t *testing.T) {
 		if rule == nil {
 			t.Fatalf("%d uplinks: no balance rule", n)
 		}
-		share := map[string]uint32{}
+		// One uplink takes every connection with a plain jump.
+		share, modulus := map[string]uint32{rule.Jump: 1}, uint32(1)
+		if len(rule.Balance) > 0 {
+			share, modulus = map[string]uint32{}, rule.Modulus
+		}
 		for _, slot := range rule.Balance {
 			share[slot.Chain] += slot.To - slot.From + 1
 		}
 		for i, w := range weights {
-			got := float64(share[fmt.Sprintf("to_isp%d", i)]) / float64(rule.Modulus)
+			got := float64(share[fmt.Sprintf("to_isp%d", i)]) / float64(modulus)
 			if want := float64(w) / float64(total); math.Abs(got-want) > 1e-9 {
 				t.Errorf("%d uplinks: uplink %d gets %.6f, want %.6f", n, i, got, want)
 			}

@@ -28,19 +28,19 @@ type stickyItem struct {
 }
 
 // savedLeft is the record's sources with the time each has left at now;
-// none when there is no record, it cannot be read, or the clock went back
-// since it was written (the time left is then unknown: a router without a
+// none when there is no record (found is false), it cannot be read, or the
+// clock went back since it was written (the time left is then unknown: a router without a
 // real-time clock boots in the past until NTP answers).
-func (e *Engine) savedLeft(now time.Time) map[string][]stickyItem {
+func (e *Engine) savedLeft(now time.Time) (left map[string][]stickyItem, found bool) {
 	var rec stickyRecord
 	found, err := atomicfile.ReadJSON(e.stickyPath(), &rec)
 	if err != nil {
 		e.log().Warn("the sticky sources kept while pathpin stopped cannot be read; sticky policies start afresh", "err", err)
 	}
 	elapsed := now.Sub(rec.Saved)
-	left := map[string][]stickyItem{}
+	left = map[string][]stickyItem{}
 	if !found || err != nil || elapsed < 0 {
-		return left
+		return left, found || err != nil
 	}
 	for name, items := range rec.Sets {
 		for _, it := range items {
@@ -49,7 +49,7 @@ func (e *Engine) savedLeft(now time.Time) map[string][]stickyItem {
 			}
 		}
 	}
-	return left
+	return left, true
 }
 
 // maxStickySaved bounds what a record may bring back per set.
@@ -65,7 +65,8 @@ func (e *Engine) saveSticky(live *nft.Table) error {
 	}
 	// Sources still waiting for their set (an uplink that never came up
 	// while pathpin ran) are kept with the time they have left.
-	rec := stickyRecord{Saved: time.Now(), Sets: e.savedLeft(time.Now())}
+	waiting, _ := e.savedLeft(time.Now())
+	rec := stickyRecord{Saved: time.Now(), Sets: waiting}
 	for _, s := range live.Sets {
 		if !s.IsSticky() {
 			continue
@@ -100,7 +101,12 @@ func (e *Engine) withSavedSticky(want, have *nft.Table) (out *nft.Table, taken f
 		return want, taken
 	}
 	now := time.Now()
-	left := stickyRecord{Saved: now, Sets: e.savedLeft(now)}
+	sets, found := e.savedLeft(now)
+	if !found {
+		// No record: the apply path does no more than look.
+		return want, taken
+	}
+	left := stickyRecord{Saved: now, Sets: sets}
 	if len(left.Sets) == 0 {
 		return want, func() { _ = atomicfile.Remove(e.stickyPath()) }
 	}

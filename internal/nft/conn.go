@@ -113,7 +113,7 @@ var hooks = map[string]*nftables.ChainHook{
 // sticky sets, and a rewrite must not forget them. (A source added between
 // this read and the commit, a fraction of a millisecond, is not carried.)
 func (c *Conn) Apply(t *Table) error {
-	t, err := c.carrySticky(t)
+	t, err := c.carrySticky(t, func(string) bool { return true })
 	if err != nil {
 		return err
 	}

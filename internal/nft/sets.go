@@ -408,16 +408,18 @@ func nftDuration(d time.Duration) string {
 	return b.String()
 }
 
-// carrySticky is t with each sticky set's live sources added to those t
-// gives it (a live source wins: it has the fresher time).
-func (c *Conn) carrySticky(t *Table) (*Table, error) {
-	if t == nil || !slices.ContainsFunc(t.Sets, func(s Set) bool { return s.IsSticky() }) {
+// carrySticky is t with the live sources of each sticky set that carry
+// names added to those t gives it (a live source wins: it has the fresher
+// time). Only those sets are read: a set the kernel keeps as it is needs
+// nothing carried.
+func (c *Conn) carrySticky(t *Table, carry func(set string) bool) (*Table, error) {
+	if t == nil || !slices.ContainsFunc(t.Sets, func(s Set) bool { return s.IsSticky() && carry(s.Name) }) {
 		return t, nil
 	}
 	t = t.Clone()
 	for i := range t.Sets {
 		s := &t.Sets[i]
-		if !s.IsSticky() {
+		if !s.IsSticky() || !carry(s.Name) {
 			continue
 		}
 		live, err := c.Sticky(s.Name)

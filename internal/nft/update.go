@@ -32,12 +32,6 @@ func (c *Conn) Update(have, want *Table) (err error) {
 			c.discard()
 		}
 	}()
-	// The sources of sticky sets made again, read before anything is
-	// queued on the socket.
-	carried, err := c.carrySticky(want)
-	if err != nil {
-		return err
-	}
 	// have is the last read, at generation from: the read after this
 	// update may then take from it what the update does not touch.
 	from, fresh := c.gen, c.cached && c.last != nil && c.last.Equal(have)
@@ -60,6 +54,12 @@ func (c *Conn) Update(have, want *Table) (err error) {
 		if ws, keep := want.Set(hs.Name); !keep || hs.Timeout != ws.Timeout || !slices.Equal(hs.Key, ws.Key) {
 			replaced[hs.Name] = true
 		}
+	}
+	// The sources of the sticky sets made again (no other set is read),
+	// before anything is queued on the socket.
+	carried, err := c.carrySticky(want, func(set string) bool { return replaced[set] })
+	if err != nil {
+		return err
 	}
 	changed := map[string]bool{}
 	for _, hc := range have.Chains {

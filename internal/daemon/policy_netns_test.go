@@ -319,6 +319,11 @@ func TestWhyAgreesWithTheKernel(t *testing.T) {
 	if a := why("10.0.0.99", netnstest.ServerAddr, "--port", "80"); a.Policy != "" || a.Verdict != "balanced" {
 		t.Errorf("a source no policy matches: %q %s, want none, balanced", a.Policy, a.Verdict)
 	}
+	// The router's own connection from ispa's address, no policy's: the
+	// output chain pins it to ispa before the balance.
+	if a := why(l.UplinkAddrs[0], netnstest.ServerAddr, "--router"); a.Policy != "" || a.Verdict != "pinned" || len(a.Now) != 1 || a.Now[0].Uplink != "ispa" {
+		t.Errorf("the router's own connection from ispa's address: %+v, want pinned to ispa", a)
+	}
 	if a := why("10.0.1.2", netnstest.ServerAddr, "--port", "80"); len(a.Unsure) == 0 || !strings.Contains(a.Unsure[0], "tv (if the source MAC") {
 		t.Errorf("without --mac, the MAC policy is not named as unsure: %+v", a)
 	}

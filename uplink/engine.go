@@ -41,6 +41,9 @@ type Input struct {
 	Holds Holds
 	// Leases are the DHCP uplinks' leases in force, by uplink name.
 	Leases map[string]Lease
+	// Cgroups are the program groups' cgroups and the commands pathpin
+	// exec runs, whose connections leave by a chosen uplink.
+	Cgroups Cgroups
 }
 
 // errNoBackend is what a read-only engine (status without root) answers
@@ -115,6 +118,7 @@ func (e *Engine) Plan(_ context.Context, in Input) (*Plan, error) {
 	}
 	facts := snap.Facts
 	facts.Leases = leasesOf(cfg, in.Leases)
+	facts.Cgroups = in.Cgroups
 	expectAddresses(cfg, facts, snap.owned)
 	expectMTUs(cfg, facts, snap.orig)
 	statuses := Statuses(cfg, facts, in.Holds)

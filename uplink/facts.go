@@ -40,6 +40,8 @@ type Facts struct {
 	routes []netlink.Route
 	// Leases are the DHCP uplinks' leases in force, by uplink name.
 	Leases map[string]Lease
+	// Cgroups are the programs' and pathpin exec's cgroups.
+	Cgroups Cgroups
 }
 
 // Status is one uplink as the engine sees it.

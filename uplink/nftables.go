@@ -89,7 +89,8 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 		return rs
 	}
 
-	steering := steer(cfg, statuses)
+	up := inService(statuses)
+	steering := steer(cfg, statuses, facts.Cgroups.Programs)
 	bal := nft.Chain{Name: "balance"}
 	if picks := balance(statuses); len(picks) > 0 {
 		// The sticky balance's sets are the balance's: named with an
@@ -118,6 +119,11 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 	out.Rules = append(out.Rules, nft.Rule{OIf: "lo", Return: true, Comment: "loopback traffic is never balanced"})
 	for _, lan := range cfg.LAN.Interfaces {
 		out.Rules = append(out.Rules, nft.Rule{OIf: lan, Return: true, Comment: "traffic to LAN clients is never balanced"})
+	}
+	if xs := execRules(cfg, facts.Cgroups.Execs, up); len(xs) > 0 {
+		out.Rules = append(out.Rules, nft.Rule{CtNew: true, Jump: execChain,
+			Comment: "a new connection of a command pathpin exec runs leaves by the uplink it was given (local and LAN destinations are not steered: see above)"})
+		steering.chains = append(steering.chains, nft.Chain{Name: execChain, Rules: xs})
 	}
 	if steering.routerJmp {
 		// Before the source-address rules: an unbound socket has its
@@ -160,11 +166,40 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 	}
 	t.Chains = append(t.Chains, post)
 	t.Chains = append(t.Chains, protectChains(cfg, facts)...)
+	t.Chains = append(t.Chains, dnsAnswers(cfg)...)
 	t.Chains = append(t.Chains, dhcpNoTrack(cfg)...)
 	t.Sets = steering.sets
 	slices.SortFunc(t.Sets, func(a, b nft.Set) int { return strings.Compare(a.Name, b.Name) })
 	return t
 }
+
+// dnsAnswers holds the DNS answers that pass through the router (to a
+// LAN client, or to the router's own resolver) in pathpin's nfqueue
+// until their addresses are in the domain policies' sets; bypass lets them
+// go on when pathpin is not reading. Only replies of tracked queries are
+// read: an answer nobody asked for is not let into a set. None without a
+// domain policy.
+func dnsAnswers(cfg *config.Config) []nft.Chain {
+	if !cfg.HasDomains() {
+		return nil
+	}
+	rules := func(to string) []nft.Rule {
+		var rs []nft.Rule
+		for _, proto := range []string{"udp", "tcp"} {
+			rs = append(rs, nft.Rule{SrcPort: &nft.L4Port{Proto: proto, Port: 53}, CtReply: true, Queue: &nft.QueueTo{Num: cfg.DNS.Queue},
+				Comment: fmt.Sprintf("a DNS answer over %s to %s waits until pathpin has put its addresses in the domain sets (with pathpin not reading, it goes on)", proto, to)})
+		}
+		return rs
+	}
+	return []nft.Chain{
+		{Name: "dns_forward", Type: "filter", Hook: "forward", Priority: prioDNS, Rules: rules("a LAN client")},
+		{Name: "dns_input", Type: "filter", Hook: "input", Priority: prioDNS, Rules: rules("the router's own resolver")},
+	}
+}
+
+// prioDNS reads DNS answers after conntrack (-200) has placed them and
+// after pathpin's other forward chain (-150): last of the mangle stage.
+const prioDNS = -140
 
 // prioRaw is where conntrack has not yet seen a packet (-300, before its
 // -200): a notrack there keeps the packet out of it.

@@ -89,14 +89,59 @@ type steering struct {
 	// lanSteered: the LAN interfaces that have a steer chain.
 	lanSteered map[string]bool
 	routerJmp  bool
+	// programs are the programs' cgroups that exist now.
+	programs map[string]Cgroup
 }
 
-func steer(cfg *config.Config, statuses []Status) steering {
+// DomainSet is the set of addresses domain policy name's DNS answers
+// gave.
+func DomainSet(policy string) string { return "domains_" + policy }
+
+// guarded reports whether p matches on what no classification map holds:
+// a domain's addresses (a set the DNS answers fill) or a program's cgroup.
+// Such a policy has a rule of its own.
+func guarded(p *config.Policy) bool { return len(p.Match.Domains) > 0 || p.Match.Program != "" }
+
+// guardedRule is p's rule in chain ch: its set or cgroup, then its other
+// fields in a map of its own (or straight to its chain when it has none).
+// A program with no cgroup now has no rule: nothing of it runs.
+func (s *steering) guardedRule(ch *nft.Chain, p *config.Policy) {
+	r := nft.Rule{Comment: fmt.Sprintf("a new connection that policy %s matches goes to its chain", p.Name)}
+	if p.Match.Program != "" {
+		cg, ok := s.programs[p.Match.Program]
+		if !ok {
+			return
+		}
+		r.Cgroup = matchOf(cg)
+	}
+	if len(p.Match.Domains) > 0 {
+		r.InDest = DomainSet(p.Name)
+	}
+	m := &p.Match
+	if len(m.Sources)+len(m.Dests)+len(m.Protos)+len(m.Ports)+len(m.MACs) == 0 {
+		r.Goto = policyChain(p.Name)
+		ch.Rules = append(ch.Rules, r)
+		return
+	}
+	key := keyFor([]*config.Policy{p})
+	set := nft.Set{Name: fmt.Sprintf("%s/%d", ch.Name, len(ch.Rules)), Key: key, Elems: elements(key, m, policyChain(p.Name)),
+		Comment: "policy " + p.Name + "'s other fields"}
+	nft.SortElems(set.Elems)
+	s.sets = append(s.sets, set)
+	r.Classify = &nft.Lookup{Set: set.Name, Key: key}
+	ch.Rules = append(ch.Rules, r)
+}
+
+func steer(cfg *config.Config, statuses []Status, programs map[string]Cgroup) steering {
 	mask := cfg.MarkMask
-	s := steering{lanSteered: map[string]bool{}}
+	s := steering{lanSteered: map[string]bool{}, programs: programs}
 	up := inService(statuses)
 	for i := range cfg.Policies {
 		p := &cfg.Policies[i]
+		if len(p.Match.Domains) > 0 {
+			s.sets = append(s.sets, nft.Set{Name: DomainSet(p.Name), Timeout: cfg.DNS.MaxTTL,
+				Comment: fmt.Sprintf("addresses the DNS answers for %s gave, each kept for its answer's TTL (%s to %s)", strings.Join(p.Match.Domains, ", "), cfg.DNS.MinTTL, cfg.DNS.MaxTTL)})
+		}
 		ch := nft.Chain{Name: policyChain(p.Name), Rules: []nft.Rule{{Counter: true,
 			Comment: fmt.Sprintf("policy %s matched a new connection (line %d)", p.Name, p.Line)}}}
 		picks := activeTier(p, up)
@@ -133,7 +178,11 @@ func steer(cfg *config.Config, statuses []Status) steering {
 	}
 	if len(router) > 0 {
 		s.classify(routerSteer, router)
-		s.routerJmp = true
+		s.routerJmp = len(s.chains) > 0 && len(s.chains[len(s.chains)-1].Rules) > 0
+		if !s.routerJmp {
+			// Only programs with no cgroup now: no chain to jump to.
+			s.chains = s.chains[:len(s.chains)-1]
+		}
 	}
 	return s
 }
@@ -193,10 +242,15 @@ func slotsOf(picks []pick, target func(pick) string) (slots []nft.Slot, modulus 
 func (s *steering) classify(ctx string, ps []*config.Policy) {
 	ch := nft.Chain{Name: steerChain(ctx)}
 	for start := 0; start < len(ps); {
+		if guarded(ps[start]) {
+			s.guardedRule(&ch, ps[start])
+			start++
+			continue
+		}
 		run := newRun(ps[start])
 		mac := len(ps[start].Match.MACs) > 0
 		end := start + 1
-		for end < len(ps) && mac == (len(ps[end].Match.MACs) > 0) && !run.overlaps(ps[end]) {
+		for end < len(ps) && !guarded(ps[end]) && mac == (len(ps[end].Match.MACs) > 0) && !run.overlaps(ps[end]) {
 			run.add(ps[end])
 			end++
 		}

@@ -52,6 +52,34 @@ const tenPolicies = `policies:
     otherwise: drop
 `
 
+// domainPolicies steer by domain (alone, with other fields, for the
+// router) and by program, between policies that share a map.
+const domainPolicies = `policies:
+  - name: phone
+    match: {source: [10.0.0.20]}
+    via: [isp1]
+  - name: stream
+    match: {domains: [stream.example, video.example]}
+    via: [isp1, isp0]
+  - name: bank
+    match: {domains: [bank.example], source: [10.0.0.0/25], protocol: tcp, port: 443}
+    via: isp0
+    otherwise: drop
+  - name: web
+    match: {port: [80, 443]}
+    via: [isp0]
+  - name: backup
+    match: {program: backup}
+    via: isp1
+  - name: updates
+    match: {router: true, domains: [deb.example]}
+    via: isp0
+programs:
+  - name: backup
+  - name: idle
+dns: {min-ttl: 1m, max-ttl: 1h}
+`
+
 // manyPolicies is n policies, each for one LAN host, alternating uplinks.
 func manyPolicies(n int) string {
 	var b strings.Builder
@@ -89,10 +117,23 @@ func TestPolicyGoldens(t *testing.T) {
 		{name: "policies-10-all-down", yaml: tenPolicies, down: Holds{"isp0": Down(HealthDown, "x"), "isp1": Down(HealthDown, "y")}},
 		{name: "policies-200", yaml: manyPolicies(200)},
 		{name: "balance-sticky", yaml: "balance: {sticky: 30m}\n"},
+		{name: "domains-programs", yaml: domainPolicies},
+		{name: "domains-programs-isp1-down", yaml: domainPolicies, down: Holds{"isp1": Down(HealthDown, "x")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, facts := policyLab(t, tt.yaml)
+			if tt.yaml != domainPolicies {
+				golden.Check(t, tt.name+".nft.golden", nftDesired(cfg, facts, Statuses(cfg, facts, tt.down)).Render(true))
+				return
+			}
+			facts.Cgroups = Cgroups{
+				Programs: map[string]Cgroup{"backup": {Path: "pathpin.slice/pathpin-backup.slice", Level: 2, ID: 4242}},
+				Execs: []Exec{
+					{Cgroup: Cgroup{Path: "pathpin.slice/pathpin-exec-isp1-1.scope", Level: 2, ID: 5001}, Uplink: "isp1"},
+					{Cgroup: Cgroup{Path: "pathpin.slice/pathpin-exec-isp1-2.scope", Level: 2, ID: 5002}, Uplink: "isp1", Fallback: true},
+				},
+			}
 			golden.Check(t, tt.name+".nft.golden", nftDesired(cfg, facts, Statuses(cfg, facts, tt.down)).Render(true))
 		})
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	// first; Balance shares the rest.
 	Policies []Policy
 	Balance  Balance
+	// DNS is how domain policies learn their addresses.
+	DNS DNS
+	// Programs are the program groups policies and pathpin exec name.
+	Programs []Program
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
 	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
 	// put in ip-up.d), as pppd would have. Default true.

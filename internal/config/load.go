@@ -111,7 +111,9 @@ func (v *validator) config(raw *rawConfig) *Config {
 	}
 	v.unique(cfg)
 	cfg.Protect = v.protect(&raw.Protect, cfg.Uplinks)
-	cfg.Policies = v.policies(raw.Policies, cfg.Uplinks, lan)
+	cfg.Programs = v.programs(raw.Programs)
+	cfg.DNS = v.dns(&raw.DNS)
+	cfg.Policies = v.policies(raw.Policies, cfg.Uplinks, lan, cfg.Programs)
 	cfg.Balance = v.balance(&raw.Balance)
 	cfg.Health = v.health([]any{"health"}, &raw.Health, defaultHealth())
 	for i := range cfg.Uplinks {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pathpin/pathpin/internal/ipv4"
@@ -49,6 +50,12 @@ type Match struct {
 	// Router: the policy is for the router's own connections (and only
 	// for them); otherwise for connections from the LAN.
 	Router bool
+	// Domains: destinations the DNS answers for these names (and their
+	// subdomains) gave, lower-case, without the final dot.
+	Domains []string
+	// Program: the router's own connections made by the programs of this
+	// programs: entry (its cgroup); implies Router.
+	Program string
 }
 
 // AddrRange is an inclusive range of IPv4 addresses.
@@ -90,7 +97,9 @@ func (o *Match) Contains(m *Match) bool {
 		within(m.Sources, o.Sources, AddrRange.inside) &&
 		within(m.Dests, o.Dests, AddrRange.inside) &&
 		within(m.Protos, o.Protos, func(a, b uint8) bool { return a == b }) &&
-		within(m.Ports, o.Ports, PortRange.inside)
+		within(m.Ports, o.Ports, PortRange.inside) &&
+		within(m.Domains, o.Domains, InDomain) &&
+		(o.Program == "" || o.Program == m.Program)
 }
 
 // Overlaps reports whether some connection matches both m and o.
@@ -101,7 +110,14 @@ func (o *Match) Overlaps(m *Match) bool {
 		meets(m.Sources, o.Sources, AddrRange.overlaps) &&
 		meets(m.Dests, o.Dests, AddrRange.overlaps) &&
 		meets(m.Protos, o.Protos, func(a, b uint8) bool { return a == b }) &&
-		meets(m.Ports, o.Ports, PortRange.overlaps)
+		meets(m.Ports, o.Ports, PortRange.overlaps) &&
+		meets(m.Domains, o.Domains, func(a, b string) bool { return InDomain(a, b) || InDomain(b, a) }) &&
+		(o.Program == "" || m.Program == "" || o.Program == m.Program)
+}
+
+// InDomain reports whether name is domain or one of its subdomains.
+func InDomain(name, domain string) bool {
+	return name == domain || strings.HasSuffix(name, "."+domain)
 }
 
 func sameMAC(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }

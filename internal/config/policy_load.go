@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type rawMatch struct {
 	MAC         stringList `yaml:"mac"`
 	Interface   stringList `yaml:"interface"`
 	Router      bool       `yaml:"router"`
+	Domains     stringList `yaml:"domains"`
+	Program     string     `yaml:"program"`
 }
 
 type rawBalance struct {
@@ -69,7 +72,7 @@ var policyName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,23}$`)
 
 // policies validates the policies: section; uplinks are the configured
 // ones, lan the LAN interfaces.
-func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]bool) []Policy {
+func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]bool, programs []Program) []Policy {
 	if len(raw) > maxPolicies {
 		v.fail([]any{"policies"}, "%d policies; pathpin takes at most %d", len(raw), maxPolicies)
 		return nil
@@ -78,7 +81,7 @@ func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]b
 	names := map[string]int{}
 	total := 0
 	for i := range raw {
-		p, ok := v.policy(i, &raw[i], uplinks, lan)
+		p, ok := v.policy(i, &raw[i], uplinks, lan, programs)
 		if !ok {
 			continue
 		}
@@ -112,7 +115,7 @@ func (v *validator) policies(raw []rawPolicy, uplinks []Uplink, lan map[string]b
 	return out
 }
 
-func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string]bool) (Policy, bool) {
+func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string]bool, programs []Program) (Policy, bool) {
 	at := func(keys ...any) []any { return append([]any{"policies", i}, keys...) }
 	before := len(v.errs)
 	p := Policy{Name: r.Name, Line: lineOf(v.root, at())}
@@ -120,9 +123,9 @@ func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string
 		v.fail(at("name"), "%q must be 1-24 lower-case letters, digits, - or _, starting with a letter or digit (e.g. phone)", r.Name)
 	}
 	if r.Match == nil {
-		v.fail(at("match"), "a policy needs a match: source, destination, protocol, port, mac, interface or router")
+		v.fail(at("match"), "a policy needs a match: source, destination, protocol, port, mac, interface, router, domains or program")
 	} else {
-		p.Match = v.match(at("match"), r.Match, lan)
+		p.Match = v.match(at("match"), r.Match, lan, programs)
 	}
 	p.Tiers = v.via(at("via"), &r.Via, uplinks)
 	if r.Sticky != nil {
@@ -139,11 +142,27 @@ func (v *validator) policy(i int, r *rawPolicy, uplinks []Uplink, lan map[string
 	return p, len(v.errs) == before
 }
 
-func (v *validator) match(at []any, r *rawMatch, lan map[string]bool) Match {
+func (v *validator) match(at []any, r *rawMatch, lan map[string]bool, programs []Program) Match {
 	field := func(k string, more ...any) []any { return append(append(append([]any{}, at...), k), more...) }
 	m := Match{Router: r.Router}
-	if len(r.Source)+len(r.Destination)+len(r.Port)+len(r.MAC)+len(r.Interface) == 0 && r.Protocol == "" && !r.Router {
-		v.fail(at, "an empty match would take every connection; give at least one of source, destination, protocol, port, mac, interface or router: true")
+	if len(r.Source)+len(r.Destination)+len(r.Port)+len(r.MAC)+len(r.Interface)+len(r.Domains) == 0 && r.Protocol == "" && !r.Router && r.Program == "" {
+		v.fail(at, "an empty match would take every connection; give at least one of source, destination, protocol, port, mac, interface, domains, program or router: true")
+	}
+	m.Domains = v.domains(field("domains"), r.Domains)
+	if len(m.Domains) > 0 && len(r.Destination) > 0 {
+		v.fail(field("destination"), "a policy with domains takes its destinations from the DNS answers for them; drop destination, or split it into two policies")
+	}
+	if r.Program != "" {
+		m.Program = r.Program
+		if !slices.ContainsFunc(programs, func(p Program) bool { return p.Name == r.Program }) {
+			v.fail(field("program"), "%q is no entry of programs:; add `programs: [{name: %s}]` (pathpin exec --program %s -- COMMAND runs a command in it)", r.Program, r.Program, r.Program)
+		}
+		if len(r.MAC)+len(r.Interface) > 0 {
+			v.fail(field("program"), "a program's connections are the router's own: they arrive on no interface and from no MAC; drop mac and interface")
+		}
+		// A program runs on the router: its connections are the
+		// router's own.
+		m.Router = true
 	}
 	m.Sources = v.addrRanges(field("source"), r.Source)
 	m.Dests = v.addrRanges(field("destination"), r.Destination)

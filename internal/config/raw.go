@@ -11,11 +11,13 @@ type rawConfig struct {
 	Health   rawHealth   `yaml:"health"`
 	// IPTables and Firewall chose a firewall once; now only nftables is
 	// left, and a file that still names another is told so.
-	IPTables string      `yaml:"iptables"`
-	Firewall string      `yaml:"firewall"`
-	Protect  rawProtect  `yaml:"protect"`
-	Policies []rawPolicy `yaml:"policies"`
-	Balance  rawBalance  `yaml:"balance"`
+	IPTables string       `yaml:"iptables"`
+	Firewall string       `yaml:"firewall"`
+	Protect  rawProtect   `yaml:"protect"`
+	Policies []rawPolicy  `yaml:"policies"`
+	Balance  rawBalance   `yaml:"balance"`
+	DNS      rawDNS       `yaml:"dns"`
+	Programs []rawProgram `yaml:"programs"`
 	// RunPPPScripts: nil means true.
 	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }

@@ -19,6 +19,17 @@ const ctStateNew = 1 << 3
 // ctStateBad is conntrack's INVALID and UNTRACKED bits.
 const ctStateBad = 1<<0 | 1<<6
 
+// ctDirReply is IP_CT_DIR_REPLY, as ct direction loads it.
+const ctDirReply = 1
+
+// l4proto is the protocol number of "tcp" or "udp".
+func l4proto(name string) byte {
+	if name == "udp" {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
+}
+
 // ctStatusDNAT is IPS_DST_NAT, the status bit of a destination-NATed
 // connection.
 const ctStatusDNAT = 1 << 5
@@ -70,6 +81,10 @@ func (r Rule) exprs(ids setIDs) []expr.Any {
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStateBad), Xor: native(0)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: native(0)})
 	}
+	if r.CtReply {
+		e = append(e, &expr.Ct{Key: expr.CtKeyDIRECTION, Register: reg},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{ctDirReply}})
+	}
 	if r.CtDNAT {
 		e = append(e, &expr.Ct{Key: expr.CtKeySTATUS, Register: reg},
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: native(ctStatusDNAT), Xor: native(0)},
@@ -97,13 +112,21 @@ func (r Rule) exprs(ids setIDs) []expr.Any {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(u.Dst)})
 	}
 	if d := r.DPort; d != nil {
-		proto := byte(unix.IPPROTO_TCP)
-		if d.Proto == "udp" {
-			proto = unix.IPPROTO_UDP
-		}
-		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{proto}},
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{l4proto(d.Proto)}},
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(d.Port)})
+	}
+	if d := r.SrcPort; d != nil {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{l4proto(d.Proto)}},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(d.Port)})
+	}
+	if c := r.Cgroup; c != nil {
+		e = append(e, &expr.Socket{Key: expr.SocketKeyCgroupv2, Level: c.Level, Register: reg},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.NativeEndian.PutUint64(c.ID)})
+	}
+	if r.InDest != "" {
+		e = append(e, FieldDAddr.load(reg), &expr.Lookup{SourceRegister: reg, SetName: r.InDest, SetID: ids.named[r.InDest]})
 	}
 	if l := r.Classify; l != nil {
 		// A source MAC is read only from an Ethernet header: the test
@@ -146,6 +169,10 @@ func (r Rule) exprs(ids setIDs) []expr.Any {
 		e = append(e, &expr.Verdict{Kind: expr.VerdictReturn})
 	case r.Jump != "":
 		e = append(e, &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Jump})
+	case r.Goto != "":
+		e = append(e, &expr.Verdict{Kind: expr.VerdictGoto, Chain: r.Goto})
+	case r.Queue != nil:
+		e = append(e, &expr.Queue{Num: r.Queue.Num, Total: 1, Flag: expr.QueueFlagBypass})
 	case len(r.Balance) > 0:
 		// The map's keys are big-endian, as nft lists an anonymous map's
 		// integers: the random number is turned around before the lookup.

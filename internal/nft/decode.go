@@ -66,15 +66,25 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				if !ok || len(c.Data) != 1 {
 					return r, errForeign
 				}
-				// A destination port alone: tcp dport N, udp dport N.
-				if p, ok := next(es, i+2).(*expr.Payload); ok && p.Base == expr.PayloadBaseTransportHeader && p.Offset == 2 {
+				// A port alone: tcp dport N, udp sport N.
+				pair := false
+				if p, ok := next(es, i+4).(*expr.Payload); ok && p.Base == expr.PayloadBaseTransportHeader && p.Offset == 2 {
+					// udp sport N udp dport M: the pair below.
+					pair = true
+				}
+				if p, ok := next(es, i+2).(*expr.Payload); ok && !pair && p.Base == expr.PayloadBaseTransportHeader && (p.Offset == 2 || p.Offset == 0) {
 					port, ok := next(es, i+3).(*expr.Cmp)
 					if !ok || len(port.Data) != 2 {
 						return r, errForeign
 					}
-					r.DPort = &L4Port{Proto: "tcp", Port: binaryutil.BigEndian.Uint16(port.Data)}
+					lp := &L4Port{Proto: "tcp", Port: binaryutil.BigEndian.Uint16(port.Data)}
 					if c.Data[0] == unix.IPPROTO_UDP {
-						r.DPort.Proto = "udp"
+						lp.Proto = "udp"
+					}
+					if p.Offset == 2 {
+						r.DPort = lp
+					} else {
+						r.SrcPort = lp
 					}
 					i += 4
 					break
@@ -101,6 +111,16 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				return r, errForeign
 			}
 		case *expr.Payload:
+			if e.Base == expr.PayloadBaseNetworkHeader && e.Offset == 16 {
+				// ip daddr @set: a domain policy's addresses.
+				x, ok := next(es, i+1).(*expr.Lookup)
+				if !ok || x.IsDestRegSet || x.Invert {
+					return r, errForeign
+				}
+				r.InDest = x.SetName
+				i += 2
+				continue
+			}
 			if e.Base != expr.PayloadBaseNetworkHeader || e.Offset != 12 {
 				return r, errForeign
 			}
@@ -140,8 +160,28 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 			}
 			r.SAddr = netip.AddrFrom4([4]byte(c.Data))
 			i += 2
+		case *expr.Socket:
+			c, ok := next(es, i+1).(*expr.Cmp)
+			if e.Key != expr.SocketKeyCgroupv2 || !ok || c.Op != expr.CmpOpEq || len(c.Data) != 8 {
+				return r, errForeign
+			}
+			r.Cgroup = &CgroupMatch{Level: e.Level, ID: binaryutil.NativeEndian.Uint64(c.Data)}
+			i += 2
+		case *expr.Queue:
+			if e.Flag != expr.QueueFlagBypass || e.Total != 1 {
+				return r, errForeign
+			}
+			r.Queue = &QueueTo{Num: e.Num}
+			i++
 		case *expr.Ct:
 			switch e.Key {
+			case expr.CtKeyDIRECTION:
+				c, ok := next(es, i+1).(*expr.Cmp)
+				if !ok || c.Op != expr.CmpOpEq || len(c.Data) != 1 || c.Data[0] != ctDirReply {
+					return r, errForeign
+				}
+				r.CtReply = true
+				i += 2
 			case expr.CtKeySTATE:
 				b, ok := next(es, i+1).(*expr.Bitwise)
 				if !ok || len(b.Mask) != 4 {
@@ -185,6 +225,8 @@ func decode(es []expr.Any, slots func(set string) ([]Slot, uint32, error)) (Rule
 				r.Return = true
 			case expr.VerdictJump:
 				r.Jump = e.Chain
+			case expr.VerdictGoto:
+				r.Goto = e.Chain
 			default:
 				return r, errForeign
 			}

@@ -207,6 +207,10 @@ func decodeExpr(name string, data []byte) (expr.Any, error) {
 		e = &expr.Masq{}
 	case "counter":
 		e = &expr.Counter{}
+	case "queue":
+		e = &expr.Queue{}
+	case "socket":
+		e = &expr.Socket{}
 	case "ct":
 		return decodeCt(data)
 	case "rt":

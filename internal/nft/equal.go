@@ -40,9 +40,19 @@ func (r Rule) same(o Rule) bool {
 		samePtr(r.CtMark, o.CtMark) && samePtr(r.Mark, o.Mark) && r.TCPSyn == o.TCPSyn && samePtr(r.UDP, o.UDP) && samePtr(r.DPort, o.DPort) && r.NoTrack == o.NoTrack &&
 		sameLookup(r.Classify, o.Classify) && r.InSticky == o.InSticky && samePtr(r.Stick, o.Stick) &&
 		samePtr(r.SetMark, o.SetMark) && samePtr(r.SetCtMark, o.SetCtMark) &&
-		r.Return == o.Return && r.Jump == o.Jump &&
+		r.Return == o.Return && r.Jump == o.Jump && r.Goto == o.Goto && samePtr(r.Queue, o.Queue) &&
+		r.InDest == o.InDest && sameCgroup(r.Cgroup, o.Cgroup) && samePtr(r.SrcPort, o.SrcPort) && r.CtReply == o.CtReply &&
 		r.Modulus == o.Modulus && slices.Equal(r.Balance, o.Balance) && r.ClampMSS == o.ClampMSS &&
 		r.SNAT == o.SNAT && r.Masquerade == o.Masquerade && r.Foreign == o.Foreign && r.Text == o.Text
+}
+
+// sameCgroup compares cgroup matches as the kernel holds them: by level
+// and ID (the path is for reading).
+func sameCgroup(a, b *CgroupMatch) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Level == b.Level && a.ID == b.ID
 }
 
 func samePtr[T comparable](a, b *T) bool {

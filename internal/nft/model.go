@@ -100,11 +100,28 @@ type Rule struct {
 	// Stick adds the source address to a sticky set, or refreshes its
 	// timeout there.
 	Stick *Stick
+	// InDest matches a destination address held in the named set (a
+	// domain policy's addresses).
+	InDest string
+	// Cgroup matches the router's own packets whose socket was made in a
+	// cgroup: its ancestor at Level is the cgroup with ID (socket
+	// cgroupv2).
+	Cgroup *CgroupMatch
+	// SrcPort matches TCP or UDP from a source port.
+	SrcPort *L4Port
+	// CtReply matches packets that go in the reply direction of their
+	// connection (ct direction reply).
+	CtReply bool
 
 	SetMark   *MarkSet
 	SetCtMark *MarkSet
 	Return    bool
 	Jump      string
+	// Goto continues in another chain and does not come back.
+	Goto string
+	// Queue hands the packet to the program reading that nfqueue number;
+	// with none reading it, the packet goes on (bypass).
+	Queue *QueueTo
 	// Balance: numgen random mod Modulus, looked up in a verdict map.
 	Modulus uint32
 	Balance []Slot
@@ -134,6 +151,20 @@ type Rule struct {
 type Lookup struct {
 	Set string
 	Key []Field
+}
+
+// CgroupMatch is a cgroup v2 by its ID (its directory's inode number)
+// and its level in the hierarchy (the root is 0).
+type CgroupMatch struct {
+	Level uint32
+	ID    uint64
+	// Path is the cgroup's path, for plan (not compared).
+	Path string
+}
+
+// QueueTo is an nfqueue number.
+type QueueTo struct {
+	Num uint16
 }
 
 // Stick names a sticky set and how long an entry it adds lives.

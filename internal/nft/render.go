@@ -43,6 +43,8 @@ func priorityName(typ string, p int) string {
 	switch {
 	case p == -150:
 		return "mangle"
+	case p > -150 && p < -100:
+		return fmt.Sprintf("mangle + %d", p+150)
 	case p == -300:
 		return "raw"
 	case p == 100 && typ == "nat":
@@ -77,6 +79,9 @@ func (r Rule) String() string {
 	if r.CtBad {
 		p = append(p, "ct state invalid,untracked")
 	}
+	if r.CtReply {
+		p = append(p, "ct direction reply")
+	}
 	if r.CtDNAT {
 		p = append(p, "ct status dnat")
 	}
@@ -94,6 +99,19 @@ func (r Rule) String() string {
 	}
 	if d := r.DPort; d != nil {
 		p = append(p, fmt.Sprintf("%s dport %d", d.Proto, d.Port))
+	}
+	if d := r.SrcPort; d != nil {
+		p = append(p, fmt.Sprintf("%s sport %d", d.Proto, d.Port))
+	}
+	if c := r.Cgroup; c != nil {
+		path := c.Path
+		if path == "" {
+			path = fmt.Sprint(c.ID)
+		}
+		p = append(p, fmt.Sprintf("socket cgroupv2 level %d %q", c.Level, path))
+	}
+	if r.InDest != "" {
+		p = append(p, "ip daddr @"+r.InDest)
 	}
 	if l := r.Classify; l != nil {
 		var fs []string
@@ -124,6 +142,10 @@ func (r Rule) String() string {
 		p = append(p, "return")
 	case r.Jump != "":
 		p = append(p, "jump "+r.Jump)
+	case r.Goto != "":
+		p = append(p, "goto "+r.Goto)
+	case r.Queue != nil:
+		p = append(p, fmt.Sprintf("queue flags bypass to %d", r.Queue.Num))
 	case len(r.Balance) > 0:
 		var elems []string
 		for _, k := range slotKeys(r.Balance) {

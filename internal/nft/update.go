@@ -178,6 +178,9 @@ func (r Rule) sets() []string {
 	if r.Stick != nil {
 		out = append(out, r.Stick.Set)
 	}
+	if r.InDest != "" {
+		out = append(out, r.InDest)
+	}
 	return out
 }
 

@@ -21,6 +21,10 @@ type Kind string
 const (
 	IPUp   Kind = "ip-up"
 	IPDown Kind = "ip-down"
+	// Exec asks the daemon to steer a command's cgroup (pathpin exec);
+	// ExecDone says the command ended.
+	Exec     Kind = "exec"
+	ExecDone Kind = "exec-done"
 )
 
 // Event is one ip-up or ip-down from pppd.
@@ -35,6 +39,14 @@ type Event struct {
 	// them: Debian's own ip-up/ip-down script runs with them afterwards.
 	Args []string `json:"args,omitempty"`
 	Env  []string `json:"env,omitempty"`
+
+	// Exec and ExecDone (pathpin exec): the command's cgroup (its path
+	// below the cgroup v2 root), the uplink its connections must leave by
+	// (Uplink) or the program it belongs to, and whether another uplink
+	// may take them while that one is out of service.
+	Cgroup   string `json:"cgroup,omitempty"`
+	Program  string `json:"program,omitempty"`
+	Fallback bool   `json:"fallback,omitempty"`
 }
 
 // Parse reads pppd's script arguments (interface, device, speed, local

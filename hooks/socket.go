@@ -51,10 +51,15 @@ func Send(ctx context.Context, path string, e Event) error {
 		return fmt.Errorf("hook: reading the daemon's answer: %w", err)
 	}
 	if !r.OK {
-		return fmt.Errorf("hook: the daemon refused the event: %s", r.Error)
+		return &RefusedError{Reason: r.Error}
 	}
 	return nil
 }
+
+// RefusedError is the daemon's refusal of an event, with its reason.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "hook: the daemon refused the event: " + e.Reason }
 
 // Listen opens the hook socket at path with mode 0600, never for a moment
 // wider: only root may hand pathpin an event.

@@ -36,6 +36,7 @@ func commands() []command {
 		{"plan", "show what apply would change (exit 2 when something would)", runPlan},
 		{"apply", "make the kernel match the configuration", runApply},
 		{"why", "say which policy a connection meets and which uplink it takes now", runWhy},
+		{"exec", "run a command whose connections leave by one uplink (--via) or as a program", runExec},
 		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},

@@ -33,11 +33,15 @@ func runWhy(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: pathpin why SOURCE [DESTINATION] [--port N] [--proto tcp|udp|icmp] [--mac MAC] [--in IFACE] [--router] [--flows] [--json]")
+		fmt.Fprintln(env.stderr, "       pathpin why DOMAIN [--json]   (the domain policies' addresses for it, from the DNS answers seen)")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil || helpRequested(args) {
 		return err
+	}
+	if len(pos) == 1 && isDomainName(pos[0]) {
+		return whyDomain(ctx, env, &f, pos[0], *asJSON)
 	}
 	q, err := question(pos, *port, *proto, *mac, *in, *router)
 	if err != nil {

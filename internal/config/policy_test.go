@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,16 @@ func TestPolicyErrors(t *testing.T) {
 		{"bad otherwise", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [plusnet]\n    otherwise: leak\n", `policies[0].otherwise: "leak" is not what to do`},
 		{"unknown key", "  - name: x\n    match: {src: [10.0.0.1]}\n    via: [plusnet]\n", `unknown key "src"`},
 		{"too many in all", manyHosts(500), `the policies are 80000 combinations`},
+		{"bad domain", "  - name: x\n    match: {domains: [\"not a name\"]}\n    via: [plusnet]\n", `policies[0].match.domains[0]: "not a name" is not a domain name`},
+		{"single label", "  - name: x\n    match: {domains: [example]}\n    via: [plusnet]\n", `"example" is not a domain name`},
+		{"nested domains", "  - name: x\n    match: {domains: [stream.example, cdn.stream.example]}\n    via: [plusnet]\n", `policies[0].match.domains[1]: cdn.stream.example and stream.example ([0]) overlap`},
+		{"domains with destination", "  - name: x\n    match: {domains: [a.example], destination: [10.0.0.1]}\n    via: [plusnet]\n", `policies[0].match.destination: a policy with domains takes its destinations from the DNS answers`},
+		{"domain shadowed", "  - name: a\n    match: {domains: [stream.example]}\n    via: [plusnet]\n  - name: b\n    match: {domains: [www.stream.example]}\n    via: [talktalk]\n", `policies[1].match: this policy can never match`},
+		{"unknown program", "  - name: x\n    match: {program: backup}\n    via: [plusnet]\n", `policies[0].match.program: "backup" is no entry of programs:`},
+		{"program with interface", "  - name: x\n    match: {program: backup, interface: [eth1]}\n    via: [plusnet]\nprograms: [{name: backup}]\n", `a program's connections are the router's own`},
+		{"program with a dash", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [plusnet]\nprograms: [{name: off-site}]\n", `programs[0].name: "off-site": a program's name holds no -`},
+		{"bad ttl", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [plusnet]\ndns: {min-ttl: 500ms}\n", `dns.min-ttl: 500ms must be whole seconds`},
+		{"min above max", "  - name: x\n    match: {source: [10.0.0.1]}\n    via: [plusnet]\ndns: {min-ttl: 2h, max-ttl: 1h}\n", `dns.min-ttl: min-ttl 2h0m0s is above max-ttl 1h0m0s`},
 		{"too many combinations", "  - name: x\n    match: {source: [" + addrs(70) + "], port: [" + ports(70) + "]}\n    via: [plusnet]\n", `combinations of its values`},
 	}
 	for _, tt := range tests {
@@ -115,6 +126,38 @@ func TestPolicyErrors(t *testing.T) {
 				t.Fatalf("error:\n%s\nwant it to contain:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDomainsAndPrograms: domains are lower-cased without their final dot,
+// a program policy is the router's own, and the dns: defaults.
+func TestDomainsAndPrograms(t *testing.T) {
+	cfg, err := Parse("p.yaml", []byte(policyBase+`  - name: stream
+    match: {domains: [Stream.Example., video.example], protocol: tcp}
+    via: [plusnet]
+  - name: backup
+    match: {program: backup}
+    via: talktalk
+  - name: all-router
+    match: {router: true}
+    via: plusnet
+programs:
+  - name: backup
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Policies[0].Match.Domains; !slices.Equal(got, []string{"stream.example", "video.example"}) {
+		t.Errorf("domains %v", got)
+	}
+	if m := cfg.Policies[1].Match; !m.Router || m.Program != "backup" {
+		t.Errorf("program policy %+v", m)
+	}
+	if !cfg.HasDomains() || cfg.DNS != (DNS{Queue: DefaultDNSQueue, MinTTL: DefaultDNSMinTTL, MaxTTL: DefaultDNSMaxTTL}) {
+		t.Errorf("dns %+v", cfg.DNS)
+	}
+	if len(cfg.Programs) != 1 || cfg.Programs[0].Name != "backup" {
+		t.Errorf("programs %+v", cfg.Programs)
 	}
 }
 

@@ -92,6 +92,10 @@ type Daemon struct {
 	// flows counts conntrack entries by mark from the kernel's events,
 	// for status.
 	flows *conntrack.Counter
+	// execs are the commands pathpin exec runs (the applier's).
+	execs *execOwner
+	// domains fills the domain policies' sets from DNS answers.
+	domains *domainOwner
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -125,7 +129,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, ppp: newPPPoEOwner(), dhcpOwn: newDHCPOwner(),
 		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
-		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log)}
+		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -150,6 +154,9 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		d.removeRuntimeFiles()
 		return fmt.Errorf("the first apply failed, so pathpin is not starting: %w", err)
 	}
+	// Once the table holds the domain sets: the reader fills them.
+	d.domains.reconcile(d.cfg)
+	defer d.domains.close()
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
 	d.ppp.start(workers, &workersDone, d, d.cfg)
@@ -197,6 +204,7 @@ func (d *Daemon) shutdown() error {
 		}
 	}
 	d.removeRuntimeFiles()
+	d.execs.close()
 	if err := errors.Join(errs...); err != nil {
 		d.log.Error("stopped, but pathpin's state is not fully removed; run pathpin down", "err", err)
 		return fmt.Errorf("stopping: %w", err)
@@ -235,6 +243,9 @@ func (d *Daemon) prepareStateDir() error {
 // pppd that is not the uplink's current one (an old pppd's late ip-down)
 // is acknowledged and ignored.
 func (d *Daemon) hookEvent(e hooks.Event) error {
+	if e.Kind == hooks.Exec || e.Kind == hooks.ExecDone {
+		return d.ask(context.Background(), event{kind: evExec, exec: &e})
+	}
 	d.mu.Lock()
 	cfg, current := d.cfg, d.ppp.pid(e.Uplink)
 	d.mu.Unlock()

@@ -20,6 +20,7 @@ const (
 	evReapply                  // an address or a route pathpin depends on changed
 	evVLAN                     // a PPPoE task asks for its VLAN link
 	evDHCP                     // a DHCP uplink's lease changed
+	evExec                     // pathpin exec starts or ends a command
 )
 
 // event is one input to the applier.
@@ -34,6 +35,8 @@ type event struct {
 	reply chan error
 	// ppp is pppd's ip-up or ip-down behind an evPPP from the hook.
 	ppp *hooks.Event
+	// exec is pathpin exec's request behind an evExec.
+	exec *hooks.Event
 	// dhcp is the lease change behind an evDHCP, and dhcpFrom the client
 	// task that saw it: one a reload has since stopped speaks no more.
 	dhcp     *dhcp.Event

@@ -23,6 +23,9 @@ type failoverLab struct {
 	t                     testing.TB
 	bin, cfg, runDir, log string
 	up                    *os.Process
+	// hostMounts: the daemon sees the host's mounts (the cgroup v2
+	// hierarchy), not those ip netns exec makes.
+	hostMounts bool
 }
 
 func newFailoverLab(t testing.TB, weightA, weightB int, healthYAML string, upArgs ...string) *failoverLab {
@@ -57,7 +60,11 @@ func (l *failoverLab) start(upArgs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := l.Router.Command(l.bin, append([]string{"up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(filepath.Dir(l.cfg), "lib")}, upArgs...)...)
+	command := l.Router.Command
+	if l.hostMounts {
+		command = l.Router.CommandHostMounts
+	}
+	cmd := command(l.bin, append([]string{"up", "-c", l.cfg, "--state-dir", l.runDir, "--lib-dir", filepath.Join(filepath.Dir(l.cfg), "lib")}, upArgs...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -43,14 +43,18 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 // the kernel match: an uplink that left service leaves the balance in that
 // one transaction, and its connections are deleted once it is in.
 func (d *Daemon) batch(ctx context.Context, ev event) {
-	var requests []event
+	var requests, execs []event
 	var dead []string
 	var ppp []hooks.Event
 	changed := false
 	for more := true; more; {
-		if ev.kind == evVLAN {
+		switch {
+		case ev.kind == evVLAN:
 			requests = append(requests, ev)
-		} else {
+		case ev.kind == evExec:
+			execs = append(execs, ev)
+			changed = d.execs.take(d.currentConfig(), ev.exec) || changed
+		default:
 			if ev.ppp != nil {
 				ppp = append(ppp, *ev.ppp)
 			}
@@ -78,6 +82,9 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 		d.flushDead(dead)
 		d.flushOldAddresses()
 	}
+	for _, r := range execs {
+		r.reply <- d.execAnswer(r.exec)
+	}
 	d.scripts.add(d, ppp)
 }
 
@@ -88,7 +95,7 @@ func (d *Daemon) apply(ctx context.Context) error {
 	cfg, engine := d.cfg, d.engine
 	held := d.holds()
 	d.mu.Unlock()
-	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg)})
+	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg), Cgroups: d.execs.cgroups(cfg)})
 	d.log.Debug("apply", "changed", err == nil && !p.Changes.Empty(), "err", err)
 	if err != nil {
 		d.log.Error("apply failed", "err", err)

@@ -83,14 +83,14 @@ func (d *Daemon) report() *status.Report {
 	}
 	d.mu.Unlock()
 	addCounters(r, cfg, d.flows)
-	addDrops(r, cfg)
+	addDrops(r, cfg, d.domains)
 	return r
 }
 
 // addDrops fills in what the protection dropped and what each policy does,
 // from pathpin's table read on a socket of its own (the applier's is not
 // shared).
-func addDrops(r *status.Report, cfg *config.Config) {
+func addDrops(r *status.Report, cfg *config.Config, domains *domainOwner) {
 	c, err := nft.Open()
 	if err != nil {
 		return
@@ -107,6 +107,7 @@ func addDrops(r *status.Report, cfg *config.Config) {
 		}
 		r.Policies = append(r.Policies, sp)
 	}
+	addDomains(r, cfg, c, domains, time.Now())
 	drops := uplink.CountDrops(cfg, t)
 	for i := range r.Uplinks {
 		if d, ok := drops[r.Uplinks[i].Name]; ok {
@@ -168,7 +169,7 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 		r.Uplinks = append(r.Uplinks, baseUplink(&p[i]))
 	}
 	addCounters(r, cfg, nil)
-	addDrops(r, cfg)
+	addDrops(r, cfg, nil)
 	return r, nil
 }
 

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -108,6 +111,16 @@ func TestBootLab(t *testing.T) {
 	sv.Run("ip", "route", "add", "100.64.0.0/24", "via", "172.16.1.1")
 	sv.Run("ip", "route", "add", "192.168.1.0/24", "via", "172.16.2.1")
 	netnstest.ServeSourceAddress(sv.Listen(netnstest.ServerAddr + ":80"))
+	// An HTTP server that answers with the client's address, for curl.
+	go func() {
+		_ = http.Serve(sv.Listen(netnstest.ServerAddr+":8080"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			fmt.Fprintln(w, host)
+		}))
+	}()
+	// A resolver on the router's loopback, for pathpin exec's local DNS.
+	r("dnsmasq", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--listen-address=127.0.0.1", "--bind-interfaces",
+		"--address=/local.example/192.0.2.53", "--pid-file=/run/pathpin-lab-dns.pid")
 
 	ispa := ns["ispa"]
 	ispa.Run("ip", "link", "add", "link", "cpe", "name", "cpe.1000", "type", "vlan", "id", "1000")
@@ -134,6 +147,49 @@ func TestBootLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {}
+}
+
+// exec: pathpin exec --via plusnet puts curl's connections, and those of
+// a child it leaves behind, on the PPP uplink with its address, 20 of 20,
+// while the LAN is balanced; a query to the resolver on 127.0.0.1 is
+// answered there; with plusnet down the command is refused with the
+// reason, and plusnet comes back.
+func (b *booted) exec() {
+	t := b.t
+	ppp := b.pppAddress()
+	out := b.run("pathpin", "exec", "--via", "plusnet", "--", "sh", "-c",
+		`for i in $(seq 10); do curl -s --max-time 5 http://`+netnstest.ServerAddr+`:8080/; done; (for i in $(seq 10); do curl -s --max-time 5 http://`+netnstest.ServerAddr+`:8080/; done) & wait`)
+	if got := strings.Count(out, ppp+"\n"); got != 20 {
+		t.Errorf("pathpin exec --via plusnet: %d of 20 connections left by plusnet (%s); the server saw:\n%s", got, ppp, out)
+	}
+	if dns := b.run("pathpin", "exec", "--via", "plusnet", "--", "env", "PATHPIN_BOOT=dns", "/opt/pathpin-test/e2e.test", "-test.run", "^TestAskLocalDNS$"); !strings.Contains(dns, "192.0.2.53") {
+		t.Errorf("a query to the resolver on 127.0.0.1 under pathpin exec got:\n%s", dns)
+	}
+	b.waitFor("the exec scopes to go", 10*time.Second, func() bool {
+		return strings.TrimSpace(b.run("systemctl", "list-units", "--no-legend", "pathpin-exec-*")) == ""
+	})
+	b.ispa.Run("ip", "link", "set", "cpe", "down")
+	b.waitFor("plusnet out of service", 30*time.Second, func() bool {
+		out, _ := exec.Command("pathpin", "exec", "--via", "plusnet", "--", "true").CombinedOutput()
+		return strings.Contains(string(out), "plusnet is out of service")
+	})
+	b.ispa.Run("ip", "link", "set", "cpe", "up")
+	b.waitFor("plusnet carrying again", 90*time.Second, b.bothCarry)
+}
+
+// TestAskLocalDNS asks the resolver on 127.0.0.1 for local.example and
+// prints the answer (run by the booted test under pathpin exec).
+func TestAskLocalDNS(t *testing.T) {
+	requireBoot(t, "dns")
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", "127.0.0.1:53")
+	}}
+	addrs, err := r.LookupHost(context.Background(), "local.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(strings.Join(addrs, " "))
 }
 
 // booted is the check half's view of the running system.
@@ -327,6 +383,8 @@ func TestBooted(t *testing.T) {
 	if out, _ := exec.Command("systemctl", "status", "--no-pager", "pathpin").CombinedOutput(); !strings.Contains(string(out), "Status: \"") {
 		t.Errorf("systemctl status shows no STATUS= line:\n%s", out)
 	}
+
+	b.exec()
 
 	// Reload after a weight change: applied, established connections kept.
 	var kept []*netnstest.SourceConn

@@ -174,6 +174,13 @@ func (ns *NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
+// CommandHostMounts returns a command that runs in the namespace's
+// network but the host's mounts: ip netns exec mounts a /sys of the
+// namespace's own, which hides the cgroup v2 hierarchy beneath it.
+func (ns *NS) CommandHostMounts(name string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns.Name, "--", name}, args...)...)
+}
+
 // Run runs a command in the namespace and fails the test if it fails.
 func (ns *NS) Run(name string, args ...string) string {
 	ns.t.Helper()

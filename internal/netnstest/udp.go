@@ -6,6 +6,19 @@ import (
 	"time"
 )
 
+// ListenUDP opens a UDP socket on addr in ns, closed when the test ends.
+func (ns *NS) ListenUDP(addr string) net.PacketConn {
+	ns.t.Helper()
+	var pc net.PacketConn
+	var err error
+	ns.Do(func() { pc, err = net.ListenPacket("udp4", addr) })
+	if err != nil {
+		ns.t.Fatalf("listening on udp %s in %s: %v", addr, ns.Name, err)
+	}
+	ns.t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
 // ServeUDPSource answers every datagram to addr, in ns, with the source
 // address it came from, until the test ends.
 func (ns *NS) ServeUDPSource(addr string) {

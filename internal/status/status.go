@@ -19,6 +19,47 @@ type Report struct {
 	Uplinks []Uplink `json:"uplinks"`
 	// Policies are the steering policies, in order.
 	Policies []Policy `json:"policies,omitempty"`
+	// Domains are the domain policies' address sets.
+	Domains []Domain `json:"domains,omitempty"`
+	// DNS counts the answers pathpin read for them.
+	DNS *DNSAnswers `json:"dns_answers,omitempty"`
+}
+
+// Domain is one domain policy's set of addresses.
+type Domain struct {
+	Policy  string   `json:"policy"`
+	Set     string   `json:"set"`
+	Domains []string `json:"domains"`
+	// Size is how many addresses the set holds now (the kernel's count,
+	// whoever filled it).
+	Size int `json:"size"`
+	// Names are the names of the answers that filled it (some of them).
+	Names []string `json:"names,omitempty"`
+	// Addrs are the addresses it holds, each with its time left and the
+	// names that gave it (none: not an answer pathpin read, e.g.
+	// dnsmasq's nftset=); at most MaxDomainAddrs.
+	Addrs []DomainAddr `json:"addresses,omitempty"`
+	// Dnsmasq is the line that has a dnsmasq on the router fill the same
+	// set.
+	Dnsmasq string `json:"dnsmasq"`
+}
+
+// MaxDomainAddrs bounds the addresses a report lists per set.
+const MaxDomainAddrs = 1000
+
+// DomainAddr is one address of a domain set.
+type DomainAddr struct {
+	Addr    string   `json:"address"`
+	Expires float64  `json:"expires_in_s"`
+	Names   []string `json:"names,omitempty"`
+}
+
+// DNSAnswers counts the DNS answers pathpin held and read.
+type DNSAnswers struct {
+	Read     uint64 `json:"read"`
+	Unparsed uint64 `json:"unparsed"`
+	// Refused: answers whose addresses the kernel would not take.
+	Refused uint64 `json:"refused"`
 }
 
 // Policy is one steering policy now.
@@ -171,6 +212,24 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if len(r.Domains) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN POLICY\tADDRESSES\tFILLED BY")
+		for _, d := range r.Domains {
+			by := strings.Join(d.Names, ", ")
+			if by == "" {
+				by = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", d.Policy, d.Size, by)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if r.DNS != nil {
+			fmt.Fprintf(w, "DNS answers read: %d (%d did not parse and went on unchanged; %d the kernel refused)\n", r.DNS.Read, r.DNS.Unparsed, r.DNS.Refused)
+		}
+		fmt.Fprintln(w, "(answers over DNS over TLS or HTTPS cannot be read; a client using them fills no set)")
 	}
 	if r.Source == "kernel" {
 		fmt.Fprintln(w, "(pathpin up is not running: this is what the kernel shows)")

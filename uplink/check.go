@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+	"github.com/pathpin/pathpin/internal/cgroup"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/vishvananda/netlink"
@@ -54,6 +55,18 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 		add(Problem, "nftables cannot load pathpin's table; the kernel may lack conntrack marks, numgen or NAT: %v", err)
 	} else {
 		add(Info, "nftables accepts pathpin's table (connection marks, numgen balancing, NAT), written in one transaction")
+	}
+	for _, pol := range cfg.Policies {
+		if len(pol.Match.Domains) > 0 {
+			add(Info, "policy %s reads the DNS answers that pass through the router; a dnsmasq on the router fills its set too with: %s", pol.Name, DnsmasqLine(pol.Name, pol.Match.Domains))
+		}
+	}
+	if len(cfg.Programs) > 0 || slices.ContainsFunc(cfg.Policies, func(p config.Policy) bool { return p.Match.Program != "" }) {
+		if l, err := cgroup.Detect(); err != nil {
+			add(Problem, "programs: and pathpin exec need cgroup v2: %v", err)
+		} else {
+			add(Info, "cgroup v2 at %s for programs and pathpin exec (systemd: %t)", l.Root, l.Systemd)
+		}
 	}
 	if old, err := findLegacyChains(e.Legacy); err == nil {
 		for _, c := range old {

@@ -174,7 +174,8 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 }
 
 // dnsAnswers holds the DNS answers that pass through the router (to a
-// LAN client, or to the router's own resolver) in pathpin's nfqueue
+// LAN client, or to the router's own resolver; not those a LAN host sends
+// out) in pathpin's nfqueue
 // until their addresses are in the domain policies' sets; bypass lets them
 // go on when pathpin is not reading. Only replies of tracked queries are
 // read: an answer nobody asked for is not let into a set. None without a
@@ -183,17 +184,23 @@ func dnsAnswers(cfg *config.Config) []nft.Chain {
 	if !cfg.HasDomains() {
 		return nil
 	}
-	rules := func(to string) []nft.Rule {
+	rules := func(oifs []string, to string) []nft.Rule {
 		var rs []nft.Rule
-		for _, proto := range []string{"udp", "tcp"} {
-			rs = append(rs, nft.Rule{SrcPort: &nft.L4Port{Proto: proto, Port: 53}, CtReply: true, Queue: &nft.QueueTo{Num: cfg.DNS.Queue},
-				Comment: fmt.Sprintf("a DNS answer over %s to %s waits until pathpin has put its addresses in the domain sets (with pathpin not reading, it goes on)", proto, to)})
+		for _, oif := range oifs {
+			for _, proto := range []string{"udp", "tcp"} {
+				rs = append(rs, nft.Rule{OIf: oif, SrcPort: &nft.L4Port{Proto: proto, Port: 53}, CtReply: true, Queue: &nft.QueueTo{Num: cfg.DNS.Queue},
+					Comment: fmt.Sprintf("a DNS answer over %s to %s waits until pathpin has put its addresses in the domain sets (with pathpin not reading, it goes on)", proto, to)})
+			}
 		}
 		return rs
 	}
+	var fwd []nft.Rule
+	for _, lan := range cfg.LAN.Interfaces {
+		fwd = append(fwd, rules([]string{lan}, "a LAN client on "+lan)...)
+	}
 	return []nft.Chain{
-		{Name: "dns_forward", Type: "filter", Hook: "forward", Priority: prioDNS, Rules: rules("a LAN client")},
-		{Name: "dns_input", Type: "filter", Hook: "input", Priority: prioDNS, Rules: rules("the router's own resolver")},
+		{Name: "dns_forward", Type: "filter", Hook: "forward", Priority: prioDNS, Rules: fwd},
+		{Name: "dns_input", Type: "filter", Hook: "input", Priority: prioDNS, Rules: rules([]string{""}, "the router's own resolver")},
 	}
 }
 

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/nft"
@@ -57,4 +58,11 @@ func execRules(cfg *config.Config, execs []Exec, up map[string]Status) []nft.Rul
 		}
 	}
 	return rules
+}
+
+// DnsmasqLine is the dnsmasq option that has a dnsmasq resolver on the
+// router fill domain policy's set too (dnsmasq 2.87 or later, built with
+// nftset): its elements get the set's own timeout.
+func DnsmasqLine(policy string, domains []string) string {
+	return "nftset=/" + strings.Join(domains, "/") + "/4#ip#" + nft.TableName + "#" + DomainSet(policy)
 }

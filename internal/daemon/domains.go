@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,19 +58,8 @@ func newDomainOwner(log *slog.Logger) *domainOwner {
 // reconcile starts, restarts or stops the reader for cfg: one runs while
 // a policy matches by domain, on cfg's queue.
 func (o *domainOwner) reconcile(cfg *config.Config) {
-	byPolicy := map[string][]string{}
-	for _, p := range cfg.Policies {
-		if len(p.Match.Domains) > 0 {
-			byPolicy[p.Name] = p.Match.Domains
-		}
-	}
+	byPolicy := o.reconcileMatch(cfg)
 	o.mu.Lock()
-	o.match, o.dns = dnswatch.NewDomains(byPolicy), cfg.DNS
-	for name := range o.sets {
-		if _, ok := byPolicy[name]; !ok {
-			delete(o.sets, name)
-		}
-	}
 	running := o.stop != nil
 	same := running && o.queue == cfg.DNS.Queue
 	o.mu.Unlock()
@@ -108,6 +96,26 @@ func (o *domainOwner) reconcile(cfg *config.Config) {
 		}
 	}()
 	o.log.Info("reading DNS answers for the domain policies", "queue", cfg.DNS.Queue)
+}
+
+// reconcileMatch takes cfg's domain policies and bounds, and forgets the
+// record of policies that are gone; it returns the domains by policy.
+func (o *domainOwner) reconcileMatch(cfg *config.Config) map[string][]string {
+	byPolicy := map[string][]string{}
+	for _, p := range cfg.Policies {
+		if len(p.Match.Domains) > 0 {
+			byPolicy[p.Name] = p.Match.Domains
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.match, o.dns = dnswatch.NewDomains(byPolicy), cfg.DNS
+	for name := range o.sets {
+		if _, ok := byPolicy[name]; !ok {
+			delete(o.sets, name)
+		}
+	}
+	return byPolicy
 }
 
 // close stops the reader, if one runs; the queue's bypass lets answers
@@ -172,15 +180,18 @@ func (o *domainOwner) handle(conn setFiller, pkt []byte, now time.Time) {
 	if len(notes) == 0 {
 		return
 	}
-	if err := conn.FillSets(fills); err != nil {
-		o.mu.Lock()
-		o.failed++
-		n := o.failed
-		o.mu.Unlock()
-		if n&(n-1) == 0 { // 1, 2, 4, 8, ...: a flood is not a log line per answer
-			o.log.Warn("the kernel refused a DNS answer's addresses", "question", a.Question, "failures", n, "err", err)
+	// With every address there for long enough, only the names are noted.
+	if len(fills) > 0 {
+		if err := conn.FillSets(fills); err != nil {
+			o.mu.Lock()
+			o.failed++
+			n := o.failed
+			o.mu.Unlock()
+			if n&(n-1) == 0 { // 1, 2, 4, 8, ...: a flood is not a log line per answer
+				o.log.Warn("the kernel refused a DNS answer's addresses", "question", a.Question, "failures", n, "err", err)
+			}
+			return
 		}
-		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -268,7 +279,7 @@ func addDomains(r *status.Report, cfg *config.Config, c *nft.Conn, o *domainOwne
 			continue
 		}
 		set := uplink.DomainSet(p.Name)
-		d := status.Domain{Policy: p.Name, Set: set, Domains: p.Match.Domains, Dnsmasq: DnsmasqLine(p.Name, p.Match.Domains)}
+		d := status.Domain{Policy: p.Name, Set: set, Domains: p.Match.Domains, Dnsmasq: uplink.DnsmasqLine(p.Name, p.Match.Domains)}
 		live, err := c.Sticky(set)
 		if err != nil {
 			continue
@@ -297,11 +308,4 @@ func addDomains(r *status.Report, cfg *config.Config, c *nft.Conn, o *domainOwne
 		read, bad, refused := o.counts()
 		r.DNS = &status.DNSAnswers{Read: read, Unparsed: bad, Refused: refused}
 	}
-}
-
-// DnsmasqLine is the dnsmasq option that fills policy's set from a
-// dnsmasq resolver on the router (dnsmasq 2.87 or later, built with
-// nftset): its elements get the set's own timeout.
-func DnsmasqLine(policy string, domains []string) string {
-	return "nftset=/" + strings.Join(domains, "/") + "/4#ip#" + nft.TableName + "#" + uplink.DomainSet(policy)
 }

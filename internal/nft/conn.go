@@ -135,7 +135,7 @@ func (c *Conn) Apply(t *Table) error {
 // explain says what a refused batch usually means.
 func explain(err error) error {
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-		return fmt.Errorf("%w (the kernel lacks an nftables expression pathpin uses: modules nft_numgen, nft_nat, nft_masq, nft_ct, nft_exthdr, nft_rt, and for policies concatenated interval sets, Linux 5.6 or later; load them)", err)
+		return fmt.Errorf("%w (the kernel lacks an nftables expression pathpin uses: modules nft_numgen, nft_nat, nft_masq, nft_ct, nft_exthdr, nft_rt; for domain policies nft_queue and nfnetlink_queue, for pathpin exec and programs nft_socket; and for policies concatenated interval sets, Linux 5.6 or later; load them)", err)
 	}
 	return err
 }

@@ -9,7 +9,7 @@ import (
 func TestRootIn(t *testing.T) {
 	tests := []struct {
 		name, mountinfo, want string
-		fails             bool
+		fails                 bool
 	}{
 		{name: "unified", mountinfo: "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n", want: "/sys/fs/cgroup"},
 		{name: "hybrid", mountinfo: "31 30 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n32 30 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n", want: "/sys/fs/cgroup/unified"},

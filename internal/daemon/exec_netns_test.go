@@ -66,3 +66,48 @@ func TestExecVia(t *testing.T) {
 		t.Errorf("pathpin exec --fallback with ispb down: %v; want 20 by ispa, the server saw:\n%s", err, out)
 	}
 }
+
+// TestExecProgram: a policy that matches a program steers the commands
+// pathpin exec --program runs in it, 20 of 20 by the policy's uplink,
+// while the balance shares the rest; the program's group goes when
+// pathpin stops.
+func TestExecProgram(t *testing.T) {
+	l := prepareLab(t, 1, 1, fastHealth)
+	cfg := l.Config(1, 1, fastHealth) + `policies:
+  - name: backup
+    match: {program: backup}
+    via: [ispa]
+programs:
+  - name: backup
+`
+	if err := os.WriteFile(l.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.hostMounts = true
+	l.start()
+	l.waitState("ispa", "up", 10*time.Second)
+	l.waitState("ispb", "up", 10*time.Second)
+	layout, err := cgroup.Detect()
+	if err != nil || layout.Systemd {
+		t.Skipf("skipping: needs cgroup v2 without systemd here (%v)", err)
+	}
+	t.Cleanup(func() {
+		_ = os.Remove(filepath.Join(layout.Root, "pathpin", "backup"))
+		_ = os.Remove(filepath.Join(layout.Root, "pathpin"))
+	})
+	out, err := l.Router.CommandHostMounts(l.bin, "exec", "--state-dir", l.runDir, "--program", "backup", "--", "bash", "-c", twentyDials).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pathpin exec --program backup: %v\n%s", err, out)
+	}
+	if got := strings.Count(string(out), l.UplinkAddrs[0]+"\n"); got != 20 {
+		t.Errorf("%d of 20 connections of program backup left by ispa; the server saw:\n%s", got, out)
+	}
+	if st := l.status(); len(st.Policies) != 1 || st.Policies[0].Matched < 20 {
+		t.Errorf("status shows the program's policy as %+v", st.Policies)
+	}
+	_ = l.up.Signal(os.Interrupt)
+	_, _ = l.up.Wait()
+	if _, err := os.Stat(filepath.Join(layout.Root, "pathpin")); !os.IsNotExist(err) {
+		t.Errorf("pathpin's cgroups are left after it stopped: %v", err)
+	}
+}

@@ -92,15 +92,10 @@ func BenchmarkDomainPolicies(b *testing.B) {
 		{name: "no policies", apply: func() { l.write(l.Config(1, 1, "")); l.mustApply() }},
 		{name: "5 domain policies, 10,000 addresses", apply: func() { l.write(l.Config(1, 1, "")); l.mustApply(); domains() }},
 	}
-	const rounds, n = 15, 1000
 	for i := 0; i < b.N; i++ {
-		inRounds(rounds, len(setups), func(k int) {
-			s := &setups[k]
-			s.apply()
-			start := time.Now()
-			l.connect(n)
-			s.conns = append(s.conns, n/time.Since(start).Seconds())
-		})
+		for k, rates := range l.connRates([]func(){setups[0].apply, setups[1].apply}) {
+			setups[k].conns = append(setups[k].conns, rates...)
+		}
 	}
 	l.pathpin("down")
 	ratio, q1, q3 := paired(setups[1].conns, setups[0].conns)

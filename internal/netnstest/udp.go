@@ -23,13 +23,7 @@ func (ns *NS) ListenUDP(addr string) net.PacketConn {
 // address it came from, until the test ends.
 func (ns *NS) ServeUDPSource(addr string) {
 	ns.t.Helper()
-	var pc net.PacketConn
-	var err error
-	ns.Do(func() { pc, err = net.ListenPacket("udp4", addr) })
-	if err != nil {
-		ns.t.Fatalf("listening on udp %s in %s: %v", addr, ns.Name, err)
-	}
-	ns.t.Cleanup(func() { pc.Close() })
+	pc := ns.ListenUDP(addr)
 	go func() {
 		buf := make([]byte, 512)
 		for {

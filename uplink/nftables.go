@@ -194,13 +194,17 @@ func dnsAnswers(cfg *config.Config) []nft.Chain {
 		}
 		return rs
 	}
-	var fwd []nft.Rule
+	var fwd, out []nft.Rule
 	for _, lan := range cfg.LAN.Interfaces {
 		fwd = append(fwd, rules([]string{lan}, "a LAN client on "+lan)...)
+		// A resolver on the router answers from its cache too: those
+		// answers never passed input.
+		out = append(out, rules([]string{lan}, "a LAN client on "+lan+" from the router's own resolver")...)
 	}
 	return []nft.Chain{
 		{Name: "dns_forward", Type: "filter", Hook: "forward", Priority: prioDNS, Rules: fwd},
 		{Name: "dns_input", Type: "filter", Hook: "input", Priority: prioDNS, Rules: rules([]string{""}, "the router's own resolver")},
+		{Name: "dns_output", Type: "filter", Hook: "output", Priority: prioDNS, Rules: out},
 	}
 }
 

@@ -37,7 +37,9 @@ func stickyKey(policy, u string) string  { return policy + "." + u }
 
 // steerChain is where new connections arriving on a LAN interface (or the
 // router's own, for routerSteer) are classified; its maps are
-// steerChain/n (an interface name holds no slash).
+// steerChain/<the map's first policy> (neither an interface nor a policy
+// name holds a slash), so that a map keeps its name when a rule before it
+// comes or goes.
 func steerChain(ctx string) string { return "steer_" + ctx }
 
 // lanSteer is the classification context of LAN interface lan, apart
@@ -124,7 +126,7 @@ func (s *steering) guardedRule(ch *nft.Chain, p *config.Policy) {
 		return
 	}
 	key := keyFor([]*config.Policy{p})
-	set := nft.Set{Name: fmt.Sprintf("%s/%d", ch.Name, len(ch.Rules)), Key: key, Elems: elements(key, m, policyChain(p.Name)),
+	set := nft.Set{Name: ch.Name + "/" + p.Name, Key: key, Elems: elements(key, m, policyChain(p.Name)),
 		Comment: "policy " + p.Name + "'s other fields"}
 	nft.SortElems(set.Elems)
 	s.sets = append(s.sets, set)
@@ -255,7 +257,7 @@ func (s *steering) classify(ctx string, ps []*config.Policy) {
 			end++
 		}
 		key := keyFor(ps[start:end])
-		set := nft.Set{Name: fmt.Sprintf("%s/%d", ch.Name, len(ch.Rules)), Key: key}
+		set := nft.Set{Name: ch.Name + "/" + ps[start].Name, Key: key}
 		var names []string
 		for _, p := range ps[start:end] {
 			set.Elems = append(set.Elems, elements(key, &p.Match, policyChain(p.Name))...)

@@ -93,7 +93,22 @@ func Explain(cfg *config.Config, live *nft.Table, states map[string]string, q Qu
 		return nil, fmt.Errorf("pathpin's table is not in the kernel: nothing is steered (start pathpin, or run pathpin apply)")
 	}
 	a := &Answer{Flows: []FlowAnswer{}}
-	p, unsure := firstPolicy(cfg, q)
+	// A domain policy's destinations are its set's, as the kernel holds
+	// them now.
+	domainSets := map[string]map[netip.Addr]bool{}
+	inDomain := func(policy string, dst netip.Addr) bool {
+		set, ok := domainSets[policy]
+		if !ok {
+			set = map[netip.Addr]bool{}
+			entries, _ := sticky(DomainSet(policy))
+			for _, e := range entries {
+				set[e.Addr] = true
+			}
+			domainSets[policy] = set
+		}
+		return set[dst]
+	}
+	p, unsure := firstPolicy(cfg, q, inDomain)
 	a.Unsure = unsure
 	chain, policy := "balance", ""
 	if p != nil {
@@ -131,7 +146,7 @@ func Explain(cfg *config.Config, live *nft.Table, states map[string]string, q Qu
 	for _, f := range flows {
 		fq := Question{Src: f.Src, Dst: f.Dst, Proto: f.Proto, Port: f.DPort, Router: q.Router}
 		fa := FlowAnswer{Proto: nft.ProtoName(f.Proto), Src: f.Src.String(), Dst: f.Dst.String(), SPort: f.SPort, DPort: f.DPort, Uplink: uplinkOfMark(cfg, f.Mark)}
-		fp, maybe := firstPolicy(cfg, fq)
+		fp, maybe := firstPolicy(cfg, fq, inDomain)
 		if fp != nil {
 			fa.Policy = fp.Name
 		}
@@ -150,11 +165,11 @@ func orUnknown(s string) string {
 
 // firstPolicy is the first policy q meets for certain, and before it the
 // policies that would match if q's missing fields did.
-func firstPolicy(cfg *config.Config, q Question) (*config.Policy, []string) {
+func firstPolicy(cfg *config.Config, q Question, inDomain func(policy string, dst netip.Addr) bool) (*config.Policy, []string) {
 	var unsure []string
 	for i := range cfg.Policies {
 		p := &cfg.Policies[i]
-		ok, missing := meets(&p.Match, q)
+		ok, missing := meets(&p.Match, q, func(dst netip.Addr) bool { return inDomain(p.Name, dst) })
 		switch {
 		case ok && len(missing) == 0:
 			return p, unsure
@@ -166,8 +181,10 @@ func firstPolicy(cfg *config.Config, q Question) (*config.Policy, []string) {
 }
 
 // meets reports whether q can meet m: every field q gives matches; missing
-// names the fields m needs that q does not give.
-func meets(m *config.Match, q Question) (ok bool, missing []string) {
+// names the fields m needs that q does not give. inDomain says whether a
+// destination is in m's domain set now; a program's cgroup is never
+// known from a question.
+func meets(m *config.Match, q Question, inDomain func(netip.Addr) bool) (ok bool, missing []string) {
 	if m.Router != q.Router {
 		return false, nil
 	}
@@ -190,7 +207,9 @@ func meets(m *config.Match, q Question) (ok bool, missing []string) {
 		(len(m.Protos) == 0 || need(q.Proto != 0, "the protocol", func() bool { return slices.Contains(m.Protos, q.Proto) })) &&
 		(len(m.Ports) == 0 || need(q.Port != 0, "the port", func() bool {
 			return slices.ContainsFunc(m.Ports, func(r config.PortRange) bool { return r.From <= q.Port && q.Port <= r.To })
-		}))
+		})) &&
+		(len(m.Domains) == 0 || need(q.Dst.IsValid(), "the destination (in the set of "+strings.Join(m.Domains, ", ")+")", func() bool { return inDomain(q.Dst) })) &&
+		(m.Program == "" || need(false, "the program (a command of program "+m.Program+")", nil))
 	return ok, missing
 }
 

@@ -49,7 +49,7 @@ func runExec(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	prog, err := exec.LookPath(argv[0])
 	if err != nil {
-		return fmt.Errorf("exec: %w", err)
+		return fmt.Errorf("exec: %s: no such program (not found in PATH)", argv[0])
 	}
 	layout, err := cgroup.Detect()
 	if err != nil {
@@ -60,7 +60,7 @@ func runExec(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("exec: %w", err)
 	}
 	pid := os.Getpid()
-	group := layout.Exec(*via, *program, pid)
+	group := layout.Exec(*via, *program, *fallback, pid)
 	if layout.Systemd {
 		slice := cgroup.Slice
 		if *program != "" {

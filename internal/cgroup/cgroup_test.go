@@ -30,14 +30,37 @@ func TestLayout(t *testing.T) {
 	sd, own := Layout{Systemd: true}, Layout{}
 	for _, tt := range []struct{ got, want string }{
 		{sd.Program("backup"), "pathpin.slice/pathpin-backup.slice"},
-		{sd.Exec("plusnet", "", 42), "pathpin.slice/pathpin-exec-plusnet-42.scope"},
-		{sd.Exec("", "backup", 42), "pathpin.slice/pathpin-backup.slice/pathpin-exec-program-42.scope"},
+		{sd.Exec("plusnet", "", false, 42), "pathpin.slice/pathpin-exec-plusnet-42.scope"},
+		{sd.Exec("isp-b", "", true, 42), "pathpin.slice/pathpin-fallback-isp-b-42.scope"},
+		{sd.Exec("", "backup", false, 42), "pathpin.slice/pathpin-backup.slice/pathpin-exec-42.scope"},
 		{own.Program("backup"), "pathpin/backup"},
-		{own.Exec("plusnet", "", 42), "pathpin/exec-plusnet-42"},
-		{own.Exec("", "backup", 42), "pathpin/backup/exec-42"},
+		{own.Exec("plusnet", "", false, 42), "pathpin/exec-plusnet-42"},
+		{own.Exec("isp-b", "", true, 42), "pathpin/fallback-isp-b-42"},
+		{own.Exec("", "backup", false, 42), "pathpin/backup/exec-42"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestParseExec: an exec group's name gives back its uplink and
+// fallback; a program's group and other names are no exec.
+func TestParseExec(t *testing.T) {
+	for _, l := range []Layout{{Systemd: true}, {}} {
+		for _, tt := range []struct {
+			via      string
+			fallback bool
+		}{{"plusnet", false}, {"isp-b", true}, {"a_1", false}} {
+			via, fallback, ok := l.ParseExec(l.Exec(tt.via, "", tt.fallback, 1234))
+			if !ok || via != tt.via || fallback != tt.fallback {
+				t.Errorf("systemd %t: %q %t read back as %q %t %t", l.Systemd, tt.via, tt.fallback, via, fallback, ok)
+			}
+		}
+		for _, p := range []string{l.Exec("", "backup", false, 1), l.Program("backup"), "pathpin/exec-x", "pathpin.slice/pathpin-exec-x-y.scope", "other/exec-a-1"} {
+			if _, _, ok := l.ParseExec(p); ok {
+				t.Errorf("systemd %t: %q reads as an exec", l.Systemd, p)
+			}
 		}
 	}
 }

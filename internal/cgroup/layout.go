@@ -3,6 +3,8 @@ package cgroup
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 )
 
 // Layout is where pathpin's groups live: under systemd, units in
@@ -41,23 +43,74 @@ func (l Layout) Program(name string) string {
 	return "pathpin/" + name
 }
 
-// ExecScope is the name of the scope pathpin exec makes for process pid
-// steered by uplink (or in program, when via is empty).
-func ExecScope(via string, pid int) string {
-	return fmt.Sprintf("pathpin-exec-%s-%d.scope", via, pid)
+// execKind names an exec's group by what happens while its uplink is out
+// of service: its connections fail, or fall back to the balance. The
+// name says it, so that a restarted daemon finds the groups again.
+func execKind(fallback bool) string {
+	if fallback {
+		return "fallback"
+	}
+	return "exec"
 }
 
-// Exec is the path of the group pathpin exec makes for process pid: in
-// program's group when program is given, else in pathpin's.
-func (l Layout) Exec(via, program string, pid int) string {
-	if l.Systemd {
-		if program != "" {
-			return l.Program(program) + "/" + ExecScope("program", pid)
-		}
-		return Slice + "/" + ExecScope(via, pid)
-	}
+// Exec is the path of the group pathpin exec makes for process pid,
+// steered by uplink via (with fallback), or in program's group when
+// program is given.
+func (l Layout) Exec(via, program string, fallback bool, pid int) string {
 	if program != "" {
+		if l.Systemd {
+			return l.Program(program) + fmt.Sprintf("/pathpin-exec-%d.scope", pid)
+		}
 		return l.Program(program) + fmt.Sprintf("/exec-%d", pid)
 	}
-	return fmt.Sprintf("pathpin/exec-%s-%d", via, pid)
+	if l.Systemd {
+		return Slice + fmt.Sprintf("/pathpin-%s-%s-%d.scope", execKind(fallback), via, pid)
+	}
+	return fmt.Sprintf("pathpin/%s-%s-%d", execKind(fallback), via, pid)
+}
+
+// ParseExec reads an exec group's path as Exec makes it for an uplink:
+// the uplink and fallback; ok is false for any other path.
+func (l Layout) ParseExec(path string) (via string, fallback bool, ok bool) {
+	var name string
+	if l.Systemd {
+		rest, found := strings.CutPrefix(path, Slice+"/pathpin-")
+		if !found || !strings.HasSuffix(rest, ".scope") {
+			return "", false, false
+		}
+		name = strings.TrimSuffix(rest, ".scope")
+	} else {
+		rest, found := strings.CutPrefix(path, "pathpin/")
+		if !found || strings.Contains(rest, "/") {
+			return "", false, false
+		}
+		name = rest
+	}
+	kind, rest, _ := strings.Cut(name, "-")
+	i := strings.LastIndex(rest, "-")
+	if (kind != "exec" && kind != "fallback") || i <= 0 {
+		return "", false, false
+	}
+	if _, err := strconv.Atoi(rest[i+1:]); err != nil {
+		return "", false, false
+	}
+	return rest[:i], kind == "fallback", true
+}
+
+// Execs are the exec groups below the root now (paths as Exec makes
+// them for an uplink).
+func (l Layout) Execs() []string {
+	dir := "pathpin"
+	if l.Systemd {
+		dir = Slice
+	}
+	entries, _ := os.ReadDir(l.Root + "/" + dir)
+	var out []string
+	for _, e := range entries {
+		p := dir + "/" + e.Name()
+		if _, _, ok := l.ParseExec(p); ok && e.IsDir() {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -3,37 +3,57 @@ package cgroup
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 )
 
 // StartScope asks systemd for a transient scope named name in slice,
-// holding process pid, and waits until it runs. It talks to systemd on
-// its private socket (root), or on the system bus when that fails.
+// holding process pid, and waits until it runs.
 func StartScope(ctx context.Context, name, slice string, pid int) error {
-	conn, err := sddbus.NewSystemdConnectionContext(ctx)
-	if err != nil {
-		if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
-			return fmt.Errorf("connecting to systemd: %w (pathpin exec runs as root on a host systemd runs)", err)
-		}
-	}
-	defer conn.Close()
-	props := []sddbus.Property{
+	return startUnit(ctx, name, []sddbus.Property{
 		sddbus.PropSlice(slice),
 		sddbus.PropPids(uint32(pid)),
 		{Name: "Description", Value: godbus.MakeVariant("pathpin exec: " + name)},
-		// Kill only the scope's own processes when it is stopped.
+		// Gone once its processes are, failed or not.
 		{Name: "CollectMode", Value: godbus.MakeVariant("inactive-or-failed")},
+	})
+}
+
+// StartSlice asks systemd for the transient slice name (a program's),
+// and waits until it is active; one that is active already is left as it
+// is.
+func StartSlice(ctx context.Context, name string) error {
+	return startUnit(ctx, name, []sddbus.Property{
+		{Name: "Description", Value: godbus.MakeVariant("pathpin program " + strings.TrimSuffix(strings.TrimPrefix(name, "pathpin-"), ".slice"))},
+	})
+}
+
+// startUnit starts a transient unit. It talks to systemd on its private
+// socket (root), or on the system bus when that fails.
+func startUnit(ctx context.Context, name string, props []sddbus.Property) error {
+	conn, err := sddbus.NewSystemdConnectionContext(ctx)
+	if err != nil {
+		if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
+			return fmt.Errorf("connecting to systemd: %w (this needs root on a host systemd runs)", err)
+		}
+	}
+	defer conn.Close()
+	slice := ""
+	for _, p := range props {
+		if p.Name == "Slice" {
+			slice = " in " + p.Value.Value().(string)
+		}
 	}
 	done := make(chan string, 1)
 	if _, err := conn.StartTransientUnitContext(ctx, name, "fail", props, done); err != nil {
-		return fmt.Errorf("starting scope %s in %s: %w", name, slice, err)
+		return fmt.Errorf("starting %s%s: %w", name, slice, err)
 	}
 	select {
 	case r := <-done:
 		if r != "done" {
-			return fmt.Errorf("starting scope %s in %s: systemd says %s (journalctl -u %s tells why)", name, slice, r, name)
+			return fmt.Errorf("starting %s%s: systemd says %s (journalctl -u %s tells why)", name, slice, r, name)
 		}
 		return nil
 	case <-ctx.Done():

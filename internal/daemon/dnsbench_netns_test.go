@@ -46,7 +46,7 @@ func TestBenchDNSQueue(t *testing.T) {
 				direct = append(direct, took)
 			}
 		}
-		// Every address leaves the set again (TTL 3 s, min-ttl 2 s): the
+		// Every address leaves the set again (TTL 3 s, kept min-ttl 5 s): the
 		// next round's queued answers are fills again.
 		l.waitFor("the set to empty", func() bool { return !inSet(l, "198.51.100.") })
 	}

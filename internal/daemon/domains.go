@@ -31,9 +31,10 @@ type domainOwner struct {
 	done    chan struct{}
 	match   *dnswatch.Domains
 	dns     config.DNS
+	domains map[string][]string      // by policy, as last reconciled
 	sets    map[string]*domainRecord // by policy
 	answers uint64                   // answers read
-	bad     uint64                   // answers that did not parse
+	bad     uint64                   // answers that were malformed
 	failed  uint64                   // fills the kernel refused
 }
 
@@ -57,8 +58,17 @@ func newDomainOwner(log *slog.Logger) *domainOwner {
 
 // reconcile starts, restarts or stops the reader for cfg: one runs while
 // a policy matches by domain, on cfg's queue.
+//
+// It runs after the apply that makes cfg's sets: a policy whose domains
+// changed has its set emptied (its addresses are for names it no longer
+// names), and the reader finds every set there.
 func (o *domainOwner) reconcile(cfg *config.Config) {
-	byPolicy := o.reconcileMatch(cfg)
+	byPolicy, changed := o.reconcileMatch(cfg)
+	if len(changed) > 0 {
+		if err := flushSets(changed); err != nil {
+			o.log.Warn("a domain policy's set keeps the addresses of domains it no longer names until they time out", "err", err)
+		}
+	}
 	o.mu.Lock()
 	running := o.stop != nil
 	same := running && o.queue == cfg.DNS.Queue
@@ -73,7 +83,8 @@ func (o *domainOwner) reconcile(cfg *config.Config) {
 	}
 	q, err := dnswatch.Open(cfg.DNS.Queue, o.log)
 	if err != nil {
-		o.log.Error("domain policies cannot read DNS answers; their sets stay as they are (dnsmasq's nftset= can still fill them)", "queue", cfg.DNS.Queue, "err", err)
+		o.log.Error("domain policies cannot read DNS answers, which pass unread meanwhile (the queue's bypass): load nfnetlink_queue, or if another program reads this queue set dns.queue to another number, then reload pathpin; dnsmasq's nftset= can still fill the sets",
+			"queue", cfg.DNS.Queue, "err", err)
 		return
 	}
 	conn, err := nft.Open()
@@ -99,9 +110,11 @@ func (o *domainOwner) reconcile(cfg *config.Config) {
 }
 
 // reconcileMatch takes cfg's domain policies and bounds, and forgets the
-// record of policies that are gone; it returns the domains by policy.
-func (o *domainOwner) reconcileMatch(cfg *config.Config) map[string][]string {
-	byPolicy := map[string][]string{}
+// record of policies that are gone or whose domains changed; it returns
+// the domains by policy and the sets of the policies whose domains
+// changed.
+func (o *domainOwner) reconcileMatch(cfg *config.Config) (byPolicy map[string][]string, changed []string) {
+	byPolicy = map[string][]string{}
 	for _, p := range cfg.Policies {
 		if len(p.Match.Domains) > 0 {
 			byPolicy[p.Name] = p.Match.Domains
@@ -110,12 +123,28 @@ func (o *domainOwner) reconcileMatch(cfg *config.Config) map[string][]string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.match, o.dns = dnswatch.NewDomains(byPolicy), cfg.DNS
+	for name, was := range o.domains {
+		if now, ok := byPolicy[name]; ok && !slices.Equal(now, was) {
+			changed = append(changed, uplink.DomainSet(name))
+		}
+	}
 	for name := range o.sets {
-		if _, ok := byPolicy[name]; !ok {
+		if now, ok := byPolicy[name]; !ok || !slices.Equal(now, o.domains[name]) {
 			delete(o.sets, name)
 		}
 	}
-	return byPolicy
+	o.domains = byPolicy
+	return byPolicy, changed
+}
+
+// flushSets empties the named sets.
+func flushSets(sets []string) error {
+	c, err := nft.Open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.FlushSets(sets)
 }
 
 // close stops the reader, if one runs; the queue's bypass lets answers
@@ -144,7 +173,9 @@ func (o *domainOwner) handle(conn setFiller, pkt []byte, now time.Time) {
 	o.mu.Lock()
 	o.answers++
 	if err != nil {
-		o.bad++
+		if dnswatch.Malformed(err) {
+			o.bad++
+		}
 		o.mu.Unlock()
 		return
 	}
@@ -158,18 +189,24 @@ func (o *domainOwner) handle(conn setFiller, pkt []byte, now time.Time) {
 	var notes []noted
 	for _, ad := range a.Addrs {
 		ttl := min(max(ad.TTL, dns.MinTTL), dns.MaxTTL)
-		for _, p := range match.Match(ad.Names) {
+		// The question decides: the names behind it are the answering
+		// server's to choose (a CNAME to bank.example in an answer for a
+		// name of its own must not fill bank's set).
+		for _, p := range match.Match(ad.Names[:1]) {
 			rec := o.sets[p]
 			refresh := false
 			if rec != nil {
 				if e, ok := rec.addrs[ad.Addr]; ok && e.until.After(now) {
-					// Refresh only what would leave before this answer's
-					// clients are done with it.
-					if !e.until.Before(now.Add(ttl / 2)) {
+					// Longer only where it would leave before this
+					// answer's clients are done with it; added again
+					// anyway (a no-op if it is there), in case the set
+					// was emptied behind the record's back.
+					refresh = e.until.Before(now.Add(ttl / 2))
+					if !refresh {
+						fills = append(fills, nft.Fill{Set: uplink.DomainSet(p), Addr: ad.Addr, Timeout: e.until.Sub(now)})
 						notes = append(notes, noted{p, ad, 0})
 						continue
 					}
-					refresh = true
 				}
 			}
 			fills = append(fills, nft.Fill{Set: uplink.DomainSet(p), Addr: ad.Addr, Timeout: ttl, Refresh: refresh})
@@ -180,7 +217,6 @@ func (o *domainOwner) handle(conn setFiller, pkt []byte, now time.Time) {
 	if len(notes) == 0 {
 		return
 	}
-	// With every address there for long enough, only the names are noted.
 	if len(fills) > 0 {
 		if err := conn.FillSets(fills); err != nil {
 			o.mu.Lock()
@@ -247,18 +283,18 @@ func (o *domainOwner) record(policy string, now time.Time) []DomainAddr {
 	if o == nil {
 		return nil
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	rec := o.sets[policy]
-	if rec == nil {
-		return nil
-	}
 	var out []DomainAddr
-	for a, e := range rec.addrs {
-		if e.until.After(now) {
-			out = append(out, DomainAddr{Addr: a, Until: e.until, Names: slices.Clone(e.names)})
+	o.mu.Lock()
+	if rec := o.sets[policy]; rec != nil {
+		out = make([]DomainAddr, 0, len(rec.addrs))
+		for a, e := range rec.addrs {
+			if e.until.After(now) {
+				out = append(out, DomainAddr{Addr: a, Until: e.until, Names: slices.Clone(e.names)})
+			}
 		}
 	}
+	// Sorted with the lock let go: answers wait for it.
+	o.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
 	return out
 }
@@ -306,6 +342,6 @@ func addDomains(r *status.Report, cfg *config.Config, c *nft.Conn, o *domainOwne
 	}
 	if o != nil && len(r.Domains) > 0 {
 		read, bad, refused := o.counts()
-		r.DNS = &status.DNSAnswers{Read: read, Unparsed: bad, Refused: refused}
+		r.DNS = &status.DNSAnswers{Read: read, Malformed: bad, Refused: refused}
 	}
 }

@@ -97,25 +97,29 @@ func TestDomainFills(t *testing.T) {
 			t.Errorf("fill %+v: want domains_stream for min-ttl 1m, no refresh", fl)
 		}
 	}
-	// Again 10 s later: more than half of a 1m TTL is left: nothing.
+	// Again 10 s later: more than half of a 1m TTL is left: added again
+	// with the time it has (a no-op, unless the set lost it), not longer.
 	o.handle(f, answerPacket(t, "stream.example", "", 30, "198.51.100.1"), now.Add(10*time.Second))
-	if len(f.fills) != 1 {
-		t.Errorf("a fresh address was filled again: %+v", f.fills[1:])
+	if len(f.fills) != 2 || f.fills[1][0].Refresh || f.fills[1][0].Timeout != 50*time.Second {
+		t.Errorf("a fresh address given again: %+v", f.fills[1:])
 	}
 	// 40 s later, with a 2h TTL (kept 1h): refreshed.
 	o.handle(f, answerPacket(t, "stream.example", "", 7200, "198.51.100.1"), now.Add(40*time.Second))
-	if len(f.fills) != 2 || !f.fills[1][0].Refresh || f.fills[1][0].Timeout != time.Hour {
-		t.Errorf("the refresh was %+v", f.fills[1:])
+	if len(f.fills) != 3 || !f.fills[2][0].Refresh || f.fills[2][0].Timeout != time.Hour {
+		t.Errorf("the refresh was %+v", f.fills[2:])
 	}
-	// Another policy's name, an unrelated name, junk.
+	// Another policy's name; an unrelated name; an unrelated name whose
+	// answer CNAMEs to a policy's name (the answering server's choice:
+	// nothing); junk.
 	o.handle(f, answerPacket(t, "bank.example", "", 300, "203.0.113.9"), now)
 	o.handle(f, answerPacket(t, "other.example", "", 300, "203.0.113.10"), now)
+	o.handle(f, answerPacket(t, "x.attacker.test", "bank.example", 300, "203.0.113.66"), now)
 	o.handle(f, []byte("junk"), now)
-	if len(f.fills) != 3 || f.fills[2][0].Set != "domains_bank" || f.fills[2][0].Timeout != 5*time.Minute {
+	if len(f.fills) != 4 || f.fills[3][0].Set != "domains_bank" || f.fills[3][0].Timeout != 5*time.Minute {
 		t.Errorf("fills %+v", f.fills)
 	}
-	if a, bad, _ := o.counts(); a != 6 || bad != 1 {
-		t.Errorf("answers %d, unparsed %d; want 6, 1", a, bad)
+	if a, bad, _ := o.counts(); a != 7 || bad != 1 {
+		t.Errorf("answers %d, malformed %d; want 7, 1", a, bad)
 	}
 	// The kernel refuses: counted, nothing recorded.
 	f.err = errors.New("no such set")

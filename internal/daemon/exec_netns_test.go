@@ -15,6 +15,9 @@ import (
 // server 20 times, from a child shell, and prints what the server saw.
 const twentyDials = `bash -c 'for i in $(seq 20); do exec 3<>/dev/tcp/` + netnstest.ServerAddr + `/80 && head -n1 <&3; exec 3<&-; done'`
 
+// fiveDials is twentyDials with five connections.
+const fiveDials = `for i in 1 2 3 4 5; do exec 3<>/dev/tcp/` + netnstest.ServerAddr + `/80 && head -n1 <&3; exec 3<&-; done`
+
 // TestExecVia: pathpin exec --via puts a command's every connection (its
 // children's too) on the uplink asked for, with that uplink's address,
 // whatever the balance does; with that uplink out of service it fails
@@ -53,6 +56,29 @@ func TestExecVia(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(layout.Root, "pathpin", "exec-*")); len(left) > 0 {
 		t.Errorf("exec cgroups left behind: %v", left)
 	}
+
+	// A child left in the background after the command ends stays on
+	// ispb, across a restart of pathpin too.
+	out1, out2 := filepath.Join(t.TempDir(), "child1"), filepath.Join(t.TempDir(), "child2")
+	if out, err := exec("--via", "ispb", "--", "bash", "-c", "(sleep 1; "+fiveDials+" > "+out1+") & (sleep 5; "+fiveDials+" > "+out2+") &"); err != nil {
+		t.Fatalf("pathpin exec with children in the background: %v\n%s", err, out)
+	}
+	l.waitFor("the first child's connections", func() bool { b, _ := os.ReadFile(out1); return strings.Count(string(b), "\n") == 5 })
+	if b, _ := os.ReadFile(out1); strings.Count(string(b), l.UplinkAddrs[1]+"\n") != 5 {
+		t.Errorf("a child left running after the command left by:\n%s", b)
+	}
+	_ = l.up.Signal(os.Interrupt)
+	_, _ = l.up.Wait()
+	l.start()
+	l.waitState("ispb", "up", 10*time.Second)
+	l.waitFor("the second child's connections", func() bool { b, _ := os.ReadFile(out2); return strings.Count(string(b), "\n") == 5 })
+	if b, _ := os.ReadFile(out2); strings.Count(string(b), l.UplinkAddrs[1]+"\n") != 5 {
+		t.Errorf("a child still running across a restart of pathpin left by:\n%s", b)
+	}
+	l.waitFor("the children's rule to go once they ended", func() bool {
+		_, err := l.Router.Command("nft", "list", "chain", "ip", "pathpin", "exec").CombinedOutput()
+		return err != nil
+	})
 
 	// ispb out of service: the command fails, with the reason.
 	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")

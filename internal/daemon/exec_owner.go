@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/cgroup"
@@ -19,8 +21,10 @@ import (
 // rule in the table.
 const maxExecs = 256
 
-// execOwner keeps the commands pathpin exec runs, by cgroup, and finds
-// the programs' groups; the applier alone calls it.
+// execOwner keeps the commands pathpin exec runs, by cgroup, and the
+// programs' groups; the applier alone calls it. An exec is steered while
+// its group holds a process: a child the command left running in the
+// background stays on its uplink after the command ends.
 type execOwner struct {
 	log    *slog.Logger
 	layout cgroup.Layout
@@ -28,11 +32,15 @@ type execOwner struct {
 	// cannot work.
 	err   error
 	execs map[string]uplink.Exec
+	// found: the groups of a previous run were looked for (at the first
+	// apply); made: the programs whose group pathpin made or found.
+	found bool
+	made  map[string]bool
 }
 
 func newExecOwner(log *slog.Logger) *execOwner {
 	l, err := cgroup.Detect()
-	return &execOwner{log: log, layout: l, err: err, execs: map[string]uplink.Exec{}}
+	return &execOwner{log: log, layout: l, err: err, execs: map[string]uplink.Exec{}, made: map[string]bool{}}
 }
 
 func (d *Daemon) currentConfig() *config.Config {
@@ -42,22 +50,22 @@ func (d *Daemon) currentConfig() *config.Config {
 }
 
 // take records pathpin exec's request e; it reports whether the table
-// must change.
-func (o *execOwner) take(cfg *config.Config, e *hooks.Event) bool {
+// must change. An exec whose uplink is out of service (without fallback)
+// is not taken: its command is refused.
+func (o *execOwner) take(cfg *config.Config, e *hooks.Event, inService func(string) bool) bool {
 	if o.err != nil || e.Cgroup == "" || strings.Contains(e.Cgroup, "..") {
 		return false
 	}
 	if e.Kind == hooks.ExecDone {
-		_, had := o.execs[e.Cgroup]
-		delete(o.execs, e.Cgroup)
-		o.removeOwn(e.Cgroup)
-		return had || e.Program != ""
+		// Steered on while a child is left in the group; forgotten at
+		// the apply that finds it empty.
+		return !o.live(e.Cgroup) && o.forget(e.Cgroup)
 	}
 	if e.Program != "" {
 		// A program's group: the policies find it at the apply.
 		return true
 	}
-	if _, ok := cfg.Uplink(e.Uplink); !ok || len(o.execs) >= maxExecs {
+	if _, ok := cfg.Uplink(e.Uplink); !ok || len(o.execs) >= maxExecs || !e.Fallback && !inService(e.Uplink) {
 		return false
 	}
 	g, err := cgroup.Stat(o.layout.Root, e.Cgroup)
@@ -66,6 +74,20 @@ func (o *execOwner) take(cfg *config.Config, e *hooks.Event) bool {
 	}
 	o.execs[e.Cgroup] = uplink.Exec{Cgroup: uplink.Cgroup(g), Uplink: e.Uplink, Fallback: e.Fallback}
 	return true
+}
+
+// live reports whether the group at path holds a process.
+func (o *execOwner) live(path string) bool {
+	return !cgroup.Empty(o.layout.Root, path)
+}
+
+// forget drops the exec of path, and its group when pathpin made it;
+// it reports whether there was one.
+func (o *execOwner) forget(path string) bool {
+	_, had := o.execs[path]
+	delete(o.execs, path)
+	o.removeOwn(path)
+	return had
 }
 
 // removeOwn removes an exec group pathpin made itself (without systemd)
@@ -79,25 +101,51 @@ func (o *execOwner) removeOwn(path string) {
 	}
 }
 
+// stale reports whether an exec's group has emptied or gone: the next
+// apply forgets it.
+func (o *execOwner) stale() bool {
+	for path := range o.execs {
+		if !o.live(path) {
+			return true
+		}
+	}
+	return false
+}
+
 // cgroups are the groups the table steers now: the running execs (those
-// whose group is gone or empty are forgotten) and the programs' groups
-// that exist.
+// whose group is gone or empty are forgotten; at the first apply, those a
+// previous run left running are found again) and the programs' groups,
+// made when missing.
 func (o *execOwner) cgroups(cfg *config.Config) uplink.Cgroups {
 	var c uplink.Cgroups
 	if o.err != nil {
 		return c
 	}
+	if !o.found {
+		o.found = true
+		o.rediscover(cfg)
+	}
 	for path, x := range o.execs {
-		if g, err := cgroup.Stat(o.layout.Root, path); err != nil || g.ID != x.Cgroup.ID || cgroup.Empty(o.layout.Root, path) {
-			delete(o.execs, path)
-			o.removeOwn(path)
+		if g, err := cgroup.Stat(o.layout.Root, path); err != nil || g.ID != x.Cgroup.ID || !o.live(path) {
+			o.forget(path)
 			continue
 		}
 		c.Execs = append(c.Execs, x)
 	}
 	slices.SortFunc(c.Execs, func(a, b uplink.Exec) int { return strings.Compare(a.Cgroup.Path, b.Cgroup.Path) })
 	for _, p := range cfg.Programs {
-		if g, err := cgroup.Stat(o.layout.Root, o.layout.Program(p.Name)); err == nil {
+		path := o.layout.Program(p.Name)
+		g, err := cgroup.Stat(o.layout.Root, path)
+		if err != nil && !o.made[p.Name] {
+			// Made once per run (a unit with Slice= may make it too):
+			// its policies' rules exist before anything runs in it.
+			o.made[p.Name] = true
+			if err := o.makeProgram(p.Name); err != nil {
+				o.log.Warn("a program's group could not be made; its policies steer it once it exists (pathpin exec --program makes it)", "program", p.Name, "err", err)
+			}
+			g, err = cgroup.Stat(o.layout.Root, path)
+		}
+		if err == nil {
 			if c.Programs == nil {
 				c.Programs = map[string]uplink.Cgroup{}
 			}
@@ -107,15 +155,47 @@ func (o *execOwner) cgroups(cfg *config.Config) uplink.Cgroups {
 	return c
 }
 
+// makeProgram makes program name's group: under systemd its slice, made
+// active through systemd; else a directory of pathpin's.
+func (o *execOwner) makeProgram(name string) error {
+	if !o.layout.Systemd {
+		return os.MkdirAll(filepath.Join(o.layout.Root, o.layout.Program(name)), 0o755)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cgroup.StartSlice(ctx, cgroup.ProgramSlice(name))
+}
+
+// rediscover takes back the exec groups a previous run left with
+// processes in them (a restart, the watchdog): their commands stay on
+// their uplinks.
+func (o *execOwner) rediscover(cfg *config.Config) {
+	for _, path := range o.layout.Execs() {
+		via, fallback, _ := o.layout.ParseExec(path)
+		if _, ok := cfg.Uplink(via); !ok || !o.live(path) || len(o.execs) >= maxExecs {
+			o.removeOwn(path)
+			continue
+		}
+		if g, err := cgroup.Stat(o.layout.Root, path); err == nil {
+			o.execs[path] = uplink.Exec{Cgroup: uplink.Cgroup(g), Uplink: via, Fallback: fallback}
+			o.log.Info("a command pathpin exec started before stays on its uplink", "cgroup", path, "uplink", via)
+		}
+	}
+}
+
 // execAnswer is what pathpin exec is told once the apply is in: an
-// error when its command's connections cannot leave as asked.
-func (d *Daemon) execAnswer(e *hooks.Event) error {
+// error when its command's connections cannot leave as asked. applyErr
+// is the apply's.
+func (d *Daemon) execAnswer(e *hooks.Event, applyErr error) error {
 	o := d.execs
 	if e.Kind == hooks.ExecDone {
 		return nil
 	}
 	if o.err != nil {
-		return fmt.Errorf("pathpin exec needs cgroup v2: %w", o.err)
+		return fmt.Errorf("pathpin exec needs cgroup v2, which pathpin up does not see: %w", o.err)
+	}
+	if applyErr != nil {
+		return fmt.Errorf("pathpin's table could not take the command's rule (is nft_socket loaded? modprobe nft_socket): %w", applyErr)
 	}
 	cfg := d.currentConfig()
 	if e.Program != "" {
@@ -127,26 +207,17 @@ func (d *Daemon) execAnswer(e *hooks.Event) error {
 	if _, ok := cfg.Uplink(e.Uplink); !ok {
 		return fmt.Errorf("%q names no uplink of %s", e.Uplink, cfg.Path)
 	}
-	if _, ok := o.execs[e.Cgroup]; !ok {
-		if len(o.execs) >= maxExecs {
-			return fmt.Errorf("pathpin already steers %d commands; wait for one to end", maxExecs)
-		}
-		return errors.New("the command's cgroup " + e.Cgroup + " is not there (did it end already?)")
+	if _, ok := o.execs[e.Cgroup]; ok {
+		return nil
 	}
-	st, ok := d.statusOf(e.Uplink)
-	if !ok || !st.Up() {
-		reason := "it is not up"
-		if ok {
-			reason = st.Reason.String()
-		}
-		if e.Fallback {
-			d.log.Info("pathpin exec: the uplink is out of service; the command's connections are balanced meanwhile", "uplink", e.Uplink, "reason", reason)
-			return nil
-		}
-		delete(o.execs, e.Cgroup)
-		return fmt.Errorf("%s is out of service (%s), and the command would leave by no other line; try later, or run pathpin exec --fallback to let another uplink carry it meanwhile", e.Uplink, reason)
+	st, known := d.statusOf(e.Uplink)
+	switch {
+	case known && !st.Up() && !e.Fallback:
+		return fmt.Errorf("%s is out of service (%s), and the command would leave by no other line; try later, or run pathpin exec --fallback to let another uplink carry it meanwhile", e.Uplink, st.Reason)
+	case len(o.execs) >= maxExecs:
+		return fmt.Errorf("pathpin already steers %d commands; wait for one to end", maxExecs)
 	}
-	return nil
+	return errors.New("pathpin up cannot see the command's cgroup " + e.Cgroup + " (does it run in another mount namespace, without /sys/fs/cgroup?)")
 }
 
 // close removes pathpin's own groups (without systemd) that are empty:

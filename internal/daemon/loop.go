@@ -19,6 +19,8 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 		defer t.Stop()
 		watchdog = t.C
 	}
+	execs := time.NewTicker(execPoll)
+	defer execs.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -29,13 +31,32 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 			d.log.Info("ready: static uplinks applied, every PPPoE uplink has made its first attempt")
 		case <-watchdog:
 			d.opt.Notify.Notify("WATCHDOG=1")
+		case <-execs.C:
+			// A command pathpin exec ran has ended, its children too:
+			// its rule goes.
+			if d.execs.stale() {
+				_ = d.apply(ctx)
+			}
 		case <-reload:
 			d.reload(workers, workersDone)
 			_ = d.apply(ctx)
+			// After the apply that makes the new configuration's sets.
+			d.domains.reconcile(d.currentConfig())
 		case ev := <-d.events:
 			d.batch(ctx, ev)
 		}
 	}
+}
+
+// execPoll is how often the applier looks whether a pathpin exec's group
+// has emptied (its children may outlive the command).
+const execPoll = 2 * time.Second
+
+// inService reports whether uplink name is in service as of the last
+// apply.
+func (d *Daemon) inService(name string) bool {
+	st, ok := d.statusOf(name)
+	return ok && st.Up()
 }
 
 // batch takes ev and every event queued behind it. First the state is
@@ -53,7 +74,7 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 			requests = append(requests, ev)
 		case ev.kind == evExec:
 			execs = append(execs, ev)
-			changed = d.execs.take(d.currentConfig(), ev.exec) || changed
+			changed = d.execs.take(d.currentConfig(), ev.exec, d.inService) || changed
 		default:
 			if ev.ppp != nil {
 				ppp = append(ppp, *ev.ppp)
@@ -77,13 +98,25 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 		r.reply <- err
 		changed = changed || made
 	}
+	var applyErr error
 	if changed {
-		_ = d.apply(ctx)
+		applyErr = d.apply(ctx)
+		if applyErr != nil && len(execs) > 0 {
+			// An exec's rule the table would not take (a kernel without
+			// nft_socket) must not fail every later apply: its command
+			// is refused, and the rest applied again.
+			for _, r := range execs {
+				if r.exec.Kind == hooks.Exec {
+					d.execs.forget(r.exec.Cgroup)
+				}
+			}
+			_ = d.apply(ctx)
+		}
 		d.flushDead(dead)
 		d.flushOldAddresses()
 	}
 	for _, r := range execs {
-		r.reply <- d.execAnswer(r.exec)
+		r.reply <- d.execAnswer(r.exec, applyErr)
 	}
 	d.scripts.add(d, ppp)
 }

@@ -60,7 +60,6 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	d.mu.Unlock()
 	old.Close()
 	d.flows.SetMask(cfg.MarkMask)
-	d.domains.reconcile(cfg)
 	d.ppp.start(ctx, wg, d, cfg)
 	d.dhcpOwn.start(ctx, wg, d, cfg)
 	d.health.start(ctx, d)

@@ -16,3 +16,10 @@ var (
 	// pathpin reads (a query, an error, another class or opcode).
 	errUncounted = errors.New("not a DNS answer to read")
 )
+
+// Malformed reports whether err, from ParsePacket, says the packet or its
+// message is broken, rather than a well-formed packet that is not an
+// answer to read (a query, NXDOMAIN, a TCP acknowledgement).
+func Malformed(err error) bool {
+	return err != nil && !errors.Is(err, errUncounted)
+}

@@ -87,6 +87,9 @@ func tcpMessage(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: TCP data offset %d in %d bytes", errPacket, off, len(b))
 	}
 	payload := b[off:]
+	if len(payload) == 0 {
+		return nil, fmt.Errorf("%w: a TCP segment without payload (a handshake or an acknowledgement)", errUncounted)
+	}
 	if len(payload) < 2 {
 		return nil, fmt.Errorf("%w: a TCP segment with %d bytes of payload, not a whole DNS message", errPacket, len(payload))
 	}

@@ -147,7 +147,7 @@ func TestParsePacket(t *testing.T) {
 		{name: "TCP with part of a message", pkt: tcpPacket(resolverAddr, clientAddr, withLength(wholeMsg)[:20]), wantErr: errPacket},
 		{name: "TCP with the rest of a message", pkt: tcpPacket(resolverAddr, clientAddr, wholeMsg[10:]), wantErr: errPacket},
 		{name: "TCP with two messages", pkt: tcpPacket(resolverAddr, clientAddr, append(withLength(wholeMsg), withLength(wholeMsg)...)), wantErr: errPacket},
-		{name: "TCP without payload", pkt: tcpPacket(resolverAddr, clientAddr, nil), wantErr: errPacket},
+		{name: "TCP without payload", pkt: tcpPacket(resolverAddr, clientAddr, nil), wantErr: errUncounted},
 		{name: "TCP from another port", pkt: tcpPacket(netip.AddrPortFrom(resolverAddr.Addr(), 853), clientAddr, withLength(wholeMsg)), wantErr: errPort},
 		{name: "UDP from another port", pkt: udpPacket(netip.AddrPortFrom(resolverAddr.Addr(), 5353), clientAddr, wholeMsg), wantErr: errPort},
 		{name: "UDP to port 53 (a query's way)", pkt: udpPacket(clientAddr, resolverAddr, wholeMsg), wantErr: errPort},

@@ -64,3 +64,23 @@ func (c *Conn) fill(fills []Fill, refresh bool) error {
 	}
 	return c.c.Flush()
 }
+
+// FlushSets empties the named sets of pathpin's table in one
+// transaction; a set that is not there is skipped.
+func (c *Conn) FlushSets(names []string) error {
+	live, err := c.c.GetSets(table())
+	if err != nil {
+		return fmt.Errorf("nftables: listing pathpin's sets: %w", err)
+	}
+	for _, name := range names {
+		for _, s := range live {
+			if s.Name == name {
+				c.c.FlushSet(s)
+			}
+		}
+	}
+	if err := c.c.Flush(); err != nil {
+		return fmt.Errorf("nftables: emptying sets %v: %w", names, err)
+	}
+	return nil
+}

@@ -57,7 +57,7 @@ type DomainAddr struct {
 // DNSAnswers counts the DNS answers pathpin held and read.
 type DNSAnswers struct {
 	Read     uint64 `json:"read"`
-	Unparsed uint64 `json:"unparsed"`
+	Malformed uint64 `json:"malformed"`
 	// Refused: answers whose addresses the kernel would not take.
 	Refused uint64 `json:"refused"`
 }
@@ -227,7 +227,7 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 			return err
 		}
 		if r.DNS != nil {
-			fmt.Fprintf(w, "DNS answers read: %d (%d did not parse and went on unchanged; %d the kernel refused)\n", r.DNS.Read, r.DNS.Unparsed, r.DNS.Refused)
+			fmt.Fprintf(w, "DNS answers read: %d (%d malformed, passed on unchanged; %d the kernel refused)\n", r.DNS.Read, r.DNS.Malformed, r.DNS.Refused)
 		}
 		fmt.Fprintln(w, "(answers over DNS over TLS or HTTPS cannot be read; a client using them fills no set)")
 	}

@@ -56,7 +56,7 @@ type DomainAddr struct {
 
 // DNSAnswers counts the DNS answers pathpin held and read.
 type DNSAnswers struct {
-	Read     uint64 `json:"read"`
+	Read      uint64 `json:"read"`
 	Malformed uint64 `json:"malformed"`
 	// Refused: answers whose addresses the kernel would not take.
 	Refused uint64 `json:"refused"`

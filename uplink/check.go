@@ -67,6 +67,10 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 		} else {
 			add(Info, "cgroup v2 at %s for programs and pathpin exec (systemd: %t)", l.Root, l.Systemd)
 		}
+		probe := &nft.Table{Chains: []nft.Chain{{Name: "exec", Rules: []nft.Rule{{Cgroup: &nft.CgroupMatch{Level: 1, ID: 1}, Drop: true}}}}}
+		if err := e.Tables.Check(probe); err != nil {
+			add(Problem, "nftables cannot match a program's connections (socket cgroupv2): load nft_socket: %v", err)
+		}
 	}
 	if old, err := findLegacyChains(e.Legacy); err == nil {
 		for _, c := range old {

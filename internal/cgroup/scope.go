@@ -60,3 +60,25 @@ func startUnit(ctx context.Context, name string, props []sddbus.Property) error 
 		return ctx.Err()
 	}
 }
+
+// StopUnit asks systemd to stop unit name (a program's slice once it is
+// empty) and waits until it has.
+func StopUnit(ctx context.Context, name string) error {
+	conn, err := sddbus.NewSystemdConnectionContext(ctx)
+	if err != nil {
+		if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
+			return fmt.Errorf("connecting to systemd: %w", err)
+		}
+	}
+	defer conn.Close()
+	done := make(chan string, 1)
+	if _, err := conn.StopUnitContext(ctx, name, "fail", done); err != nil {
+		return fmt.Errorf("stopping %s: %w", name, err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

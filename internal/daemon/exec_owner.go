@@ -36,6 +36,8 @@ type execOwner struct {
 	// apply); made: the programs whose group pathpin made or found.
 	found bool
 	made  map[string]bool
+	// programs are the configuration's programs, as of the last apply.
+	programs []string
 }
 
 func newExecOwner(log *slog.Logger) *execOwner {
@@ -133,7 +135,9 @@ func (o *execOwner) cgroups(cfg *config.Config) uplink.Cgroups {
 		c.Execs = append(c.Execs, x)
 	}
 	slices.SortFunc(c.Execs, func(a, b uplink.Exec) int { return strings.Compare(a.Cgroup.Path, b.Cgroup.Path) })
+	o.programs = o.programs[:0]
 	for _, p := range cfg.Programs {
+		o.programs = append(o.programs, p.Name)
 		path := o.layout.Program(p.Name)
 		g, err := cgroup.Stat(o.layout.Root, path)
 		if err != nil && !o.made[p.Name] {
@@ -220,10 +224,24 @@ func (d *Daemon) execAnswer(e *hooks.Event, applyErr error) error {
 	return errors.New("pathpin up cannot see the command's cgroup " + e.Cgroup + " (does it run in another mount namespace, without /sys/fs/cgroup?)")
 }
 
-// close removes pathpin's own groups (without systemd) that are empty:
-// the execs', the programs' and pathpin's.
+// close removes the programs' groups that are empty: their slices
+// (under systemd; started by pathpin or by a unit with Slice=, which
+// starts it again when it runs), or pathpin's own directories.
 func (o *execOwner) close() {
-	if o.err != nil || o.layout.Systemd {
+	if o.err != nil {
+		return
+	}
+	if o.layout.Systemd {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, name := range o.programs {
+			// Only an empty slice: stopping one stops what runs in it.
+			if path := o.layout.Program(name); cgroup.Empty(o.layout.Root, path) && o.exists(path) {
+				if err := cgroup.StopUnit(ctx, cgroup.ProgramSlice(name)); err != nil {
+					o.log.Debug("a program's slice stays", "program", name, "err", err)
+				}
+			}
+		}
 		return
 	}
 	for path := range o.execs {
@@ -233,4 +251,10 @@ func (o *execOwner) close() {
 	for _, d := range append(dirs, filepath.Join(o.layout.Root, "pathpin")) {
 		_ = os.Remove(d) // only an empty group goes
 	}
+}
+
+// exists reports whether the group at path is there.
+func (o *execOwner) exists(path string) bool {
+	_, err := os.Stat(filepath.Join(o.layout.Root, path))
+	return err == nil
 }

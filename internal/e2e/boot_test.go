@@ -168,6 +168,16 @@ func (b *booted) exec() {
 	b.waitFor("the exec scopes to go", 10*time.Second, func() bool {
 		return strings.TrimSpace(b.run("systemctl", "list-units", "--no-legend", "pathpin-exec-*")) == ""
 	})
+	// The program's slice, started by pathpin through systemd; its policy
+	// puts its commands on talktalk.
+	if st := strings.TrimSpace(b.run("systemctl", "show", "-p", "ActiveState", "--value", "pathpin-backup.slice")); st != "active" {
+		t.Errorf("pathpin-backup.slice is %s", st)
+	}
+	out = b.run("pathpin", "exec", "--program", "backup", "--", "sh", "-c",
+		`for i in $(seq 5); do curl -s --max-time 5 http://`+netnstest.ServerAddr+`:8080/; done`)
+	if got := strings.Count(out, "192.168.1.2\n"); got != 5 {
+		t.Errorf("pathpin exec --program backup: %d of 5 connections left by talktalk; the server saw:\n%s", got, out)
+	}
 	b.ispa.Run("ip", "link", "set", "cpe", "down")
 	b.waitFor("plusnet out of service", 30*time.Second, func() bool {
 		out, _ := exec.Command("pathpin", "exec", "--via", "plusnet", "--", "true").CombinedOutput()
@@ -463,6 +473,9 @@ func TestBooted(t *testing.T) {
 		t.Errorf("after systemctl stop the router differs from before pathpin started:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	b.waitFor("no session left at the AC", 15*time.Second, func() bool { return len(sessionsOf(b.ispa)) == 0 })
+	if st := strings.TrimSpace(b.run("systemctl", "show", "-p", "ActiveState", "--value", "pathpin-backup.slice")); st == "active" {
+		t.Errorf("the program's slice pathpin started is %s after pathpin stopped", st)
+	}
 
 	// An upgrade does not start a pathpin that was stopped.
 	b.run("dpkg", "-i", bootDeb)

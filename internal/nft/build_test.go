@@ -16,6 +16,9 @@ func TestRuleRoundTrip(t *testing.T) {
 		{SrcPort: &L4Port{Proto: "tcp", Port: 53}, CtReply: true, Queue: &QueueTo{Num: 7}},
 		{Cgroup: &CgroupMatch{Level: 2, ID: 1 << 40}, Mark: &MarkMatch{Mask: 0xff00}, Jump: "to_a"},
 		{InDest: "domains_stream", Goto: "policy_stream"},
+		{OIf: "lan0", SrcPort: &L4Port{Proto: "udp", Port: 53}, CtReply: true, Queue: &QueueTo{Num: 5353}},
+		{InDest: "domains_bank", Classify: &Lookup{Set: "steer_lan.lan0/bank", Key: []Field{FieldSAddr, FieldDAddr, FieldProto, FieldDPort}}},
+		{Cgroup: &CgroupMatch{Level: 2, ID: 77}, Classify: &Lookup{Set: "m", Key: []Field{FieldSAddr, FieldDAddr}}},
 		{UDP: &UDPPorts{Src: 67, Dst: 68}, NoTrack: true},
 		{DPort: &L4Port{Proto: "tcp", Port: 22}, Return: true},
 	} {

@@ -44,8 +44,12 @@ func TestExamplesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ref.Policies) != 4 || ref.Policies[1].Sticky != 30*time.Minute || !ref.Policies[2].Drop || !ref.Policies[3].Match.Router {
+	if len(ref.Policies) != 6 || ref.Policies[1].Sticky != 30*time.Minute || !ref.Policies[2].Drop || !ref.Policies[3].Match.Router ||
+		len(ref.Policies[4].Match.Domains) != 1 || ref.Policies[5].Match.Program != "backup" {
 		t.Fatalf("reference policies parsed wrongly: %+v", ref.Policies)
+	}
+	if len(ref.Programs) != 1 || ref.DNS != (DNS{Queue: DefaultDNSQueue, MinTTL: DefaultDNSMinTTL, MaxTTL: DefaultDNSMaxTTL}) {
+		t.Fatalf("reference programs and dns parsed wrongly: %+v %+v", ref.Programs, ref.DNS)
 	}
 	if len(ref.Uplinks) != 2 || ref.Uplinks[1].Weight != 2 || len(ref.Health.Targets) != 2 || ref.Health.Timeout != 500*time.Millisecond {
 		t.Fatalf("reference parsed wrongly: %+v", ref)

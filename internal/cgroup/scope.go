@@ -30,14 +30,11 @@ func StartSlice(ctx context.Context, name string) error {
 	})
 }
 
-// startUnit starts a transient unit. It talks to systemd on its private
-// socket (root), or on the system bus when that fails.
+// startUnit starts a transient unit.
 func startUnit(ctx context.Context, name string, props []sddbus.Property) error {
-	conn, err := sddbus.NewSystemdConnectionContext(ctx)
+	conn, err := connect(ctx)
 	if err != nil {
-		if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
-			return fmt.Errorf("connecting to systemd: %w (this needs root on a host systemd runs)", err)
-		}
+		return err
 	}
 	defer conn.Close()
 	slice := ""
@@ -64,11 +61,9 @@ func startUnit(ctx context.Context, name string, props []sddbus.Property) error 
 // StopUnit asks systemd to stop unit name (a program's slice once it is
 // empty) and waits until it has.
 func StopUnit(ctx context.Context, name string) error {
-	conn, err := sddbus.NewSystemdConnectionContext(ctx)
+	conn, err := connect(ctx)
 	if err != nil {
-		if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
-			return fmt.Errorf("connecting to systemd: %w", err)
-		}
+		return err
 	}
 	defer conn.Close()
 	done := make(chan string, 1)
@@ -81,4 +76,17 @@ func StopUnit(ctx context.Context, name string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// connect talks to systemd on its private socket (root), or on the system
+// bus when that fails.
+func connect(ctx context.Context) (*sddbus.Conn, error) {
+	conn, err := sddbus.NewSystemdConnectionContext(ctx)
+	if err == nil {
+		return conn, nil
+	}
+	if conn, err = sddbus.NewSystemConnectionContext(ctx); err != nil {
+		return nil, fmt.Errorf("connecting to systemd: %w (this needs root on a host systemd runs)", err)
+	}
+	return conn, nil
 }

@@ -123,13 +123,16 @@ type Health struct {
 	Targets []netip.Addr
 	// Method is "icmp" (echo) or "tcp" (connect to Port, for networks that
 	// drop ICMP; a refusal counts as an answer).
-	Method     string
-	Port       int
-	Interval   time.Duration
-	Timeout    time.Duration
-	DownAfter  int
-	UpAfter    int
-	MinAnswers int // targets that must answer for a round to pass
+	Method   string
+	Port     int
+	Interval time.Duration
+	// FastInterval is the pace of the rounds that confirm a suspect
+	// uplink (a round late or missed), until one passes or it is down.
+	FastInterval time.Duration
+	Timeout      time.Duration
+	DownAfter    int
+	UpAfter      int
+	MinAnswers   int // targets that must answer for a round to pass
 	// OnChange is a command (argv) run on every state change, with the
 	// event in its environment; killed after OnChangeTimeout.
 	OnChange        []string

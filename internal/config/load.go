@@ -320,7 +320,7 @@ func (v *validator) unique(cfg *Config) {
 // defaultHealth detects a silent failure within about 4 s (1 s interval,
 // 3 misses) without flapping on a single lost probe.
 func defaultHealth() Health {
-	return Health{Method: "icmp", Port: 443, Interval: time.Second, Timeout: 500 * time.Millisecond,
+	return Health{Method: "icmp", Port: 443, Interval: time.Second, FastInterval: 200 * time.Millisecond, Timeout: 500 * time.Millisecond,
 		DownAfter: 3, UpAfter: 3, MinAnswers: 1, OnChangeTimeout: 10 * time.Second}
 }
 
@@ -369,6 +369,13 @@ func (v *validator) health(at []any, r *rawHealth, base Health) Health {
 	}
 	if r.Timeout != nil {
 		h.Timeout = *r.Timeout
+	}
+	if r.FastInterval != nil {
+		h.FastInterval = *r.FastInterval
+	}
+	h.FastInterval = min(h.FastInterval, h.Interval)
+	if r.FastInterval != nil && (h.FastInterval < 10*time.Millisecond || *r.FastInterval > h.Interval) {
+		v.fail(field("fast-interval"), "%s must be from 10ms to interval (%s)", *r.FastInterval, h.Interval)
 	}
 	if h.Interval < 10*time.Millisecond {
 		v.fail(field("interval"), "%s is too short; use 10ms or more (1s is the default)", h.Interval)

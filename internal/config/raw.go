@@ -67,6 +67,7 @@ type rawHealth struct {
 	OnChange        []string       `yaml:"on-change"`
 	OnChangeTimeout *time.Duration `yaml:"on-change-timeout"`
 	Interval        *time.Duration `yaml:"interval"`
+	FastInterval    *time.Duration `yaml:"fast-interval"`
 	Timeout         *time.Duration `yaml:"timeout"`
 	DownAfter       *int           `yaml:"down-after"`
 	UpAfter         *int           `yaml:"up-after"`

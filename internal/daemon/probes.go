@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/pathpin/pathpin/internal/health"
 )
@@ -13,6 +12,22 @@ import (
 type probeSet struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// kicks start a round on an uplink at once, by name.
+	kicks map[string]chan struct{}
+}
+
+// kickOthers asks every uplink but name for a round now: name is suspect,
+// and their answers tell its fault from its targets'.
+func (p *probeSet) kickOthers(name string) {
+	for other, k := range p.kicks {
+		if other == name {
+			continue
+		}
+		select {
+		case k <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // stop ends every loop and waits for them: each gives way to its context
@@ -29,10 +44,15 @@ func (p *probeSet) stop() {
 // current configuration's targets, interval and method.
 func (d *Daemon) startProbes(parent context.Context) *probeSet {
 	ctx, cancel := context.WithCancel(parent)
-	p := &probeSet{cancel: cancel}
+	p := &probeSet{cancel: cancel, kicks: map[string]chan struct{}{}}
 	d.mu.Lock()
 	uplinks := d.cfg.Uplinks
 	d.mu.Unlock()
+	for _, u := range uplinks {
+		if len(u.Health.Targets) > 0 {
+			p.kicks[u.Name] = make(chan struct{}, 1)
+		}
+	}
 	for _, u := range uplinks {
 		h := u.Health
 		if len(h.Targets) == 0 {
@@ -42,27 +62,31 @@ func (d *Daemon) startProbes(parent context.Context) *probeSet {
 		if h.Method == "tcp" {
 			prober = health.TCP{Port: h.Port}
 		}
-		name := u.Name
+		name, targets := u.Name, h.Targets
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			t := time.NewTicker(h.Interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				path, ok := d.probePath(name)
-				if !ok {
-					continue // no address yet: the link events decide
-				}
-				r := health.ProbeAll(ctx, prober, path, h.Targets, h.Timeout, h.MinAnswers)
-				if !d.send(ctx, event{kind: evProbe, uplink: name, round: r}) {
-					return
-				}
-			}
+			health.Loop{
+				Interval: h.Interval,
+				Fast:     h.FastInterval,
+				Round: func(ctx context.Context, enough chan<- struct{}) health.Round {
+					path, ok := d.probePath(name)
+					if !ok {
+						// No address yet: the link events decide.
+						return health.Round{OK: true, Answered: -1}
+					}
+					return health.ProbeAll(ctx, prober, path, targets, h.Timeout, h.MinAnswers, enough)
+				},
+				Emit: func(r health.Round) bool {
+					if r.Answered < 0 {
+						return ctx.Err() == nil
+					}
+					return d.send(ctx, event{kind: evProbe, uplink: name, round: r})
+				},
+				Kick:    p.kicks[name],
+				Suspect: func() { p.kickOthers(name) },
+				Settled: func() bool { return d.settled(name) },
+			}.Run(ctx)
 		}()
 	}
 	return p
@@ -75,4 +99,18 @@ func (d *Daemon) probePath(name string) (health.Path, bool) {
 		return health.Path{}, false
 	}
 	return health.Path{Device: st.Device, Source: st.Local, Mark: st.Uplink.Mark}, true
+}
+
+// settled reports whether uplink name's health is decided for now: it is
+// down, or up with its silent targets excused (silent everywhere); its
+// rounds then keep their normal pace.
+func (d *Daemon) settled(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.uplinks[name]
+	if !ok {
+		return false
+	}
+	st, _, _ := s.machine.State()
+	return st == health.Down || st == health.Up && len(s.excused) > 0
 }

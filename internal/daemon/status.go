@@ -74,6 +74,9 @@ func (d *Daemon) report() *status.Report {
 				loss := float64(lost) / float64(len(h.rounds))
 				u.RTTMillis, u.Loss, u.Probes = &rtt, &loss, len(h.rounds)
 			}
+			for _, a := range h.excused {
+				u.ExcusedTargets = append(u.ExcusedTargets, a.String())
+			}
 		}
 		if s, ok := d.ppp.session(st.Name); ok {
 			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}

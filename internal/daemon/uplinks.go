@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/pathpin/pathpin/internal/health"
@@ -23,6 +24,13 @@ type uplinkState struct {
 	machine *health.Machine
 	rtt     time.Duration
 	rounds  []bool // recent probe rounds, newest last
+	// last is the last probe round and when it came; suspect when this
+	// run of misses began (zero while the uplink answers).
+	last    health.Round
+	lastAt  time.Time
+	suspect time.Time
+	// excused are targets silent on every uplink now: their fault.
+	excused []netip.Addr
 }
 
 // resetUplinks makes a state for every configured uplink, keeping those
@@ -143,14 +151,20 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 			tr = s.machine.LinkUp(now, "link back")
 		}
 	case evProbe:
-		s.rounds = append(s.rounds, ev.round.OK)
+		r := ev.round
+		s.last, s.lastAt = r, now
+		if r.Answered > 0 {
+			s.rtt = r.RTT
+		}
+		ok, detail, decided := d.verdict(ev.uplink, s, r, now)
+		if !decided {
+			break
+		}
+		s.rounds = append(s.rounds, ok)
 		if len(s.rounds) > lossWindow {
 			s.rounds = s.rounds[1:]
 		}
-		if ev.round.Answered > 0 {
-			s.rtt = ev.round.RTT
-		}
-		tr = s.machine.Probe(now, ev.round.OK, ev.round.Detail)
+		tr = s.machine.Probe(now, ok, detail)
 	}
 	d.mu.Unlock()
 	if tr == nil {

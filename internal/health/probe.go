@@ -1,6 +1,7 @@
 package health
 
 import (
+	"slices"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -140,18 +141,21 @@ type Round struct {
 	Answered int
 	RTT      time.Duration // mean over the answers
 	Detail   string        // what failed, for logs and status
+	// Silent are the targets that did not answer.
+	Silent []netip.Addr
 }
 
 // ProbeAll probes every target concurrently within timeout; the round
-// passes when at least min targets answer.
-func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, timeout time.Duration, min int) Round {
+// passes when at least min targets answer. enough, when not nil, is
+// closed as soon as min targets have answered (the round still waits for
+// the others, to know which are silent).
+func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, timeout time.Duration, min int, enough chan<- struct{}) Round {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var r Round
 	var total time.Duration
-	var fails []string
 	for _, t := range targets {
 		wg.Add(1)
 		go func() {
@@ -160,11 +164,14 @@ func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, ti
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				fails = append(fails, t.String())
+				r.Silent = append(r.Silent, t)
 				return
 			}
 			r.Answered++
 			total += rtt
+			if r.Answered == min && enough != nil {
+				close(enough)
+			}
 		}()
 	}
 	wg.Wait()
@@ -172,8 +179,18 @@ func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, ti
 		r.RTT = total / time.Duration(r.Answered)
 	}
 	r.OK = r.Answered >= min
-	if len(fails) > 0 {
-		r.Detail = fmt.Sprintf("%d of %d targets silent (%s)", len(fails), len(targets), strings.Join(fails, ", "))
+	slices.SortFunc(r.Silent, netip.Addr.Compare)
+	if len(r.Silent) > 0 {
+		r.Detail = SilentDetail(r.Silent, len(targets))
 	}
 	return r
+}
+
+// SilentDetail says which of n targets were silent.
+func SilentDetail(silent []netip.Addr, n int) string {
+	names := make([]string, len(silent))
+	for i, a := range silent {
+		names[i] = a.String()
+	}
+	return fmt.Sprintf("%d of %d targets silent (%s)", len(silent), n, strings.Join(names, ", "))
 }

@@ -139,3 +139,12 @@ func (m *Machine) Probe(now time.Time, ok bool, detail string) *Transition {
 	}
 	return nil
 }
+
+// Decisive reports whether one more missed round would take the uplink
+// down.
+func (m *Machine) Decisive() bool {
+	if m.linkDown {
+		return false
+	}
+	return m.state == Up && m.DownAfter <= 1 || m.state == Degraded && m.run+1 >= m.DownAfter
+}

@@ -96,6 +96,9 @@ type Uplink struct {
 	RTTMillis *float64  `json:"probe_rtt_ms,omitempty"`
 	Loss      *float64  `json:"probe_loss,omitempty"` // 0..1 over the recent rounds
 	Probes    int       `json:"probe_rounds,omitempty"`
+	// ExcusedTargets are probe targets silent on every uplink at once:
+	// their fault, not this uplink's; its state ignores them.
+	ExcusedTargets []string `json:"excused_targets,omitempty"`
 	// RefusedRoutes are the routes of its DHCP lease pathpin would not
 	// install, each with the reason.
 	RefusedRoutes []string `json:"refused_routes,omitempty"`
@@ -173,6 +176,9 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 	for _, u := range r.Uplinks {
 		if u.Reason != "" {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, u.Reason)
+		}
+		if len(u.ExcusedTargets) > 0 {
+			fmt.Fprintf(w, "%s: probe targets %s are silent on every uplink: their fault, not the uplinks'; ignored\n", u.Name, strings.Join(u.ExcusedTargets, ", "))
 		}
 		for _, why := range u.RefusedRoutes {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, why)

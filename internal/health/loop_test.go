@@ -1,0 +1,85 @@
+package health
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestLoopConfirmsQuickly: after a missed round, rounds follow Fast
+// apart until one passes; then Interval apart again. Results come in the
+// order the rounds started; a late round (no answer Fast after it began)
+// makes the uplink suspect before it has missed.
+func TestLoopConfirmsQuickly(t *testing.T) {
+	const interval, fast = 300 * time.Millisecond, 5 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	var results []int
+	suspects := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := Loop{Interval: interval, Fast: fast,
+		Round: func(ctx context.Context, enough chan<- struct{}) Round {
+			mu.Lock()
+			n := len(starts)
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			switch {
+			case n == 0:
+				close(enough)
+				return Round{OK: true, Answered: n}
+			case n <= 3:
+				// Late, then missed: rounds 1-3 miss.
+				time.Sleep(3 * fast)
+				return Round{OK: false, Answered: n}
+			default:
+				close(enough)
+				return Round{OK: true, Answered: n}
+			}
+		},
+		Emit: func(r Round) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, r.Answered)
+			if len(results) == 9 {
+				cancel()
+			}
+			return true
+		},
+		Suspect: func() { mu.Lock(); suspects++; mu.Unlock() },
+	}
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not run 9 rounds")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, r := range results {
+		if r != i {
+			t.Fatalf("results came in the order %v, not the rounds'", results)
+		}
+	}
+	gap := func(i int) time.Duration { return starts[i].Sub(starts[i-1]) }
+	if gap(1) < interval/2 {
+		t.Errorf("round 1 began %s after round 0 (all well): want about %s", gap(1), interval)
+	}
+	// Round 1 is late after fast: round 2 starts before it ends.
+	if gap(2) > interval/3 || gap(3) > interval/3 {
+		t.Errorf("a suspect uplink's rounds began %s and %s apart: want about %s", gap(2), gap(3), fast)
+	}
+	if suspects == 0 {
+		t.Error("the uplink never became suspect")
+	}
+	// Once a round passes, Interval again (rounds begun meanwhile end).
+	calm := false
+	for i := 5; i < len(starts); i++ {
+		calm = calm || gap(i) >= interval/2
+	}
+	if !calm {
+		t.Errorf("after the uplink answered again, rounds kept beginning quickly: %v", starts)
+	}
+}

@@ -38,7 +38,36 @@ health:
 
 func miss(d *Daemon, name string, n int) {
 	for i := 0; i < n; i++ {
+		answer(d, name)
 		d.handle(event{kind: evProbe, uplink: name, round: health.Round{Detail: "silent"}})
+	}
+}
+
+// answer has every uplink but name, still usable, answer a round: the
+// fresh evidence a suspect uplink's miss is judged against.
+func answer(d *Daemon, name string) {
+	for other, s := range d.uplinks {
+		if st, _, _ := s.machine.State(); other != name && st.Usable() {
+			d.handle(event{kind: evProbe, uplink: other, round: health.Round{OK: true, Answered: 1, RTT: time.Millisecond}})
+		}
+	}
+}
+
+// TestMissWaitsForTheOthers: a miss that would take an uplink down while
+// the other uplinks have not been probed since it became suspect is held
+// back (they were asked for a round); once they answer, it counts.
+func TestMissWaitsForTheOthers(t *testing.T) {
+	d := testDaemon(t)
+	for i := 0; i < 3; i++ {
+		d.handle(event{kind: evProbe, uplink: "a", round: health.Round{Detail: "silent"}})
+	}
+	if st, _, _ := d.uplinks["a"].machine.State(); st == health.Down {
+		t.Fatal("a went down on its own misses before any other uplink was probed")
+	}
+	answer(d, "a")
+	d.handle(event{kind: evProbe, uplink: "a", round: health.Round{Detail: "silent"}})
+	if st, _, _ := d.uplinks["a"].machine.State(); st != health.Down {
+		t.Fatalf("a is %s after the others answered and it missed again", st)
 	}
 }
 

@@ -46,14 +46,14 @@ func downs(l *failoverLab, name string) int {
 
 // TestProbesDoNotFlap: random loss of 1% on one uplink and 5% on the
 // other, for 600 rounds (ten minutes at the default interval, here at
-// 50 ms), takes neither down: a round misses only when both targets are
+// 100 ms, with the timeout other namespace tests use), takes neither down: a round misses only when both targets are
 // lost, and a suspect uplink is confirmed by quick rounds before it is
 // taken down. Then a blackholed uplink still leaves service quickly.
 func TestProbesDoNotFlap(t *testing.T) {
-	l := flapLab(t, "health:\n  targets: [203.0.113.10, "+secondTarget+"]\n  interval: 50ms\n  fast-interval: 10ms\n  timeout: 40ms\n")
+	l := flapLab(t, "health:\n  targets: [203.0.113.10, "+secondTarget+"]\n  interval: 100ms\n  fast-interval: 25ms\n  timeout: 80ms\n")
 	lossy(l.ISPs[0], 1)
 	lossy(l.ISPs[1], 5)
-	deadline := time.Now().Add(600 * 50 * time.Millisecond)
+	deadline := time.Now().Add(600 * 100 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		if n := downs(l, "ispa") + downs(l, "ispb"); n > 0 {
 			t.Fatalf("loss of 1%% and 5%% took an uplink down %d times:\n%s", n, l.logText())
@@ -69,7 +69,7 @@ func TestProbesDoNotFlap(t *testing.T) {
 	start := time.Now()
 	l.ISPs[1].Run("iptables", "-I", "FORWARD", "-j", "DROP")
 	l.waitState("ispb", "down", 3*time.Second)
-	t.Logf("blackholed at 50 ms rounds: down after %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("blackholed at 100 ms rounds: down after %s", time.Since(start).Round(time.Millisecond))
 }
 
 // TestTargetSilentEverywhere: a target that stops answering on every

@@ -25,6 +25,8 @@ const (
 	// ExecDone says the command ended.
 	Exec     Kind = "exec"
 	ExecDone Kind = "exec-done"
+	// Resume lets an uplink held out by its failback back (pathpin resume).
+	Resume Kind = "resume"
 )
 
 // Event is one ip-up or ip-down from pppd.

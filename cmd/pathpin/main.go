@@ -37,6 +37,7 @@ func commands() []command {
 		{"apply", "make the kernel match the configuration", runApply},
 		{"why", "say which policy a connection meets and which uplink it takes now", runWhy},
 		{"exec", "run a command whose connections leave by one uplink (--via) or as a program", runExec},
+		{"resume", "let an uplink held out by failback: never back into service", runResume},
 		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},

@@ -72,9 +72,31 @@ type Uplink struct {
 	DHCP *DHCP
 	// Health is the global health section with this uplink's overrides.
 	Health Health
+	// Failback is how the uplink comes back into service after its
+	// probes took it out.
+	Failback Failback
 	// Line is where the uplink starts in the file.
 	Line int
 }
+
+// Failback is an uplink's way back into service once its probes answer
+// again.
+type Failback struct {
+	// Hold: back in service only after answering for this long.
+	Hold time.Duration
+	// Never: it stays out until pathpin resume NAME or a reload.
+	Never bool
+	// MoveBack: once it is back, the standby uplinks' connections are
+	// deleted (their clients reconnect by it); otherwise they stay until
+	// they end.
+	MoveBack bool
+}
+
+// DefaultFailbackHold is how long an uplink must answer before it is back
+// in service, unless its failback: says otherwise: none beyond up-after
+// answered rounds (3 s at the defaults), the short hold pathpin always
+// had.
+const DefaultFailbackHold = 0
 
 // IsPPPoE reports whether the uplink is brought up by PPPoE.
 func (u *Uplink) IsPPPoE() bool { return u.PPPoE != nil }

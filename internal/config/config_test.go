@@ -16,8 +16,8 @@ func TestExamplesParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Uplink{
-		{Name: "talktalk", Interface: "eth0", Gateway: netip.MustParseAddr("192.168.1.254"), Weight: 1, Table: 101, Mark: 0x100, Line: 5},
-		{Name: "plusnet", Weight: 1, Table: 102, Mark: 0x200, Line: 9, PPPoE: &PPPoE{
+		{Name: "talktalk", Interface: "eth0", Gateway: netip.MustParseAddr("192.168.1.254"), Weight: 1, Table: 101, Mark: 0x100, Line: 5, Failback: Failback{Hold: DefaultFailbackHold}},
+		{Name: "plusnet", Weight: 1, Table: 102, Mark: 0x200, Line: 9, Failback: Failback{Hold: DefaultFailbackHold}, PPPoE: &PPPoE{
 			Interface: "eth1", VLAN: 1000, Username: "someone@plus.net", PasswordFile: "/etc/pathpin/plusnet.password",
 			IfName: "ppp1", MTU: 1492, LCPEchoInterval: 2, LCPEchoFailure: 3,
 		}},
@@ -186,6 +186,33 @@ func TestValidHostname(t *testing.T) {
 	} {
 		if got := validHostname(tc.name); got != tc.ok {
 			t.Errorf("validHostname(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+// TestFailbackConfig: failback: never, a mapping, and what is refused.
+func TestFailbackConfig(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want Failback
+		err  string
+	}{
+		{"failback: never", Failback{Never: true}, ""},
+		{"failback: {hold: 2m, move-back: true}", Failback{Hold: 2 * time.Minute, MoveBack: true}, ""},
+		{"failback: sometimes", Failback{}, `"sometimes" is not a failback`},
+		{"failback: {hold: 48h}", Failback{}, "must be from 0s to 24h"},
+		{"failback: {hodl: 1m}", Failback{}, `unknown key "hodl"`},
+	} {
+		cfg, err := Parse("f.yaml", []byte(strings.Replace(good, "    gateway: 192.168.1.254\n", "    gateway: 192.168.1.254\n    "+tt.yaml+"\n", 1)))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.yaml, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.yaml, err)
+		case cfg.Uplinks[0].Failback != tt.want:
+			t.Errorf("%s: %+v, want %+v", tt.yaml, cfg.Uplinks[0].Failback, tt.want)
 		}
 	}
 }

@@ -139,6 +139,7 @@ func (v *validator) uplink(i int, r *rawUplink, mask uint32, lan map[string]bool
 			v.fail(at("weight"), "%d must be from 0 (standby) to 1000", u.Weight)
 		}
 	}
+	u.Failback = v.failback(at("failback"), &r.Failback)
 	u.Table = FirstTable + i
 	if r.Table != nil {
 		t := *r.Table
@@ -458,4 +459,43 @@ func fieldName(path []any) string {
 		}
 	}
 	return s
+}
+
+// failback reads an uplink's failback: never, or {hold: 2m, move-back:
+// true}.
+func (v *validator) failback(at []any, n *yaml.Node) Failback {
+	f := Failback{Hold: DefaultFailbackHold}
+	switch n.Kind {
+	case 0:
+	case yaml.ScalarNode:
+		if n.Value != "never" {
+			v.fail(at, "%q is not a failback; write never, or {hold: 2m, move-back: true}", n.Value)
+		}
+		f.Never = true
+	case yaml.MappingNode:
+		var raw struct {
+			Hold     *time.Duration `yaml:"hold"`
+			MoveBack bool           `yaml:"move-back"`
+			Never    bool           `yaml:"never"`
+		}
+		if err := n.Decode(&raw); err != nil {
+			v.fail(at, "%v; write {hold: 2m, move-back: true}", err)
+			return f
+		}
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			if key := n.Content[k].Value; key != "hold" && key != "move-back" && key != "never" {
+				v.fail(append(at, key), "unknown key %q; failback takes hold, move-back and never", key)
+			}
+		}
+		if raw.Hold != nil {
+			f.Hold = *raw.Hold
+			if f.Hold < 0 || f.Hold > 24*time.Hour {
+				v.fail(append(at, "hold"), "%s must be from 0s to 24h", f.Hold)
+			}
+		}
+		f.MoveBack, f.Never = raw.MoveBack, raw.Never
+	default:
+		v.fail(at, "a failback is never, or {hold: 2m, move-back: true}")
+	}
+	return f
 }

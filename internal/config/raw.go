@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
 
 // The raw types mirror the file; load.go validates them into Config.
 
@@ -37,6 +41,7 @@ type rawUplink struct {
 	PPPoE     *rawPPPoE  `yaml:"pppoe"`
 	DHCP      *rawDHCP   `yaml:"dhcp"`
 	Health    *rawHealth `yaml:"health"`
+	Failback  yaml.Node  `yaml:"failback"`
 }
 
 type rawDHCP struct {

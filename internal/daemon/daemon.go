@@ -246,6 +246,13 @@ func (d *Daemon) hookEvent(e hooks.Event) error {
 	if e.Kind == hooks.Exec || e.Kind == hooks.ExecDone {
 		return d.ask(context.Background(), event{kind: evExec, exec: &e})
 	}
+	if e.Kind == hooks.Resume {
+		if _, ok := d.currentConfig().Uplink(e.Uplink); !ok {
+			return fmt.Errorf("%q names no uplink of the running configuration", e.Uplink)
+		}
+		d.send(context.Background(), event{kind: evResume, uplink: e.Uplink})
+		return nil
+	}
 	d.mu.Lock()
 	cfg, current := d.cfg, d.ppp.pid(e.Uplink)
 	d.mu.Unlock()

@@ -21,6 +21,7 @@ const (
 	evVLAN                     // a PPPoE task asks for its VLAN link
 	evDHCP                     // a DHCP uplink's lease changed
 	evExec                     // pathpin exec starts or ends a command
+	evResume                   // pathpin resume lets an uplink back
 )
 
 // event is one input to the applier.

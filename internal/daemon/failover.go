@@ -22,3 +22,22 @@ func (d *Daemon) flushDead(dead []string) {
 		d.kernel.flush.queue(d, flushJob{what: "uplink " + name + "'s connections", run: func() error { return conntrack.DeleteMark(mark, mask) }})
 	}
 }
+
+// noteMoveBack marks, when uplink name is back in service and its
+// failback says move-back, the standby uplinks (weight 0) whose
+// connections the next apply's flush deletes: their clients reconnect by
+// name. The delete follows the apply that puts name back, as a
+// failover's does: never a moment where new connections go neither way.
+func (d *Daemon) noteMoveBack(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u, ok := d.cfg.Uplink(name)
+	if !ok || !u.Failback.MoveBack || u.Weight == 0 {
+		return
+	}
+	for _, o := range d.cfg.Uplinks {
+		if o.Name != name && o.Weight == 0 {
+			d.kernel.moveBack = append(d.kernel.moveBack, o.Name)
+		}
+	}
+}

@@ -113,6 +113,8 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 			_ = d.apply(ctx)
 		}
 		d.flushDead(dead)
+		d.flushDead(d.kernel.moveBack)
+		d.kernel.moveBack = nil
 		d.flushOldAddresses()
 	}
 	for _, r := range execs {

@@ -34,4 +34,7 @@ type kernelOwner struct {
 	flush      *flusher
 	ownDeletes map[string]bool
 	flushAddrs []netip.Addr
+	// moveBack are standby uplinks whose connections go once the apply
+	// that put a move-back uplink back in service is in.
+	moveBack []string
 }

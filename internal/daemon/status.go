@@ -57,7 +57,10 @@ func (d *Daemon) report() *status.Report {
 		if h, ok := d.uplinks[st.Name]; ok {
 			state, since, reason := h.machine.State()
 			u.Since = since
-			if st.Up() {
+			// In service, or held out by its health alone: the machine's
+			// state and reason now (a failback hold's end, say), which
+			// change between applies.
+			if st.Up() || st.Reason.Cause == uplink.HealthDown {
 				u.State = state.String()
 				if state != health.Up {
 					u.Reason = reason

@@ -43,6 +43,9 @@ func (d *Daemon) resetUplinks() {
 		h := u.Health
 		if old, ok := d.uplinks[u.Name]; ok {
 			old.machine.DownAfter, old.machine.UpAfter, old.machine.Probing = h.DownAfter, h.UpAfter, len(h.Targets) > 0
+			old.machine.Hold, old.machine.Never = u.Failback.Hold, u.Failback.Never
+			// A reload lets an uplink held out (failback: never) back.
+			old.machine.Resume(now)
 			if !u.IsPPPoE() {
 				old.ppp = uplink.Reason{}
 			}
@@ -50,6 +53,7 @@ func (d *Daemon) resetUplinks() {
 			continue
 		}
 		s := &uplinkState{machine: health.NewMachine(health.Up, now, "started", h.DownAfter, h.UpAfter, len(h.Targets) > 0)}
+		s.machine.Hold, s.machine.Never = u.Failback.Hold, u.Failback.Never
 		if u.IsPPPoE() {
 			s.ppp = uplink.Down(uplink.PPPDown, "PPP connecting")
 		}
@@ -150,6 +154,8 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		} else {
 			tr = s.machine.LinkUp(now, "link back")
 		}
+	case evResume:
+		tr = s.machine.Resume(now)
 	case evProbe:
 		r := ev.round
 		s.last, s.lastAt = r, now
@@ -175,5 +181,8 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 	d.log.Info("uplink health changed", "uplink", ev.uplink, "from", tr.From.String(), "to", tr.To.String(), "reason", tr.Reason)
 	d.runOnChange(ev.uplink, tr)
 	left = tr.From.Usable() && !tr.To.Usable()
+	if !tr.From.Usable() && tr.To.Usable() {
+		d.noteMoveBack(ev.uplink)
+	}
 	return ev.kind == evLink || tr.From.Usable() != tr.To.Usable(), left
 }

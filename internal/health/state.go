@@ -35,6 +35,12 @@ type Machine struct {
 	// Probing is false when no probe targets are configured: then only
 	// link events decide, and a link that comes back is up at once.
 	Probing bool
+	// Hold: a recovering uplink is back up only once it has answered for
+	// this long (and UpAfter rounds); Never: only after Resume.
+	Hold  time.Duration
+	Never bool
+	// resumed lets a Never uplink back up once.
+	resumed bool
 
 	state  State
 	since  time.Time
@@ -122,22 +128,56 @@ func (m *Machine) Probe(now time.Time, ok bool, detail string) *Transition {
 		if !ok {
 			return nil
 		}
-		if m.UpAfter <= 1 {
+		if m.UpAfter <= 1 && m.Hold <= 0 && !m.Never {
 			return m.move(Up, now, "probes answered")
 		}
 		t := m.move(Recovering, now, "probes answering")
 		m.run = 1
+		if up := m.failback(now); up != nil {
+			return up
+		}
 		return t
 	case Recovering:
 		if !ok {
 			return m.move(Down, now, "probe missed while recovering: "+detail)
 		}
 		m.run++
-		if m.run >= m.UpAfter {
-			return m.move(Up, now, fmt.Sprintf("%d probes answered", m.run))
-		}
+		return m.failback(now)
 	}
 	return nil
+}
+
+// failback moves a recovering uplink back up once it has answered
+// UpAfter rounds for Hold, and, with Never, been resumed; until then its
+// reason says what it waits for.
+func (m *Machine) failback(now time.Time) *Transition {
+	if m.run < m.UpAfter {
+		return nil
+	}
+	switch until := m.since.Add(m.Hold); {
+	case m.Never && !m.resumed:
+		m.reason = "probes answering; failback: never (pathpin resume brings it back)"
+	case now.Before(until):
+		m.reason = "probes answering; failback hold until " + until.Format("15:04:05")
+	default:
+		m.resumed = false
+		return m.move(Up, now, fmt.Sprintf("%d probes answered, failback hold of %s passed", m.run, m.Hold))
+	}
+	return nil
+}
+
+// Resume lets a recovering uplink back up (failback: never) as soon as it
+// has answered enough; one that answers already is up at once.
+func (m *Machine) Resume(now time.Time) *Transition {
+	if m.state.Usable() {
+		return nil
+	}
+	m.resumed = true
+	if m.state != Recovering || m.run < m.UpAfter {
+		return nil
+	}
+	m.resumed = false
+	return m.move(Up, now, "resumed")
 }
 
 // Decisive reports whether one more missed round would take the uplink

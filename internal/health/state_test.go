@@ -86,3 +86,52 @@ func TestReasonAndSince(t *testing.T) {
 		t.Fatalf("%v %s %v %q", tr, st, since, reason)
 	}
 }
+
+// TestFailback: a recovering uplink is back up only after UpAfter
+// answered rounds and its hold; with Never only after Resume; its reason
+// says what it waits for.
+func TestFailback(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 14, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	m := NewMachine(Up, t0, "started", 3, 3, true)
+	m.Hold = 10 * time.Second
+	for i := 1; i <= 3; i++ {
+		m.Probe(at(i), false, "x")
+	}
+	if st, _, _ := m.State(); st != Down {
+		t.Fatalf("after 3 misses: %s", st)
+	}
+	for i := 4; i <= 13; i++ {
+		if tr := m.Probe(at(i), true, ""); tr != nil && tr.To == Up {
+			t.Fatalf("up at %ds, within the hold that began at 4s", i)
+		}
+	}
+	if _, _, reason := m.State(); !strings.Contains(reason, "failback hold until 14:00:14") {
+		t.Errorf("reason during the hold: %q", reason)
+	}
+	if tr := m.Probe(at(14), true, ""); tr == nil || tr.To != Up {
+		t.Fatalf("not up once the hold passed: %v", tr)
+	}
+
+	m = NewMachine(Up, t0, "started", 1, 1, true)
+	m.Never = true
+	m.Probe(at(1), false, "x")
+	for i := 2; i < 20; i++ {
+		if tr := m.Probe(at(i), true, ""); tr != nil && tr.To == Up {
+			t.Fatal("failback: never came back by itself")
+		}
+	}
+	if _, _, reason := m.State(); !strings.Contains(reason, "pathpin resume") {
+		t.Errorf("reason while held out: %q", reason)
+	}
+	if tr := m.Resume(at(20)); tr == nil || tr.To != Up {
+		t.Fatalf("resume: %v", tr)
+	}
+	// Resume on an uplink in service leaves nothing behind for the next
+	// time it goes down.
+	m.Resume(at(21))
+	m.Probe(at(22), false, "x")
+	if tr := m.Probe(at(23), true, ""); tr != nil && tr.To == Up {
+		t.Fatal("a resume given while up let a later failback: never back")
+	}
+}

@@ -145,9 +145,14 @@ type Health struct {
 	Targets []netip.Addr
 	// Method is "icmp" (echo) or "tcp" (connect to Port, for networks that
 	// drop ICMP; a refusal counts as an answer).
-	Method   string
-	Port     int
-	Interval time.Duration
+	Method string
+	Port   int
+	// DNSName is what a dns probe asks the target (a resolver) for;
+	// HTTPPath and HTTPStatus what an http probe asks and expects.
+	DNSName    string
+	HTTPPath   string
+	HTTPStatus int
+	Interval   time.Duration
 	// FastInterval is the pace of the rounds that confirm a suspect
 	// uplink (a round late or missed), until one passes or it is down.
 	FastInterval time.Duration

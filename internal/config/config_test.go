@@ -216,3 +216,36 @@ func TestFailbackConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeMethods: dns and http probes with their settings and
+// defaults, and what is refused.
+func TestProbeMethods(t *testing.T) {
+	for _, tt := range []struct {
+		health string
+		check  func(Health) bool
+		err    string
+	}{
+		{"{targets: [9.9.9.9], method: dns}", func(h Health) bool { return h.Method == "dns" && h.DNSName == "example.com" }, ""},
+		{"{targets: [9.9.9.9], method: dns, dns-name: pathpin.example.}", func(h Health) bool { return h.DNSName == "pathpin.example" }, ""},
+		{"{targets: [192.0.2.80], method: http}", func(h Health) bool { return h.Port == 80 && h.HTTPPath == "/" && h.HTTPStatus == 200 }, ""},
+		{"{targets: [192.0.2.80], method: http, port: 8080, http-path: /generate_204, http-status: 204}", func(h Health) bool {
+			return h.Port == 8080 && h.HTTPPath == "/generate_204" && h.HTTPStatus == 204
+		}, ""},
+		{"{targets: [192.0.2.80], method: gopher}", nil, `"gopher" is not a probe method`},
+		{"{targets: [192.0.2.80], method: http, http-path: generate_204}", nil, "is not a path"},
+		{"{targets: [192.0.2.80], method: http, http-status: 99}", nil, "is not an HTTP status"},
+		{"{targets: [9.9.9.9], method: dns, dns-name: 1.2.3.4}", nil, "is not a name to ask for"},
+	} {
+		cfg, err := Parse("h.yaml", []byte(good+"health: "+tt.health+"\n"))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.health, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.health, err)
+		case !tt.check(cfg.Health):
+			t.Errorf("%s: %+v", tt.health, cfg.Health)
+		}
+	}
+}

@@ -321,7 +321,7 @@ func (v *validator) unique(cfg *Config) {
 // defaultHealth detects a silent failure within about 4 s (1 s interval,
 // 3 misses) without flapping on a single lost probe.
 func defaultHealth() Health {
-	return Health{Method: "icmp", Port: 443, Interval: time.Second, FastInterval: 200 * time.Millisecond, Timeout: 500 * time.Millisecond,
+	return Health{Method: "icmp", Port: 443, DNSName: "example.com", HTTPPath: "/", HTTPStatus: 200, Interval: time.Second, FastInterval: 200 * time.Millisecond, Timeout: 500 * time.Millisecond,
 		DownAfter: 3, UpAfter: 3, MinAnswers: 1, OnChangeTimeout: 10 * time.Second}
 }
 
@@ -342,10 +342,33 @@ func (v *validator) health(at []any, r *rawHealth, base Health) Health {
 	}
 	switch r.Method {
 	case "":
-	case "icmp", "tcp":
+	case "icmp", "tcp", "dns":
 		h.Method = r.Method
+	case "http":
+		h.Method = r.Method
+		if r.Port == 0 && h.Port == 443 {
+			h.Port = 80
+		}
 	default:
-		v.fail(field("method"), "%q is not a probe method; use icmp or tcp", r.Method)
+		v.fail(field("method"), "%q is not a probe method; use icmp, tcp, dns (a query to a resolver) or http (a GET expecting a status)", r.Method)
+	}
+	if r.DNSName != "" {
+		h.DNSName = strings.TrimSuffix(r.DNSName, ".")
+		if _, err := netip.ParseAddr(h.DNSName); err == nil || !strings.Contains(h.DNSName, ".") || len(h.DNSName) > 253 {
+			v.fail(field("dns-name"), "%q is not a name to ask for; write one like example.com", r.DNSName)
+		}
+	}
+	if r.HTTPPath != "" {
+		h.HTTPPath = r.HTTPPath
+		if !strings.HasPrefix(h.HTTPPath, "/") || strings.ContainsAny(h.HTTPPath, " \r\n") {
+			v.fail(field("http-path"), "%q is not a path; write one like /generate_204", r.HTTPPath)
+		}
+	}
+	if r.HTTPStatus != 0 {
+		h.HTTPStatus = r.HTTPStatus
+		if h.HTTPStatus < 100 || h.HTTPStatus > 599 {
+			v.fail(field("http-status"), "%d is not an HTTP status", r.HTTPStatus)
+		}
 	}
 	if r.Port != 0 {
 		h.Port = r.Port

@@ -68,6 +68,9 @@ type rawHealth struct {
 	Targets         []string       `yaml:"targets"`
 	Method          string         `yaml:"method"`
 	Port            int            `yaml:"port"`
+	DNSName         string         `yaml:"dns-name"`
+	HTTPPath        string         `yaml:"http-path"`
+	HTTPStatus      int            `yaml:"http-status"`
 	MinAnswers      *int           `yaml:"min-answers"`
 	OnChange        []string       `yaml:"on-change"`
 	OnChangeTimeout *time.Duration `yaml:"on-change-timeout"`

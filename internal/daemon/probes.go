@@ -59,8 +59,13 @@ func (d *Daemon) startProbes(parent context.Context) *probeSet {
 			continue
 		}
 		var prober health.Prober = health.ICMP{}
-		if h.Method == "tcp" {
+		switch h.Method {
+		case "tcp":
 			prober = health.TCP{Port: h.Port}
+		case "dns":
+			prober = health.DNS{Name: h.DNSName}
+		case "http":
+			prober = health.HTTP{Port: h.Port, Path: h.HTTPPath, Status: h.HTTPStatus}
 		}
 		name, targets := u.Name, h.Targets
 		p.wg.Add(1)

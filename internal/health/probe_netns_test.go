@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -39,7 +40,32 @@ func TestProbesFollowTheirUplink(t *testing.T) {
 		})
 		return err
 	}
-	probers := map[string]Prober{"icmp": ICMP{}, "tcp": TCP{Port: 80}}
+	// A resolver and a web server on the server, for the dns and http
+	// probes.
+	l.Server.Start("dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+		"--pid-file="+filepath.Join(dir, "dns.pid"), "--listen-address="+netnstest.ServerAddr, "--bind-interfaces",
+		"--address=/example.com/192.0.2.1")
+	web := l.Server.Listen(netnstest.ServerAddr + ":8080")
+	go func() {
+		_ = http.Serve(web, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/generate_204" {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			http.Redirect(w, r, "http://portal.example/", http.StatusFound)
+		}))
+	}()
+	probers := map[string]Prober{"icmp": ICMP{}, "tcp": TCP{Port: 80}, "dns": DNS{Name: "example.com"},
+		"http": HTTP{Port: 8080, Path: "/generate_204", Status: 204}}
+	// dnsmasq takes a moment to listen.
+	deadline := time.Now().Add(5 * time.Second)
+	for probe(probers["dns"], paths[0]) != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A captive portal's redirect is no answer.
+	if err := probe(HTTP{Port: 8080, Path: "/portal", Status: 204}, paths[0]); err == nil {
+		t.Error("an http probe took a redirect for the status it expects")
+	}
 	for name, p := range probers {
 		for _, path := range paths {
 			if err := probe(p, path); err != nil {

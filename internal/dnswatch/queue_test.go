@@ -63,6 +63,13 @@ func (w *watcher) find(match func(seen) bool) []seen {
 	return out
 }
 
+// reset forgets what the handler has seen.
+func (w *watcher) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = nil
+}
+
 func (w *watcher) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -126,6 +133,15 @@ func TestQueue(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- q.Run(ctx, w.handle) }()
 	defer cancel()
+	// Until Run reads, the queue passes answers unread: wait until the
+	// handler sees one.
+	for k, deadline := uint16(0), time.Now().Add(5*time.Second); w.count() == 0; k++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler saw no answer within 5 s of Run")
+		}
+		askOK("udp", "stream.example", 0x100+k)
+	}
+	w.reset()
 
 	// (a) The handler has seen each answer before the client gets it.
 	for i, c := range []struct{ network, name, question string }{

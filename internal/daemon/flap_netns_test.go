@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +103,6 @@ func TestTargetSilentEverywhere(t *testing.T) {
 	l.ISPs[1].Run("iptables", "-D", "FORWARD", "-j", "DROP")
 	l.Server.Run("nft", "delete table ip t")
 	l.waitFor("the target counted again", func() bool { return len(l.state("ispa").ExcusedTargets) == 0 })
-	_ = os.Remove(l.log + ".unused")
 }
 
 // TestProbesRideOutLatencySpikes: with the default probe settings, the

@@ -48,7 +48,7 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 	if others == 0 || len(fresh) == 0 {
 		// Nothing new to compare with: the targets excused so far stay
 		// excused (no other uplink says they answer), the rest count.
-		ok, detail = d.quorum(h.Targets, h.MinAnswers, r, s.excused)
+		ok, detail = quorum(h.Targets, h.MinAnswers, r, s.excused)
 		if !ok && others > 0 && s.machine.Decisive() && now.Sub(s.suspect) < h.Interval+h.Timeout {
 			// The others were asked for a round: wait for it.
 			return false, "", false
@@ -61,7 +61,7 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 			}
 		}
 		d.noteExcused(name, s, excused)
-		ok, detail = d.quorum(h.Targets, h.MinAnswers, r, excused)
+		ok, detail = quorum(h.Targets, h.MinAnswers, r, excused)
 	}
 	if ok {
 		s.suspect = time.Time{}
@@ -71,7 +71,7 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 
 // quorum judges round r with the excused targets left out: enough of the
 // others answered (every target excused: nothing against the uplink).
-func (d *Daemon) quorum(targets []netip.Addr, minAnswers int, r health.Round, excused []netip.Addr) (ok bool, detail string) {
+func quorum(targets []netip.Addr, minAnswers int, r health.Round, excused []netip.Addr) (ok bool, detail string) {
 	var counted []netip.Addr
 	for _, t := range r.Silent {
 		if !slices.Contains(excused, t) {

@@ -10,9 +10,11 @@ import (
 // TestLoopConfirmsQuickly: after a missed round, rounds follow Fast
 // apart until one passes; then Interval apart again. Results come in the
 // order the rounds started; a late round (no answer Fast after it began)
-// makes the uplink suspect before it has missed.
+// makes the uplink suspect before it has missed. Fast is long enough that
+// a round which answers at once is never late even on an emulated,
+// loaded CPU (5 ms was not: a goroutine can wait that long to run).
 func TestLoopConfirmsQuickly(t *testing.T) {
-	const interval, fast = 300 * time.Millisecond, 5 * time.Millisecond
+	const interval, fast = time.Second, 100 * time.Millisecond
 	var mu sync.Mutex
 	var starts []time.Time
 	var results []int
@@ -53,7 +55,7 @@ func TestLoopConfirmsQuickly(t *testing.T) {
 	go func() { l.Run(ctx); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the loop did not run 9 rounds")
 	}
 	mu.Lock()

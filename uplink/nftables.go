@@ -168,6 +168,7 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 	t.Chains = append(t.Chains, protectChains(cfg, facts)...)
 	t.Chains = append(t.Chains, dnsAnswers(cfg)...)
 	t.Chains = append(t.Chains, dhcpNoTrack(cfg)...)
+	t.Chains = append(t.Chains, usageChains(cfg)...)
 	t.Sets = steering.sets
 	slices.SortFunc(t.Sets, func(a, b nft.Set) int { return strings.Compare(a.Name, b.Name) })
 	return t

@@ -75,6 +75,12 @@ type Uplink struct {
 	// Failback is how the uplink comes back into service after its
 	// probes took it out.
 	Failback Failback
+	// Cold (standby: cold): a PPPoE or DHCP standby that is not dialled
+	// or leased while a weighted uplink is in service.
+	Cold bool
+	// Cap, when not nil, moves the uplink to standby once it has carried
+	// that much in the period.
+	Cap *Cap
 	// Line is where the uplink starts in the file.
 	Line int
 }
@@ -90,6 +96,15 @@ type Failback struct {
 	// deleted (their clients reconnect by it); otherwise they stay until
 	// they end.
 	MoveBack bool
+}
+
+// Cap is a data allowance: bytes in and out together per period.
+type Cap struct {
+	Bytes uint64
+	// Period is "monthly" (from ResetDay, clamped to the month's last
+	// day) or "daily" (from midnight), in local time.
+	Period   string
+	ResetDay int
 }
 
 // DefaultFailbackHold is how long an uplink must answer before it is back
@@ -160,6 +175,11 @@ type Health struct {
 	DownAfter    int
 	UpAfter      int
 	MinAnswers   int // targets that must answer for a round to pass
+	// Metered: while the uplink carries no connection, one target is
+	// probed every MeteredInterval (a budget), not every target every
+	// Interval.
+	Metered         bool
+	MeteredInterval time.Duration
 	// OnChange is a command (argv) run on every state change, with the
 	// event in its environment; killed after OnChangeTimeout.
 	OnChange        []string

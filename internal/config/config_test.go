@@ -249,3 +249,60 @@ func TestProbeMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestStandbyCapMetered: standby: cold on DHCP and PPPoE uplinks (weight
+// 0), a data cap, metered probing, and what is refused.
+func TestStandbyCapMetered(t *testing.T) {
+	dhcpB := strings.Replace(good, "    interface: eth2\n    gateway: 10.0.0.1\n", "    interface: eth2\n    dhcp: {}\n", 1)
+	for _, tt := range []struct {
+		name, yaml string
+		check      func(Uplink) bool
+		err        string
+	}{
+		{"cold dhcp", strings.Replace(dhcpB, "dhcp: {}", "dhcp: {}\n    standby: cold", 1), func(u Uplink) bool { return u.Cold && u.Weight == 0 }, ""},
+		{"cold static", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    standby: cold", 1), nil, "a static uplink has nothing to dial or lease"},
+		{"cold weighted", strings.Replace(dhcpB, "dhcp: {}", "dhcp: {}\n    standby: cold\n    weight: 2", 1), nil, "drop weight"},
+		{"standby typo", strings.Replace(dhcpB, "dhcp: {}", "dhcp: {}\n    standby: frozen", 1), nil, `"frozen" is not a standby`},
+		{"cap", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    cap: {bytes: 50G, reset-day: 15}", 1), func(u Uplink) bool {
+			return u.Cap != nil && u.Cap.Bytes == 50e9 && u.Cap.Period == "monthly" && u.Cap.ResetDay == 15
+		}, ""},
+		{"cap daily GiB", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    cap: {bytes: 1.5GiB, period: daily}", 1), func(u Uplink) bool {
+			return u.Cap.Bytes == 3<<29 && u.Cap.Period == "daily"
+		}, ""},
+		{"cap junk", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    cap: {bytes: lots}", 1), nil, `"lots" is not an amount of data`},
+		{"cap day", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    cap: {bytes: 5G, reset-day: 32}", 1), nil, "must be a day of the month"},
+		{"cap daily day", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    cap: {bytes: 5G, period: daily, reset-day: 3}", 1), nil, "drop reset-day"},
+		{"metered", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    health: {targets: [9.9.9.9], metered: true}", 1), func(u Uplink) bool {
+			return u.Health.Metered && u.Health.MeteredInterval == DefaultMeteredInterval
+		}, ""},
+		{"metered fast", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    health: {metered: true, metered-interval: 10ms}", 1), nil, "metered-interval"},
+	} {
+		cfg, err := Parse("s.yaml", []byte(tt.yaml))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case !tt.check(cfg.Uplinks[1]):
+			t.Errorf("%s: %+v", tt.name, cfg.Uplinks[1])
+		}
+	}
+}
+
+// TestParseBytes: units of 1000 and of 1024, and junk.
+func TestParseBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+	}{{"50G", 50e9}, {"1.5TB", 1.5e12}, {"500MiB", 500 << 20}, {"1000000", 1e6}, {"2K", 2000}, {"0", 0}, {"-1G", 0}, {"G", 0}, {"1e30G", 0}} {
+		got, err := ParseBytes(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == 0) {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	if s := FormatBytes(50e9); s != "50 GB" {
+		t.Errorf("FormatBytes(50e9) = %q", s)
+	}
+}

@@ -42,6 +42,14 @@ type rawUplink struct {
 	DHCP      *rawDHCP   `yaml:"dhcp"`
 	Health    *rawHealth `yaml:"health"`
 	Failback  yaml.Node  `yaml:"failback"`
+	Standby   string     `yaml:"standby"`
+	Cap       *rawCap    `yaml:"cap"`
+}
+
+type rawCap struct {
+	Bytes    string `yaml:"bytes"`
+	Period   string `yaml:"period"`
+	ResetDay *int   `yaml:"reset-day"`
 }
 
 type rawDHCP struct {
@@ -79,4 +87,6 @@ type rawHealth struct {
 	Timeout         *time.Duration `yaml:"timeout"`
 	DownAfter       *int           `yaml:"down-after"`
 	UpAfter         *int           `yaml:"up-after"`
+	Metered         *bool          `yaml:"metered"`
+	MeteredInterval *time.Duration `yaml:"metered-interval"`
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// PPPDir holds the host's ip-up and ip-down scripts, run after
 	// pathpin's own work (default /etc/ppp).
 	PPPDir string
+	// UsageRead is how often the data use counters are read (0: every
+	// 5 s).
+	UsageRead time.Duration
 	// StatusGID, when above 0, is the group that may read the status
 	// socket (root reads it anyway).
 	StatusGID int
@@ -96,6 +99,10 @@ type Daemon struct {
 	execs *execOwner
 	// domains fills the domain policies' sets from DNS answers.
 	domains *domainOwner
+	// cold runs the cold standbys (the applier's); usage keeps the data
+	// use and tells of caps.
+	cold  coldOwner
+	usage *usageOwner
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -129,7 +136,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	d := &Daemon{opt: opt, log: opt.Log, events: make(chan event, 256), stopped: make(chan struct{}),
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, ppp: newPPPoEOwner(), dhcpOwn: newDHCPOwner(),
 		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
-		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log)}
+		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log),
+		cold: coldOwner{started: time.Now(), stopping: map[string]bool{}}, usage: newUsageOwner(opt.dirs().Usage(), opt.Log, opt.UsageRead)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -148,6 +156,16 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go d.serveStatus(sl)
 
 	d.resetUplinks()
+	// Counters a crashed pathpin's table holds were counted up to its
+	// last save.
+	d.usage.baseline(cfg)
+	// An uplink over its cap when pathpin stopped is a standby from the
+	// first apply (no event: nothing changed).
+	for _, ch := range d.usage.observe(cfg, time.Now(), false) {
+		if s, ok := d.uplinks[ch.uplink]; ok {
+			s.capped = ch.reason
+		}
+	}
 	// The static uplinks first: they route at once. If this cannot work,
 	// say why and stop: nothing is half-applied (the engine undoes).
 	if err := d.apply(ctx); err != nil {
@@ -159,6 +177,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	defer d.domains.close()
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
+	d.cold.ctx, d.cold.wg = workers, &workersDone
 	d.ppp.start(workers, &workersDone, d, d.cfg)
 	d.dhcpOwn.start(workers, &workersDone, d, d.cfg)
 	workersDone.Add(1)
@@ -174,6 +193,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 			d.log.Warn("status counts flows with a conntrack dump per request", "err", err)
 		}
 	}()
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.usage.run(workers, d) }()
 	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()
@@ -185,6 +206,9 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	stopWorkers()
 	d.health.stop()
 	workersDone.Wait()
+	// What the counters gained since the last read, before the table
+	// goes.
+	d.usage.observe(d.currentConfig(), time.Now(), true)
 	return d.shutdown()
 }
 

@@ -48,11 +48,9 @@ func sameDHCP(a, b config.Uplink) bool {
 // runDHCP is one DHCP uplink's life: its interface up (by the applier),
 // the client on it until ctx ends, then the release. An interface that
 // goes away (a USB adapter unplugged) is waited for and opened again.
-func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask) {
+func (d *Daemon) runDHCP(ctx context.Context, t *dhcpTask, first func()) {
 	u := t.uplink
 	log := d.log.With("uplink", u.Name)
-	first := sync.OnceFunc(d.pending.Done)
-	defer first()
 	time.AfterFunc(dhcpReadyWait, first)
 	for {
 		conn, hw, err := d.openDHCP(ctx, u)

@@ -10,18 +10,24 @@ import (
 	"github.com/pathpin/pathpin/internal/statedir"
 )
 
-// spawn runs an uplink's task until its context ends: the daemon waits for
-// its first attempt before READY (run calls d.pending.Done) and for its
-// end on shutdown (wg); done closes when it has returned.
-func (d *Daemon) spawn(ctx context.Context, wg *sync.WaitGroup, run func(context.Context)) (context.CancelFunc, chan struct{}) {
+// spawn runs an uplink's task until its context ends: the daemon waits
+// for its end on shutdown (wg), and, unless it is a cold standby's (dialled
+// later, on demand), for its first attempt before READY (run calls first
+// then); done closes when it has returned.
+func (d *Daemon) spawn(ctx context.Context, wg *sync.WaitGroup, cold bool, run func(ctx context.Context, first func())) (context.CancelFunc, chan struct{}) {
 	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	d.pending.Add(1)
+	first := func() {}
+	if !cold {
+		d.pending.Add(1)
+		first = sync.OnceFunc(d.pending.Done)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(done)
-		run(tctx)
+		defer first()
+		run(tctx, first)
 	}()
 	return cancel, done
 }
@@ -40,19 +46,49 @@ func newDHCPOwner() *dhcpOwner {
 	return &dhcpOwner{tasks: map[string]*dhcpTask{}, leases: map[string]*dhcp.Lease{}}
 }
 
-// start starts a client for each DHCP uplink of cfg that has none.
+// start starts a client for each DHCP uplink of cfg that has none, but
+// for the cold standbys (startOne starts those when they are needed).
 func (o *dhcpOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cfg *config.Config) {
+	for i := range cfg.Uplinks {
+		if u := cfg.Uplinks[i]; u.IsDHCP() && !u.Cold {
+			o.startOne(ctx, wg, d, u)
+		}
+	}
+}
+
+// startOne starts uplink u's client unless it has one, and reports
+// whether it started it.
+func (o *dhcpOwner) startOne(ctx context.Context, wg *sync.WaitGroup, d *Daemon, u config.Uplink) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range cfg.Uplinks {
-		u := cfg.Uplinks[i]
-		if !u.IsDHCP() || o.tasks[u.Name] != nil {
-			continue
-		}
-		t := &dhcpTask{uplink: u, release: u.DHCP.Release}
-		t.cancel, t.done = d.spawn(ctx, wg, func(ctx context.Context) { d.runDHCP(ctx, t) })
-		o.tasks[u.Name] = t
+	if o.tasks[u.Name] != nil {
+		return false
 	}
+	t := &dhcpTask{uplink: u, release: u.DHCP.Release}
+	t.cancel, t.done = d.spawn(ctx, wg, u.Cold, func(ctx context.Context, first func()) { d.runDHCP(ctx, t, first) })
+	o.tasks[u.Name] = t
+	return true
+}
+
+// stopOne stops uplink name's client (it releases its lease if its
+// settings say so) and returns what closes when it has ended; nil when it
+// has none. forget then drops its lease and resolv file.
+func (o *dhcpOwner) stopOne(name string) <-chan struct{} {
+	o.mu.Lock()
+	t := o.tasks[name]
+	delete(o.tasks, name)
+	o.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	t.cancel()
+	return t.done
+}
+
+// forget drops a stopped client's lease and resolv file.
+func (o *dhcpOwner) forget(name string, dirs statedir.Dirs) {
+	o.setLease(name, nil)
+	_ = os.Remove(dirs.Resolv(name))
 }
 
 // stopChanged stops the clients cfg no longer runs as they are, releasing
@@ -78,8 +114,7 @@ func (o *dhcpOwner) stopChanged(cfg *config.Config, dirs statedir.Dirs) {
 		<-t.done
 	}
 	for _, t := range stop {
-		o.setLease(t.uplink.Name, nil)
-		_ = os.Remove(dirs.Resolv(t.uplink.Name))
+		o.forget(t.uplink.Name, dirs)
 	}
 }
 

@@ -14,14 +14,16 @@ import (
 type eventKind int
 
 const (
-	evPPP     eventKind = iota // PPP state: reason, InService for ip-up
-	evLink                     // carrier or link presence changed
-	evProbe                    // a probe round finished
-	evReapply                  // an address or a route pathpin depends on changed
-	evVLAN                     // a PPPoE task asks for its VLAN link
-	evDHCP                     // a DHCP uplink's lease changed
-	evExec                     // pathpin exec starts or ends a command
-	evResume                   // pathpin resume lets an uplink back
+	evPPP         eventKind = iota // PPP state: reason, InService for ip-up
+	evLink                         // carrier or link presence changed
+	evProbe                        // a probe round finished
+	evReapply                      // an address or a route pathpin depends on changed
+	evVLAN                         // a PPPoE task asks for its VLAN link
+	evDHCP                         // a DHCP uplink's lease changed
+	evExec                         // pathpin exec starts or ends a command
+	evResume                       // pathpin resume lets an uplink back
+	evCap                          // an uplink reached its data cap, or its period began again
+	evColdStopped                  // a cold standby's dial or lease has ended
 )
 
 // event is one input to the applier.
@@ -45,6 +47,13 @@ type event struct {
 	// routeGone is the key (uplink.Route.Key) of a route removed from
 	// one of pathpin's tables, behind an evReapply.
 	routeGone string
+	// capReason is why an evCap's uplink is capped; empty: no longer.
+	capReason string
+	// metered: an evProbe's round was a metered budget's.
+	metered bool
+	// servedBy is the weighted uplink in service that let an
+	// evColdStopped's standby go.
+	servedBy string
 }
 
 // send queues ev for the applier. It gives way, returning false, when ctx

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"regexp"
 	"syscall"
 
 	"os"
@@ -255,8 +256,18 @@ func TestFailoverOnSilentFailure(t *testing.T) {
 	// ispA keeps its link but forwards nothing.
 	l.ISPs[0].Run("iptables", "-I", "FORWARD", "-j", "DROP")
 	down := l.waitState("ispa", "down", 3*time.Second)
-	if !strings.Contains(down.Reason, "probes missed") {
-		t.Fatalf("ispa is down for %q, want missed probes", down.Reason)
+	if !strings.Contains(down.Reason, "probes missed") || !regexp.MustCompile(`1 of 1 targets silent for \d+\.\d s`).MatchString(down.Reason) {
+		t.Fatalf("ispa is down for %q, want missed probes and how long the targets were silent", down.Reason)
+	}
+	if c := down.LastChange; c == nil || c.To != "down" || !strings.Contains(c.Reason, "targets silent for") || time.Since(c.At) > 5*time.Second {
+		t.Fatalf("ispa's last change: %+v", c)
+	}
+	// The last minute's probes: ispb's all answered, ispa's some missed.
+	if b := l.state("ispb"); b.Loss == nil || *b.Loss != 0 || b.RTTMillis == nil || b.Probes < 5 {
+		t.Fatalf("ispb's probe figures: %+v", b)
+	}
+	if a := l.state("ispa"); a.Loss == nil || *a.Loss == 0 {
+		t.Fatalf("ispa's probe loss over the last minute: %+v", a)
 	}
 	if got := l.connect(100); got[b] != 100 {
 		t.Fatalf("after ispA went silent, new connections went %v; want all via ispB", got)

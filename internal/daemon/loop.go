@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pathpin/pathpin/hooks"
+	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/uplink"
 )
 
@@ -21,6 +23,10 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 	}
 	execs := time.NewTicker(execPoll)
 	defer execs.Stop()
+	// When a weighted uplink still coming at the start has had its
+	// time, the cold standbys are looked at again.
+	grace := time.After(coldGrace)
+	d.settleCold(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -31,6 +37,8 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 			d.log.Info("ready: static uplinks applied, every PPPoE uplink has made its first attempt")
 		case <-watchdog:
 			d.opt.Notify.Notify("WATCHDOG=1")
+		case <-grace:
+			d.settleCold(ctx)
 		case <-execs.C:
 			// A command pathpin exec ran has ended, its children too:
 			// its rule goes.
@@ -42,6 +50,7 @@ func (d *Daemon) loop(ctx context.Context, ready <-chan struct{}, reload <-chan 
 			_ = d.apply(ctx)
 			// After the apply that makes the new configuration's sets.
 			d.domains.reconcile(d.currentConfig())
+			d.settleCold(ctx)
 		case ev := <-d.events:
 			d.batch(ctx, ev)
 		}
@@ -117,17 +126,75 @@ func (d *Daemon) batch(ctx context.Context, ev event) {
 		d.kernel.moveBack = nil
 		d.flushOldAddresses()
 	}
+	d.settleCold(ctx)
 	for _, r := range execs {
 		r.reply <- d.execAnswer(r.exec, applyErr)
 	}
 	d.scripts.add(d, ppp)
 }
 
+// settleCold starts or stops the cold standbys the uplinks' state calls
+// for, and applies when that changed a reason.
+func (d *Daemon) settleCold(ctx context.Context) {
+	if d.reconcileCold() {
+		_ = d.apply(ctx)
+	}
+}
+
+// effective is cfg as the engine applies it now: an uplink over its data
+// cap is a standby (weight 0). Call with d.mu held.
+func (d *Daemon) effective(cfg *config.Config) *config.Config {
+	var capped []string
+	for name, s := range d.uplinks {
+		if s.capped != "" {
+			capped = append(capped, name)
+		}
+	}
+	if len(capped) == 0 {
+		return cfg
+	}
+	c := *cfg
+	c.Uplinks = slices.Clone(cfg.Uplinks)
+	for i := range c.Uplinks {
+		if slices.Contains(capped, c.Uplinks[i].Name) {
+			c.Uplinks[i].Weight = 0
+		}
+	}
+	return &c
+}
+
+// noteServiceChanges records, for each uplink whose service changed in
+// an apply (in or out, or why out), that change. Call with d.mu held.
+func (d *Daemon) noteServiceChanges(before, after []uplink.Status, now time.Time) {
+	was := map[string]uplink.Status{}
+	for _, st := range before {
+		was[st.Name] = st
+	}
+	for _, st := range after {
+		old, ok := was[st.Name]
+		s := d.uplinks[st.Name]
+		if s == nil || ok && old.Up() == st.Up() && old.Reason == st.Reason {
+			continue
+		}
+		from, to, why := "down", "up", "in service"
+		if ok && old.Up() {
+			from = "up"
+		}
+		if !st.Up() {
+			to, why = "down", st.Reason.String()
+		}
+		if from == to && !ok {
+			continue
+		}
+		s.noteChange(now, from, to, why)
+	}
+}
+
 // apply makes the kernel match; a failure is logged, and the engine has
 // put the previous state back (or says what it could not).
 func (d *Daemon) apply(ctx context.Context) error {
 	d.mu.Lock()
-	cfg, engine := d.cfg, d.engine
+	cfg, engine := d.effective(d.cfg), d.engine
 	held := d.holds()
 	d.mu.Unlock()
 	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg), Cgroups: d.execs.cgroups(cfg)})
@@ -147,6 +214,7 @@ func (d *Daemon) apply(ctx context.Context) error {
 	}
 	status := strings.Join(parts, ", ")
 	d.mu.Lock()
+	d.noteServiceChanges(d.statuses, p.Statuses, time.Now())
 	d.statuses = p.Statuses
 	d.mu.Unlock()
 	// The kernel tells of each route this apply deleted: those events are

@@ -49,17 +49,38 @@ func (o *pppoeOwner) stopChanged(cfg *config.Config) []string {
 	return names
 }
 
-// start starts a task for each PPPoE uplink of cfg that has none.
+// start starts a task for each PPPoE uplink of cfg that has none, but for
+// the cold standbys (startOne dials those when they are needed).
 func (o *pppoeOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cfg *config.Config) {
 	for i := range cfg.Uplinks {
-		u := cfg.Uplinks[i]
-		if !u.IsPPPoE() || o.tasks[u.Name] != nil {
-			continue
+		if u := cfg.Uplinks[i]; u.IsPPPoE() && !u.Cold {
+			o.startOne(ctx, wg, d, u)
 		}
-		t := &task{uplink: u}
-		t.cancel, t.done = d.spawn(ctx, wg, func(ctx context.Context) { d.runPPPoE(ctx, u) })
-		o.tasks[u.Name] = t
 	}
+}
+
+// startOne starts uplink u's task unless it has one, and reports whether
+// it started it.
+func (o *pppoeOwner) startOne(ctx context.Context, wg *sync.WaitGroup, d *Daemon, u config.Uplink) bool {
+	if o.tasks[u.Name] != nil {
+		return false
+	}
+	t := &task{uplink: u}
+	t.cancel, t.done = d.spawn(ctx, wg, u.Cold, func(ctx context.Context, first func()) { d.runPPPoE(ctx, u, first) })
+	o.tasks[u.Name] = t
+	return true
+}
+
+// stopOne stops uplink name's task (pppd hangs up, with PADT) and returns
+// what closes when it has ended; nil when it has none.
+func (o *pppoeOwner) stopOne(name string) <-chan struct{} {
+	t := o.tasks[name]
+	if t == nil {
+		return nil
+	}
+	delete(o.tasks, name)
+	t.cancel()
+	return t.done
 }
 
 // setSession records the PPPoE session an uplink runs on (nil: none).

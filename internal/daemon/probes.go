@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/pathpin/pathpin/internal/health"
 )
@@ -68,6 +69,10 @@ func (d *Daemon) startProbes(parent context.Context) *probeSet {
 			prober = health.HTTP{Port: h.Port, Path: h.HTTPPath, Status: h.HTTPStatus}
 		}
 		name, targets := u.Name, h.Targets
+		var idle func() bool
+		if h.Metered {
+			idle = func() bool { return d.meteredIdle(name) }
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -80,17 +85,23 @@ func (d *Daemon) startProbes(parent context.Context) *probeSet {
 						// No address yet: the link events decide.
 						return health.Round{OK: true, Answered: -1}
 					}
+					if idle != nil && idle() {
+						// The budget: one target.
+						return health.ProbeAll(ctx, prober, path, targets[:1], h.Timeout, 1, enough)
+					}
 					return health.ProbeAll(ctx, prober, path, targets, h.Timeout, h.MinAnswers, enough)
 				},
 				Emit: func(r health.Round) bool {
 					if r.Answered < 0 {
 						return ctx.Err() == nil
 					}
-					return d.send(ctx, event{kind: evProbe, uplink: name, round: r})
+					return d.send(ctx, event{kind: evProbe, uplink: name, round: r, metered: r.Targets < len(targets)})
 				},
-				Kick:    p.kicks[name],
-				Suspect: func() { p.kickOthers(name) },
-				Settled: func() bool { return d.settled(name) },
+				Kick:         p.kicks[name],
+				Suspect:      func() { p.kickOthers(name) },
+				Settled:      func() bool { return d.settled(name) },
+				Idle:         idle,
+				IdleInterval: h.MeteredInterval,
 			}.Run(ctx)
 		}()
 	}
@@ -118,4 +129,19 @@ func (d *Daemon) settled(name string) bool {
 	}
 	st, _, _ := s.machine.State()
 	return st == health.Down || st == health.Up && len(s.excused) > 0
+}
+
+// meteredIdle reports whether metered uplink name carries nothing now: it
+// is a standby (weight 0, or over its cap) while a weighted uplink is in
+// service, so no new connection takes it by weight.
+func (d *Daemon) meteredIdle(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u, ok := d.cfg.Uplink(name)
+	s := d.uplinks[name]
+	if !ok || s == nil || u.Weight > 0 && s.capped == "" {
+		return false
+	}
+	by, _ := d.serving(time.Now())
+	return by != "" && by != name
 }

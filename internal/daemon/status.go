@@ -66,16 +66,19 @@ func (d *Daemon) report() *status.Report {
 					u.Reason = reason
 				}
 			}
-			if len(h.rounds) > 0 {
-				rtt := float64(h.rtt) / float64(time.Millisecond)
-				lost := 0
-				for _, ok := range h.rounds {
-					if !ok {
-						lost++
-					}
+			if loss, rtt, n := h.window(time.Now()); n > 0 {
+				u.Loss, u.Probes = &loss, n
+				if rtt > 0 {
+					ms := float64(rtt) / float64(time.Millisecond)
+					u.RTTMillis = &ms
 				}
-				loss := float64(lost) / float64(len(h.rounds))
-				u.RTTMillis, u.Loss, u.Probes = &rtt, &loss, len(h.rounds)
+			}
+			u.Metered, u.LastChange = h.metered, h.change
+			if c, ok := cfg.Uplink(st.Name); ok && c.Cold {
+				u.Standby = "cold (dialled or leased only while no weighted uplink is in service)"
+			}
+			if h.capped != "" {
+				u.Standby = h.capped
 			}
 			for _, a := range h.excused {
 				u.ExcusedTargets = append(u.ExcusedTargets, a.String())
@@ -85,6 +88,9 @@ func (d *Daemon) report() *status.Report {
 			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
 		}
 		u.Lease = d.leaseStatus(st.Name)
+		if c, ok := cfg.Uplink(st.Name); ok {
+			u.Usage = d.usage.report(c)
+		}
 		r.Uplinks = append(r.Uplinks, u)
 	}
 	d.mu.Unlock()

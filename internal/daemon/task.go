@@ -68,10 +68,8 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 
 // runPPPoE is one uplink's life: VLAN, PADT for a stale session, then
 // discovery → pppd → redial, until ctx ends.
-func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink) {
+func (d *Daemon) runPPPoE(ctx context.Context, u config.Uplink, first func()) {
 	log := d.log.With("uplink", u.Name)
-	first := sync.OnceFunc(d.pending.Done)
-	defer first()
 	store := pppd.Store{Dir: d.opt.LibDir}
 	backoff := d.opt.Backoff
 	for attempt := 1; ; attempt++ {

@@ -5,11 +5,23 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/status"
 	"github.com/pathpin/pathpin/uplink"
 )
 
-// lossWindow is how many recent probe rounds the loss figure covers.
-const lossWindow = 20
+// probeWindow is how far back status's probe loss and RTT look, and
+// maxSamples bounds the rounds kept for it (quick rounds are 5 a second).
+const (
+	probeWindow = time.Minute
+	maxSamples  = 1024
+)
+
+// sample is one decided probe round, for status.
+type sample struct {
+	at  time.Time
+	ok  bool
+	rtt time.Duration // 0: nothing answered
+}
 
 // uplinkState is the daemon's own view of one uplink, beside what the
 // kernel shows: whether PPP is up, and its health.
@@ -22,8 +34,10 @@ type uplinkState struct {
 	// connections again.
 	dhcp    uplink.Reason
 	machine *health.Machine
-	rtt     time.Duration
-	rounds  []bool // recent probe rounds, newest last
+	// samples are the decided probe rounds of the last probeWindow,
+	// oldest first; metered whether the last round was a budget's.
+	samples []sample
+	metered bool
 	// last is the last probe round and when it came; suspect when this
 	// run of misses began (zero while the uplink answers).
 	last    health.Round
@@ -31,6 +45,54 @@ type uplinkState struct {
 	suspect time.Time
 	// excused are targets silent on every uplink now: their fault.
 	excused []netip.Addr
+	// capped is why the uplink is a standby for its data cap (empty: it
+	// is not).
+	capped string
+	// change is the uplink's last change of state.
+	change *status.Change
+}
+
+// noteChange records a change of the uplink's state.
+func (s *uplinkState) noteChange(now time.Time, from, to, reason string) {
+	s.change = &status.Change{At: now, From: from, To: to, Reason: reason}
+}
+
+// addSample keeps round r's outcome for status, dropping what is older
+// than the window.
+func (s *uplinkState) addSample(now time.Time, ok bool, rtt time.Duration) {
+	s.samples = append(s.samples, sample{at: now, ok: ok, rtt: rtt})
+	drop := 0
+	for drop < len(s.samples) && (now.Sub(s.samples[drop].at) > probeWindow || len(s.samples)-drop > maxSamples) {
+		drop++
+	}
+	s.samples = s.samples[drop:]
+}
+
+// window is the probe loss (0..1) and mean RTT over the rounds of the
+// last minute; n is how many rounds.
+func (s *uplinkState) window(now time.Time) (loss float64, rtt time.Duration, n int) {
+	var lost, answered int
+	var total time.Duration
+	for _, x := range s.samples {
+		if now.Sub(x.at) > probeWindow {
+			continue
+		}
+		n++
+		if !x.ok {
+			lost++
+		}
+		if x.rtt > 0 {
+			answered++
+			total += x.rtt
+		}
+	}
+	if n == 0 {
+		return 0, 0, 0
+	}
+	if answered > 0 {
+		rtt = total / time.Duration(answered)
+	}
+	return float64(lost) / float64(n), rtt, n
 }
 
 // resetUplinks makes a state for every configured uplink, keeping those
@@ -54,12 +116,38 @@ func (d *Daemon) resetUplinks() {
 		}
 		s := &uplinkState{machine: health.NewMachine(health.Up, now, "started", h.DownAfter, h.UpAfter, len(h.Targets) > 0)}
 		s.machine.Hold, s.machine.Never = u.Failback.Hold, u.Failback.Never
-		if u.IsPPPoE() {
+		switch {
+		case u.Cold && u.IsPPPoE():
+			s.ppp = coldIdle
+		case u.Cold:
+			s.dhcp = coldIdle
+		case u.IsPPPoE():
 			s.ppp = uplink.Down(uplink.PPPDown, "PPP connecting")
 		}
 		next[u.Name] = s
 	}
 	d.uplinks = next
+}
+
+// capChanged moves uplink name to standby (weight 0) for its data cap, or
+// back to its weight when a new period began, records the change and runs
+// the on-change command.
+func (d *Daemon) capChanged(name, reason string, now time.Time) {
+	d.mu.Lock()
+	s, ok := d.uplinks[name]
+	if !ok || s.capped == reason {
+		d.mu.Unlock()
+		return
+	}
+	s.capped = reason
+	from, to, why := "up", "standby", reason
+	if reason == "" {
+		from, to, why = "standby", "up", "a new data period began: back to its weight"
+	}
+	s.noteChange(now, from, to, why)
+	d.mu.Unlock()
+	d.log.Warn("uplink data cap", "uplink", name, "now", to, "reason", why)
+	d.runOnChangeEvent(name, from, to, why)
 }
 
 // holds is every uplink that must not take new connections, and why: PPP
@@ -125,6 +213,17 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		d.mu.Unlock()
 		return true, false
 	}
+	if ev.kind == evCap {
+		d.mu.Unlock()
+		d.capChanged(ev.uplink, ev.capReason, now)
+		return true, false
+	}
+	if ev.kind == evColdStopped {
+		d.mu.Unlock()
+		d.coldStopped(ev.uplink, ev.servedBy)
+		// Its connections went with its interface: delete them now.
+		return true, true
+	}
 	if ev.kind == evDHCP && ev.dhcpFrom != nil && d.dhcpOwn.task(ev.uplink) != ev.dhcpFrom {
 		d.mu.Unlock()
 		return false, false
@@ -158,19 +257,20 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 		tr = s.machine.Resume(now)
 	case evProbe:
 		r := ev.round
-		s.last, s.lastAt = r, now
-		if r.Answered > 0 {
-			s.rtt = r.RTT
-		}
+		s.last, s.lastAt, s.metered = r, now, ev.metered
 		ok, detail, decided := d.verdict(ev.uplink, s, r, now)
 		if !decided {
 			break
 		}
-		s.rounds = append(s.rounds, ok)
-		if len(s.rounds) > lossWindow {
-			s.rounds = s.rounds[1:]
+		var rtt time.Duration
+		if r.Answered > 0 {
+			rtt = r.RTT
 		}
+		s.addSample(now, ok, rtt)
 		tr = s.machine.Probe(now, ok, detail)
+	}
+	if tr != nil {
+		s.noteChange(now, tr.From.String(), tr.To.String(), tr.Reason)
 	}
 	d.mu.Unlock()
 	if tr == nil {

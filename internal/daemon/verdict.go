@@ -48,7 +48,7 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 	if others == 0 || len(fresh) == 0 {
 		// Nothing new to compare with: the targets excused so far stay
 		// excused (no other uplink says they answer), the rest count.
-		ok, detail = quorum(h.Targets, h.MinAnswers, r, s.excused)
+		ok, detail = quorum(h.Targets, h.MinAnswers, r, s.excused, now.Sub(s.suspect))
 		if !ok && others > 0 && s.machine.Decisive() && now.Sub(s.suspect) < h.Interval+h.Timeout {
 			// The others were asked for a round: wait for it.
 			return false, "", false
@@ -61,7 +61,7 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 			}
 		}
 		d.noteExcused(name, s, excused)
-		ok, detail = quorum(h.Targets, h.MinAnswers, r, excused)
+		ok, detail = quorum(h.Targets, h.MinAnswers, r, excused, now.Sub(s.suspect))
 	}
 	if ok {
 		s.suspect = time.Time{}
@@ -70,20 +70,27 @@ func (d *Daemon) verdict(name string, s *uplinkState, r health.Round, now time.T
 }
 
 // quorum judges round r with the excused targets left out: enough of the
-// others answered (every target excused: nothing against the uplink).
-func quorum(targets []netip.Addr, minAnswers int, r health.Round, excused []netip.Addr) (ok bool, detail string) {
+// others answered (every target excused: nothing against the uplink). The
+// detail says which are silent, and for how long (silentFor, since the
+// first round that missed began).
+func quorum(targets []netip.Addr, minAnswers int, r health.Round, excused []netip.Addr, silentFor time.Duration) (ok bool, detail string) {
 	var counted []netip.Addr
 	for _, t := range r.Silent {
 		if !slices.Contains(excused, t) {
 			counted = append(counted, t)
 		}
 	}
-	n := len(targets) - (len(r.Silent) - len(counted))
+	probed := len(targets)
+	if r.Targets > 0 {
+		// A metered budget's round probes fewer.
+		probed = r.Targets
+	}
+	n := probed - (len(r.Silent) - len(counted))
 	if n == 0 {
 		return true, ""
 	}
 	if len(counted) > 0 {
-		detail = health.SilentDetail(counted, len(targets))
+		detail = health.SilentDetail(counted, probed, silentFor)
 	}
 	return r.Answered >= min(minAnswers, n), detail
 }

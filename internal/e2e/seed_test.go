@@ -194,7 +194,8 @@ func routerState(run func(name string, args ...string) string) string {
 	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
 		b.WriteString(nonEmptyTables(run(save)))
 	}
-	b.WriteString(pathpinTable(run))
+	// The usage counters count whatever passed meanwhile.
+	b.WriteString(tableCounters.ReplaceAllString(pathpinTable(run), "counter"))
 	b.WriteString(run("ip", "rule"))
 	b.WriteString(run("ip", "route", "show", "table", "all"))
 	for _, l := range regexp.MustCompile(`(?m)^\d+: ([^:@]+)`).FindAllStringSubmatch(run("ip", "-o", "link"), -1) {
@@ -203,6 +204,8 @@ func routerState(run func(name string, args ...string) string) string {
 	b.WriteString(run("sh", "-c", "grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter"))
 	return b.String()
 }
+
+var tableCounters = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 
 // pathpinTable is pathpin's nftables table as nft lists it, or "".
 func pathpinTable(run func(name string, args ...string) string) string {

@@ -31,6 +31,12 @@ type Loop struct {
 	// decided for now (it is down): no quick rounds then, only Interval
 	// ones for its recovery.
 	Settled func() bool
+	// Idle, when not nil, reports whether the uplink is on a probe budget
+	// now (metered, carrying nothing): a round starts only IdleInterval
+	// after the last, unless another uplink's suspicion asks for one or
+	// this one is suspect. It is asked once an Interval.
+	Idle         func() bool
+	IdleInterval time.Duration
 	// now is the clock (tests); time.Now when nil.
 	now func() time.Time
 }
@@ -51,14 +57,22 @@ func (l Loop) Run(ctx context.Context) {
 		now = time.Now
 	}
 	var q []running
-	fast := false
+	fast, kicked := false, false
+	var lastStart time.Time
 	var lastGood time.Duration
 	next := now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		t := now()
-		if !t.Before(next) && len(q) < maxRunning {
+		budget := func() bool {
+			return !fast && !kicked && l.Idle != nil && !lastStart.IsZero() && t.Sub(lastStart) < l.IdleInterval && l.Idle()
+		}
+		if !t.Before(next) && len(q) < maxRunning && budget() {
+			// Not yet: look again in an Interval.
+			next = t.Add(min(l.Interval, lastStart.Add(l.IdleInterval).Sub(t)))
+		} else if !t.Before(next) && len(q) < maxRunning {
+			lastStart, kicked = t, false
 			r := running{start: t, enough: make(chan struct{}), done: make(chan Round, 1)}
 			go func() { r.done <- l.Round(ctx, r.enough) }()
 			q = append(q, r)
@@ -102,7 +116,7 @@ func (l Loop) Run(ctx context.Context) {
 			return
 		case <-l.Kick:
 			if len(q) == 0 || now().Sub(q[len(q)-1].start) >= l.Fast {
-				next = now()
+				next, kicked = now(), true
 			}
 		case <-enough:
 			// The oldest round has its answers: not suspect.

@@ -85,3 +85,53 @@ func TestLoopConfirmsQuickly(t *testing.T) {
 		t.Errorf("after the uplink answered again, rounds kept beginning quickly: %v", starts)
 	}
 }
+
+// TestLoopBudget: while Idle, rounds start IdleInterval apart, not
+// Interval apart; a kick starts one at once; once not idle, Interval
+// again.
+func TestLoopBudget(t *testing.T) {
+	const interval, idleInterval = 20 * time.Millisecond, 400 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	var idle = true
+	kick := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := Loop{Interval: interval, Fast: interval, IdleInterval: idleInterval, Kick: kick,
+		Idle: func() bool { mu.Lock(); defer mu.Unlock(); return idle },
+		Round: func(ctx context.Context, enough chan<- struct{}) Round {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			close(enough)
+			return Round{OK: true}
+		},
+		Emit: func(Round) bool { return true },
+	}
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(starts) }
+	time.Sleep(1000 * time.Millisecond)
+	// Rounds at 0, 400 and 800 ms (a slow CPU may start one late).
+	if n := count(); n < 2 || n > 4 {
+		t.Errorf("%d rounds in 1 s on a budget of one per %s: want about 3", n, idleInterval)
+	}
+	before := count()
+	kick <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for count() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if count() == before {
+		t.Error("a kick started no round while idle")
+	}
+	mu.Lock()
+	idle = false
+	mu.Unlock()
+	time.Sleep(time.Second)
+	if n := count() - before; n < 10 {
+		t.Errorf("%d rounds in 1 s once not idle: want about %d", n, time.Second/interval)
+	}
+	cancel()
+	<-done
+}

@@ -143,6 +143,8 @@ type Round struct {
 	Detail   string        // what failed, for logs and status
 	// Silent are the targets that did not answer.
 	Silent []netip.Addr
+	// Targets is how many targets the round probed.
+	Targets int
 }
 
 // ProbeAll probes every target concurrently within timeout; the round
@@ -154,7 +156,7 @@ func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, ti
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var r Round
+	r := Round{Targets: len(targets)}
 	var total time.Duration
 	for _, t := range targets {
 		wg.Add(1)
@@ -181,16 +183,21 @@ func ProbeAll(ctx context.Context, p Prober, path Path, targets []netip.Addr, ti
 	r.OK = r.Answered >= min
 	slices.SortFunc(r.Silent, netip.Addr.Compare)
 	if len(r.Silent) > 0 {
-		r.Detail = SilentDetail(r.Silent, len(targets))
+		r.Detail = SilentDetail(r.Silent, len(targets), 0)
 	}
 	return r
 }
 
-// SilentDetail says which of n targets were silent.
-func SilentDetail(silent []netip.Addr, n int) string {
+// SilentDetail says which of n targets were silent, and for how long when
+// that is known (above 0).
+func SilentDetail(silent []netip.Addr, n int, silentFor time.Duration) string {
 	names := make([]string, len(silent))
 	for i, a := range silent {
 		names[i] = a.String()
 	}
-	return fmt.Sprintf("%d of %d targets silent (%s)", len(silent), n, strings.Join(names, ", "))
+	d := ""
+	if silentFor > 0 {
+		d = fmt.Sprintf(" for %.1f s", silentFor.Seconds())
+	}
+	return fmt.Sprintf("%d of %d targets silent%s (%s)", len(silent), n, d, strings.Join(names, ", "))
 }

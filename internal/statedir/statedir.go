@@ -52,6 +52,9 @@ func (d Dirs) Session(uplink string) string { return filepath.Join(d.Lib, "sessi
 // Lease is where a DHCP uplink's lease is kept across a reboot.
 func (d Dirs) Lease(uplink string) string { return filepath.Join(d.Lib, "dhcp-"+uplink+".json") }
 
+// Usage is the data use ledger, kept across restarts (in the lib dir).
+func (d Dirs) Usage() string { return filepath.Join(d.Lib, "usage.json") }
+
 // Sticky keeps the sticky sets' sources while pathpin restarts: written
 // when it stops, taken by the first apply that makes the sets again.
 func (d Dirs) Sticky() string { return filepath.Join(d.State, "sticky.json") }

@@ -93,9 +93,23 @@ type Uplink struct {
 	Flows     *int      `json:"flows,omitempty"` // conntrack entries with this uplink's mark
 	RxBytes   uint64    `json:"rx_bytes"`
 	TxBytes   uint64    `json:"tx_bytes"`
-	RTTMillis *float64  `json:"probe_rtt_ms,omitempty"`
-	Loss      *float64  `json:"probe_loss,omitempty"` // 0..1 over the recent rounds
-	Probes    int       `json:"probe_rounds,omitempty"`
+	// RTTMillis, Loss and Probes are over the probe rounds of the last
+	// minute: the mean RTT of the answers, the share of rounds missed
+	// (0..1), and how many rounds.
+	RTTMillis *float64 `json:"probe_rtt_ms,omitempty"`
+	Loss      *float64 `json:"probe_loss,omitempty"`
+	Probes    int      `json:"probe_rounds,omitempty"`
+	// Metered: the uplink carries nothing and is probed on a budget (one
+	// target, the metered interval).
+	Metered bool `json:"probe_metered,omitempty"`
+	// Standby says why the uplink is a standby beyond its weight: "cold"
+	// (dialled or leased only when no weighted uplink is in service) or
+	// its data cap's reason.
+	Standby string `json:"standby,omitempty"`
+	// LastChange is the uplink's last change of state, and why.
+	LastChange *Change `json:"last_change,omitempty"`
+	// Usage is the data the uplink carried in its period.
+	Usage *Usage `json:"usage,omitempty"`
 	// ExcusedTargets are probe targets silent on every uplink at once:
 	// their fault, not this uplink's; its state ignores them.
 	ExcusedTargets []string `json:"excused_targets,omitempty"`
@@ -105,6 +119,24 @@ type Uplink struct {
 	// Dropped are the packets the protection dropped on arrival from
 	// this uplink's side (protect:).
 	Dropped *Dropped `json:"dropped,omitempty"`
+}
+
+// Change is a change of an uplink's state.
+type Change struct {
+	At     time.Time `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// Usage is an uplink's data use in its period, kept across restarts.
+type Usage struct {
+	Since time.Time `json:"period_start"`
+	In    uint64    `json:"bytes_in"`
+	Out   uint64    `json:"bytes_out"`
+	// Cap is the allowance (0: none), Capped whether it is reached.
+	Cap    uint64 `json:"cap_bytes,omitempty"`
+	Capped bool   `json:"capped,omitempty"`
 }
 
 // Dropped counts what pathpin's protection dropped from one uplink.
@@ -148,7 +180,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report for a person.
 func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPLINK\tSTATE\tSINCE\tINTERFACE\tLOCAL\tGATEWAY\tWEIGHT\tFLOWS\tRX\tTX\tRTT\tLOSS\tSESSION")
+	fmt.Fprintln(tw, "UPLINK\tSTATE\tSINCE\tINTERFACE\tLOCAL\tGATEWAY\tWEIGHT\tFLOWS\tRX\tTX\tRTT 1m\tLOSS 1m\tSESSION")
 	for _, u := range r.Uplinks {
 		since := "-"
 		if !u.Since.IsZero() {
@@ -176,6 +208,22 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 	for _, u := range r.Uplinks {
 		if u.Reason != "" {
 			fmt.Fprintf(w, "%s: %s\n", u.Name, u.Reason)
+		}
+		if c := u.LastChange; c != nil {
+			fmt.Fprintf(w, "%s: last change %s ago (%s), %s → %s: %s\n", u.Name, ago(now, c.At), c.At.Local().Format("15:04:05"), c.From, c.To, c.Reason)
+		}
+		if u.Standby != "" {
+			fmt.Fprintf(w, "%s: standby: %s\n", u.Name, u.Standby)
+		}
+		if u.Metered {
+			fmt.Fprintf(w, "%s: metered and carrying nothing: probed on a budget (one target, a long interval)\n", u.Name)
+		}
+		if us := u.Usage; us != nil {
+			fmt.Fprintf(w, "%s: data since %s: %s in, %s out", u.Name, us.Since.Local().Format("2 Jan 15:04"), siBytes(us.In), siBytes(us.Out))
+			if us.Cap > 0 {
+				fmt.Fprintf(w, " (%.0f%% of the cap of %s)", 100*float64(us.In+us.Out)/float64(us.Cap), siBytes(us.Cap))
+			}
+			fmt.Fprintln(w)
 		}
 		if len(u.ExcusedTargets) > 0 {
 			fmt.Fprintf(w, "%s: probe targets %s are silent on every uplink: their fault, not the uplinks'; ignored\n", u.Name, strings.Join(u.ExcusedTargets, ", "))
@@ -265,6 +313,21 @@ func humanBytes(n uint64) string {
 	i := 0
 	for f >= 1024 && i < len(units)-1 {
 		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%dB", n)
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + units[i]
+}
+
+// siBytes writes n in powers of 1000, as ISPs count data use and caps.
+func siBytes(n uint64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
 		i++
 	}
 	if i == 0 {

@@ -126,7 +126,10 @@ func TestDataCap(t *testing.T) {
 	}
 	// About 400 KB each way from ispa's address.
 	l.Router.Run("ping", "-q", "-c", "300", "-i", "0.005", "-s", "1300", "-I", l.UplinkAddrs[0], "203.0.113.10")
-	capped := func() bool { u := l.state("ispa"); return strings.Contains(u.Standby, "data cap reached") && u.Weight == 0 }
+	capped := func() bool {
+		u := l.state("ispa")
+		return strings.Contains(u.Standby, "data cap reached") && u.Weight == 0
+	}
 	for deadline := time.Now().Add(20 * time.Second); !capped(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("ispa not capped: %+v %+v\n%s", l.state("ispa"), l.state("ispa").Usage, l.logText())

@@ -13,16 +13,21 @@ import (
 const secondTarget = "203.0.113.11"
 
 // flapLab is the failover lab probing two targets with healthYAML.
-func flapLab(t *testing.T, healthYAML string) *failoverLab {
+func flapLab(t testing.TB, healthYAML string) *failoverLab {
 	l := prepareLab(t, 1, 1, healthYAML)
-	l.Server.Run("ip", "addr", "add", secondTarget+"/32", "dev", "lo")
-	for i, isp := range l.ISPs {
-		isp.Run("ip", "route", "add", secondTarget+"/32", "via", fmt.Sprintf("172.16.%d.2", i+1))
-	}
+	addSecondTarget(l)
 	l.start()
 	l.waitState("ispa", "up", 10*time.Second)
 	l.waitState("ispb", "up", 10*time.Second)
 	return l
+}
+
+// addSecondTarget puts secondTarget on the server, routed by both ISPs.
+func addSecondTarget(l *failoverLab) {
+	l.Server.Run("ip", "addr", "add", secondTarget+"/32", "dev", "lo")
+	for i, isp := range l.ISPs {
+		isp.Run("ip", "route", "add", secondTarget+"/32", "via", fmt.Sprintf("172.16.%d.2", i+1))
+	}
 }
 
 // lossy makes ns drop that percentage of the ICMP it forwards, both

@@ -5,6 +5,7 @@ package status
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/pathpin/pathpin/internal/config"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -219,9 +220,9 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 			fmt.Fprintf(w, "%s: metered and carrying nothing: probed on a budget (one target, a long interval)\n", u.Name)
 		}
 		if us := u.Usage; us != nil {
-			fmt.Fprintf(w, "%s: data since %s: %s in, %s out", u.Name, us.Since.Local().Format("2 Jan 15:04"), siBytes(us.In), siBytes(us.Out))
+			fmt.Fprintf(w, "%s: data since %s: %s in, %s out", u.Name, us.Since.Local().Format("2 Jan 15:04"), config.FormatBytes(us.In), config.FormatBytes(us.Out))
 			if us.Cap > 0 {
-				fmt.Fprintf(w, " (%.0f%% of the cap of %s)", 100*float64(us.In+us.Out)/float64(us.Cap), siBytes(us.Cap))
+				fmt.Fprintf(w, " (%.0f%% of the cap of %s)", 100*float64(us.In+us.Out)/float64(us.Cap), config.FormatBytes(us.Cap))
 			}
 			fmt.Fprintln(w)
 		}
@@ -313,21 +314,6 @@ func humanBytes(n uint64) string {
 	i := 0
 	for f >= 1024 && i < len(units)-1 {
 		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%dB", n)
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + units[i]
-}
-
-// siBytes writes n in powers of 1000, as ISPs count data use and caps.
-func siBytes(n uint64) string {
-	units := []string{"B", "KB", "MB", "GB", "TB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
 		i++
 	}
 	if i == 0 {

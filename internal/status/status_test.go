@@ -25,7 +25,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"talktalk  up", "1m30s ago", "1.5KiB", "5MiB", "3.2ms", "10%", "7@bras", "plusnet: 3 probes missed",
-		"plusnet: last change 5s ago", "up → down: 3 of 3 targets silent for 1.1 s", "30GB in, 10GB out (80% of the cap of 50GB)",
+		"plusnet: last change 5s ago", "up → down: 3 of 3 targets silent for 1.1 s", "30 GB in, 10 GB out (80% of the cap of 50 GB)",
 		"lte: standby: cold", "lte: metered and carrying nothing",
 		"cable: DHCP bound, lease 100.64.1.10/22 from 100.64.0.1, obtained 1m0s ago, renews in 29m0s, expires in 59m0s, DNS 100.64.0.53"} {
 		if !strings.Contains(b.String(), want) {

@@ -38,6 +38,7 @@ func commands() []command {
 		{"why", "say which policy a connection meets and which uplink it takes now", runWhy},
 		{"exec", "run a command whose connections leave by one uplink (--via) or as a program", runExec},
 		{"resume", "let an uplink held out by failback: never back into service", runResume},
+		{"web", "serve the status page, its JSON and Prometheus metrics (unprivileged; reads the status socket)", runWeb},
 		{"down", "remove everything pathpin installed", runDown},
 		{"discover", "find PPPoE access concentrators, or open a session", runDiscover},
 		{"padt", "terminate a PPPoE session", runPADT},

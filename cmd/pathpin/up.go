@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	pppdPath := fs.String("pppd", "/usr/sbin/pppd", "pppd to run")
 	initial := fs.Duration("discovery-initial-timeout", 0, "wait after the first PADI; doubles on each retry (default 500ms)")
 	statusGroup := fs.String("status-group", "", "group allowed to read the status socket (pathpin status without root)")
+	historyStep := fs.Duration("history-step", time.Minute, "the length of a history point (a day of them is kept)")
 	if err := parse(fs, args); err != nil || helpRequested(args) {
 		return err
 	}
@@ -66,7 +68,7 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	log := newDaemonLogger(env.stderr, f.debug)
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, PPPDir: *pppDir, Exe: exe, PPPD: *pppdPath,
-		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid,
+		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid, HistoryStep: *historyStep,
 		NewEngine: func(*config.Config) (*uplink.Engine, error) {
 			// Routes and rules, and conntrack (netfilter) for failover.
 			return newEngine(f.stateDir, log, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)

@@ -41,11 +41,51 @@ type Config struct {
 	DNS DNS
 	// Programs are the program groups policies and pathpin exec name.
 	Programs []Program
+	// Web is where pathpin web serves.
+	Web Web
+	// Notify are the webhooks told of every state change.
+	Notify []Notify
+	// Public is how each uplink's public address is found (none: it is
+	// not looked for).
+	Public PublicAddress
 	// RunPPPScripts: after its own work on ip-up and ip-down, pathpin runs
 	// the host's /etc/ppp/ip-up or ip-down (and so the hooks other packages
 	// put in ip-up.d), as pppd would have. Default true.
 	RunPPPScripts bool
 }
+
+// Web is where pathpin web listens: Listen when given, else every
+// address of the LAN interfaces and 127.0.0.1, on Port.
+type Web struct {
+	Listen []netip.AddrPort
+	Port   int
+}
+
+// Notify is one webhook: an HTTP POST of each state change.
+type Notify struct {
+	URL      string
+	Timeout  time.Duration
+	Retries  int
+	Debounce time.Duration
+	Headers  map[string]string
+	// Body is a text/template over the event; empty sends it as JSON.
+	Body string
+}
+
+// PublicAddress says where each uplink's public address is asked,
+// through the uplink: STUN servers (host:port) and HTTP endpoints that
+// echo the caller's address, in order; Interval is how often again.
+type PublicAddress struct {
+	STUN     []string
+	HTTP     []string
+	Interval time.Duration
+}
+
+// Enabled reports whether public addresses are looked for.
+func (p PublicAddress) Enabled() bool { return len(p.STUN)+len(p.HTTP) > 0 }
+
+// DefaultWebPort is pathpin web's port unless web.port says otherwise.
+const DefaultWebPort = 9430
 
 // LAN describes where clients arrive.
 type LAN struct {

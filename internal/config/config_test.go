@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -304,5 +305,69 @@ func TestParseBytes(t *testing.T) {
 	}
 	if s := FormatBytes(50e9); s != "50 GB" {
 		t.Errorf("FormatBytes(50e9) = %q", s)
+	}
+}
+
+// TestWebConfig: listen addresses with and without a port, the default
+// port, and what is refused.
+func TestWebConfig(t *testing.T) {
+	for _, tt := range []struct {
+		yaml, want, err string
+	}{
+		{"", "[] 9430", ""},
+		{"web: {listen: [10.0.0.1, 127.0.0.1:8080], port: 9000}", "[10.0.0.1:9000 127.0.0.1:8080] 9000", ""},
+		{"web: {listen: [0.0.0.0:9430]}", "", "would listen on the uplinks' side too"},
+		{"web: {listen: [lan]}", "", "is not an address to listen on"},
+		{"web: {port: 70000}", "", "is not a TCP port"},
+	} {
+		cfg, err := Parse("w.yaml", []byte(good+tt.yaml+"\n"))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.yaml, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.yaml, err)
+		case fmt.Sprint(cfg.Web.Listen, " ", cfg.Web.Port) != tt.want:
+			t.Errorf("%s: %v %d, want %s", tt.yaml, cfg.Web.Listen, cfg.Web.Port, tt.want)
+		}
+	}
+}
+
+// TestNotifyAndPublicConfig: webhooks with their defaults, public address
+// sources, and what is refused.
+func TestNotifyAndPublicConfig(t *testing.T) {
+	for _, tt := range []struct {
+		yaml  string
+		check func(*Config) bool
+		err   string
+	}{
+		{"notify: [{url: 'https://ntfy.sh/router'}]", func(c *Config) bool {
+			n := c.Notify[0]
+			return n.Timeout == 5*time.Second && n.Retries == 3 && n.Debounce == 10*time.Second
+		}, ""},
+		{"notify: [{url: 'http://10.0.0.5:8080/hook', retries: 0, debounce: 0s, body: '{{.Uplink}} is {{.To}}'}]", func(c *Config) bool {
+			return c.Notify[0].Retries == 0 && c.Notify[0].Debounce == 0 && c.Notify[0].Body != ""
+		}, ""},
+		{"notify: [{url: 'ftp://x'}]", nil, "http:// or https:// URL"},
+		{"notify: [{url: 'https://x', body: '{{.Uplink'}]", nil, "the body is a Go template"},
+		{"notify: [{url: 'https://x', retries: 11}]", nil, "must be from 0 to 10"},
+		{"public-address: {stun: ['stun.example.net:3478'], http: ['https://api.example/ip']}", func(c *Config) bool {
+			return c.Public.Enabled() && c.Public.Interval == 5*time.Minute
+		}, ""},
+		{"public-address: {stun: ['stun.example.net']}", nil, "is not host:port"},
+		{"public-address: {http: ['api.example/ip']}", nil, "is not an http:// or https:// URL"},
+	} {
+		cfg, err := Parse("n.yaml", []byte(good+tt.yaml+"\n"))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.yaml, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.yaml, err)
+		case !tt.check(cfg):
+			t.Errorf("%s: %+v %+v", tt.yaml, cfg.Notify, cfg.Public)
+		}
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -115,6 +118,11 @@ func (v *validator) config(raw *rawConfig) *Config {
 	cfg.DNS = v.dns(&raw.DNS)
 	cfg.Policies = v.policies(raw.Policies, cfg.Uplinks, lan, cfg.Programs)
 	cfg.Balance = v.balance(&raw.Balance)
+	cfg.Web = v.web(&raw.Web)
+	for i := range raw.Notify {
+		cfg.Notify = append(cfg.Notify, v.notify(i, &raw.Notify[i]))
+	}
+	cfg.Public = v.public(&raw.Public)
 	cfg.Health = v.health([]any{"health"}, &raw.Health, defaultHealth())
 	for i := range cfg.Uplinks {
 		cfg.Uplinks[i].Health = cfg.Health
@@ -518,6 +526,95 @@ func fieldName(path []any) string {
 
 // failback reads an uplink's failback: never, or {hold: 2m, move-back:
 // true}.
+// notify validates one webhook.
+func (v *validator) notify(i int, r *rawNotify) Notify {
+	at := func(k string) []any { return []any{"notify", i, k} }
+	n := Notify{URL: r.URL, Timeout: 5 * time.Second, Retries: 3, Debounce: 10 * time.Second, Headers: r.Headers, Body: r.Body}
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.fail(at("url"), "give the webhook's http:// or https:// URL, e.g. https://ntfy.sh/my-router")
+	}
+	if r.Timeout != nil {
+		n.Timeout = *r.Timeout
+		if n.Timeout < time.Second || n.Timeout > time.Minute {
+			v.fail(at("timeout"), "%s must be from 1s to 1m", n.Timeout)
+		}
+	}
+	if r.Retries != nil {
+		n.Retries = *r.Retries
+		if n.Retries < 0 || n.Retries > 10 {
+			v.fail(at("retries"), "%d must be from 0 to 10", n.Retries)
+		}
+	}
+	if r.Debounce != nil {
+		n.Debounce = *r.Debounce
+		if n.Debounce < 0 || n.Debounce > 10*time.Minute {
+			v.fail(at("debounce"), "%s must be from 0s to 10m", n.Debounce)
+		}
+	}
+	if r.Body != "" {
+		if _, err := template.New("body").Parse(r.Body); err != nil {
+			v.fail(at("body"), "%v; the body is a Go template over the event: {{.Uplink}} {{.From}} {{.To}} {{.Reason}} {{.At}}", err)
+		}
+	}
+	return n
+}
+
+// public validates where public addresses are asked.
+func (v *validator) public(r *rawPublic) PublicAddress {
+	p := PublicAddress{Interval: 5 * time.Minute}
+	for i, s := range r.STUN {
+		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+			v.fail([]any{"public-address", "stun", i}, "%q is not host:port; write one like stun.example.net:3478", s)
+			continue
+		}
+		p.STUN = append(p.STUN, s)
+	}
+	for i, s := range r.HTTP {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail([]any{"public-address", "http", i}, "%q is not an http:// or https:// URL of an endpoint that answers with the caller's address", s)
+			continue
+		}
+		p.HTTP = append(p.HTTP, s)
+	}
+	if r.Interval != nil {
+		p.Interval = *r.Interval
+		if p.Interval < time.Second || p.Interval > 24*time.Hour {
+			v.fail([]any{"public-address", "interval"}, "%s must be from 1s to 24h", p.Interval)
+		}
+	}
+	return p
+}
+
+// web validates where pathpin web listens. Whether an address is an
+// uplink's is for pathpin web to check when it starts: addresses come and
+// go.
+func (v *validator) web(r *rawWeb) Web {
+	w := Web{Port: DefaultWebPort}
+	if r.Port != nil {
+		w.Port = *r.Port
+		if w.Port < 1 || w.Port > 65535 {
+			v.fail([]any{"web", "port"}, "%d is not a TCP port", w.Port)
+		}
+	}
+	for i, l := range r.Listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(l); aerr == nil {
+				ap, err = netip.AddrPortFrom(a, uint16(w.Port)), nil
+			}
+		}
+		switch {
+		case err != nil:
+			v.fail([]any{"web", "listen", i}, "%q is not an address to listen on; write one like 10.0.0.1:9430 or 10.0.0.1", l)
+		case ap.Addr().IsUnspecified():
+			v.fail([]any{"web", "listen", i}, "%s would listen on the uplinks' side too; name the LAN's address (or leave listen out)", l)
+		default:
+			w.Listen = append(w.Listen, ap)
+		}
+	}
+	return w
+}
+
 // cap validates a data cap: bytes like 50G (powers of 1000, as ISPs
 // count) or 50GiB, a period, and for monthly the day it starts again.
 func (v *validator) cap(at []any, r *rawCap) *Cap {

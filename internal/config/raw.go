@@ -22,6 +22,9 @@ type rawConfig struct {
 	Balance  rawBalance   `yaml:"balance"`
 	DNS      rawDNS       `yaml:"dns"`
 	Programs []rawProgram `yaml:"programs"`
+	Web      rawWeb       `yaml:"web"`
+	Notify   []rawNotify  `yaml:"notify"`
+	Public   rawPublic    `yaml:"public-address"`
 	// RunPPPScripts: nil means true.
 	RunPPPScripts *bool `yaml:"run-ppp-scripts"`
 }
@@ -89,4 +92,24 @@ type rawHealth struct {
 	UpAfter         *int           `yaml:"up-after"`
 	Metered         *bool          `yaml:"metered"`
 	MeteredInterval *time.Duration `yaml:"metered-interval"`
+}
+
+type rawWeb struct {
+	Listen []string `yaml:"listen"`
+	Port   *int     `yaml:"port"`
+}
+
+type rawNotify struct {
+	URL      string            `yaml:"url"`
+	Timeout  *time.Duration    `yaml:"timeout"`
+	Retries  *int              `yaml:"retries"`
+	Debounce *time.Duration    `yaml:"debounce"`
+	Headers  map[string]string `yaml:"headers"`
+	Body     string            `yaml:"body"`
+}
+
+type rawPublic struct {
+	STUN     []string       `yaml:"stun"`
+	HTTP     []string       `yaml:"http"`
+	Interval *time.Duration `yaml:"interval"`
 }

@@ -68,6 +68,9 @@ type Counter struct {
 	mu     sync.Mutex
 	mask   uint32
 	counts map[uint32]int // by mark&mask
+	// news counts the new entries the events told of, by mark&mask,
+	// since the counter started (or the mask changed).
+	news map[uint32]uint64
 	synced bool           // counts come from a dump under mask, then events
 	exact  bool           // the last dump overlapped no event and no event was lost since
 	due    time.Time      // when to dump next (zero: not planned)
@@ -82,7 +85,24 @@ func NewCounter(mask uint32, log *slog.Logger) *Counter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Counter{log: log, rcvbuf: EventBuffer, mask: mask, counts: map[uint32]int{}}
+	return &Counter{log: log, rcvbuf: EventBuffer, mask: mask, counts: map[uint32]int{}, news: map[uint32]uint64{}}
+}
+
+// News returns the new entries the kernel's events told of since the
+// counter started, per mark&mask; false when the counter counts under
+// another mask. Entries the events missed (a burst beyond the buffer) are
+// not in it.
+func (c *Counter) News(mask uint32) (map[uint32]uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if mask != c.mask {
+		return nil, false
+	}
+	out := make(map[uint32]uint64, len(c.news))
+	for m, n := range c.news {
+		out[m] = n
+	}
+	return out, true
 }
 
 // Counts returns the entries per mark&mask and whether they were counted
@@ -117,7 +137,7 @@ func (c *Counter) SetMask(mask uint32) {
 	if mask == c.mask {
 		return
 	}
-	c.mask, c.synced, c.counts = mask, false, map[uint32]int{}
+	c.mask, c.synced, c.counts, c.news = mask, false, map[uint32]int{}, map[uint32]uint64{}
 	c.resyncNow()
 }
 
@@ -208,20 +228,24 @@ func (c *Counter) Run(ctx context.Context) error {
 // event counts one new or destroyed entry; c.mu is taken.
 func (c *Counter) event(typ uint16, family uint8, attrs []byte) {
 	c.mu.Lock()
-	add(c.counts, c.mask, typ, family, attrs)
+	if k, isNew := add(c.counts, c.mask, typ, family, attrs); isNew {
+		c.news[k]++
+	}
 	c.mu.Unlock()
 }
 
-// add applies one event to counts.
-func add(counts map[uint32]int, mask uint32, typ uint16, family uint8, attrs []byte) {
+// add applies one event to counts, and returns its mark&mask and whether
+// it told of a new entry.
+func add(counts map[uint32]int, mask uint32, typ uint16, family uint8, attrs []byte) (uint32, bool) {
 	if family != unix.AF_INET || typ>>8 != unix.NFNL_SUBSYS_CTNETLINK {
-		return
+		return 0, false
 	}
 	m, _ := markOf(attrs)
 	k := m & mask
 	switch typ & 0xff {
 	case msgNew:
 		counts[k]++
+		return k, true
 	case msgDelete:
 		if counts[k] <= 1 {
 			delete(counts, k)
@@ -229,6 +253,7 @@ func add(counts map[uint32]int, mask uint32, typ uint16, family uint8, attrs []b
 			counts[k]--
 		}
 	}
+	return k, false
 }
 
 // resync reads the table: events already waiting are dropped (the dump
@@ -250,7 +275,7 @@ func (c *Counter) resync(l *nlraw.Listener, dump *nlraw.Conn) {
 	overlapped, lost := 0, false
 	if err == nil {
 		var derr error
-		overlapped, derr = l.Drain(func(typ uint16, family uint8, attrs []byte) { add(counts, mask, typ, family, attrs) })
+		overlapped, derr = l.Drain(func(typ uint16, family uint8, attrs []byte) { _, _ = add(counts, mask, typ, family, attrs) })
 		lost = derr != nil
 		c.log.Debug("conntrack entries counted", "took", took, "entries", counts, "events meanwhile", overlapped, "lost", lost)
 	}

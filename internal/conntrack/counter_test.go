@@ -46,7 +46,7 @@ func TestAddCountsNewAndDestroyedEntries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			counts := map[uint32]int{}
 			for _, e := range tc.events {
-				add(counts, 0xff00, e.typ, e.family, e.attrs)
+				_, _ = add(counts, 0xff00, e.typ, e.family, e.attrs)
 			}
 			if got := fmt.Sprint(counts); got != tc.want {
 				t.Fatalf("counts %s, want %s", got, tc.want)

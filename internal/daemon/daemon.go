@@ -49,6 +49,8 @@ type Options struct {
 	// PPPDir holds the host's ip-up and ip-down scripts, run after
 	// pathpin's own work (default /etc/ppp).
 	PPPDir string
+	// HistoryStep is a history point's length (0: a minute).
+	HistoryStep time.Duration
 	// UsageRead is how often the data use counters are read (0: every
 	// 5 s).
 	UsageRead time.Duration
@@ -103,6 +105,11 @@ type Daemon struct {
 	// use and tells of caps.
 	cold  coldOwner
 	usage *usageOwner
+	// hist keeps the points and changes the status socket serves.
+	hist *historyOwner
+	// applies counts the applies and their time, for metrics (d.mu).
+	applies      uint64
+	applySeconds float64
 }
 
 // Run runs the daemon until ctx ends, then stops pppd (with PADT), removes
@@ -137,7 +144,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		cfg: cfg, engine: engine, uplinks: map[string]*uplinkState{}, ppp: newPPPoEOwner(), dhcpOwn: newDHCPOwner(),
 		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log),
-		cold: coldOwner{started: time.Now(), stopping: map[string]bool{}}, usage: newUsageOwner(opt.dirs().Usage(), opt.Log, opt.UsageRead)}
+		cold: coldOwner{started: time.Now(), stopping: map[string]bool{}}, usage: newUsageOwner(opt.dirs().Usage(), opt.Log, opt.UsageRead),
+		hist: newHistoryOwner(opt.HistoryStep)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -195,6 +203,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	}()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.usage.run(workers, d) }()
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.runHistory(workers) }()
 	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

@@ -186,7 +186,7 @@ func (d *Daemon) noteServiceChanges(before, after []uplink.Status, now time.Time
 		if from == to && !ok {
 			continue
 		}
-		s.noteChange(now, from, to, why)
+		d.noteChange(st.Name, s, now, from, to, why)
 	}
 }
 
@@ -197,7 +197,12 @@ func (d *Daemon) apply(ctx context.Context) error {
 	cfg, engine := d.effective(d.cfg), d.engine
 	held := d.holds()
 	d.mu.Unlock()
+	start := time.Now()
 	p, err := engine.Apply(ctx, uplink.Input{Config: cfg, Holds: held, Leases: d.engineLeases(cfg), Cgroups: d.execs.cgroups(cfg)})
+	d.mu.Lock()
+	d.applies++
+	d.applySeconds += time.Since(start).Seconds()
+	d.mu.Unlock()
 	d.log.Debug("apply", "changed", err == nil && !p.Changes.Empty(), "err", err)
 	if err != nil {
 		d.log.Error("apply failed", "err", err)

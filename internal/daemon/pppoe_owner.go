@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/pppoe"
@@ -19,11 +20,12 @@ type pppoeOwner struct {
 
 	mu       sync.Mutex
 	sessions map[string]*pppoe.Session
+	since    map[string]time.Time // when each session began
 	pids     map[string]int
 }
 
 func newPPPoEOwner() *pppoeOwner {
-	return &pppoeOwner{tasks: map[string]*task{}, sessions: map[string]*pppoe.Session{}, pids: map[string]int{}}
+	return &pppoeOwner{tasks: map[string]*task{}, sessions: map[string]*pppoe.Session{}, since: map[string]time.Time{}, pids: map[string]int{}}
 }
 
 // stopChanged stops the tasks of uplinks cfg drops or changes, waits for
@@ -89,17 +91,19 @@ func (o *pppoeOwner) setSession(name string, s *pppoe.Session) {
 	defer o.mu.Unlock()
 	if s == nil {
 		delete(o.sessions, name)
+		delete(o.since, name)
 	} else {
 		o.sessions[name] = s
+		o.since[name] = time.Now()
 	}
 }
 
-// session is the uplink's session, for status.
-func (o *pppoeOwner) session(name string) (*pppoe.Session, bool) {
+// session is the uplink's session and when it began, for status.
+func (o *pppoeOwner) session(name string) (*pppoe.Session, time.Time, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s, ok := o.sessions[name]
-	return s, ok
+	return s, o.since[name], ok
 }
 
 // setPID records the pppd an uplink runs now (0: none), so that hook

@@ -118,7 +118,7 @@ func (d *Daemon) setColdReason(u config.Uplink, r uplink.Reason, from, to, why s
 	} else {
 		s.dhcp = r
 	}
-	s.noteChange(time.Now(), from, to, why)
+	d.noteChange(u.Name, s, time.Now(), from, to, why)
 }
 
 // coldStopped takes a cold standby's end: idle again, its lease

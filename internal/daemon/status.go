@@ -1,18 +1,22 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pathpin/pathpin/hooks"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/health"
+	"github.com/pathpin/pathpin/internal/history"
 	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/internal/status"
@@ -41,9 +45,34 @@ func (d *Daemon) listenStatus() (net.Listener, error) {
 	return l, nil
 }
 
-// serveStatus answers each connection with the current report as JSON.
+// StatusRequest is what a client of the status socket asks for, as one
+// JSON line: "status" (the report, also for an empty line) or "history".
+type StatusRequest struct {
+	Want string `json:"want"`
+}
+
+// maxStatusRequest bounds a request line.
+const maxStatusRequest = 1024
+
+// serveStatus answers each connection's request with the report or the
+// history, as JSON.
 func (d *Daemon) serveStatus(l net.Listener) {
-	hooks.ServeConns(l, nil, func(c net.Conn) { _ = json.NewEncoder(c).Encode(d.report()) })
+	hooks.ServeConns(l, nil, func(c net.Conn) {
+		line, err := bufio.NewReader(io.LimitReader(c, maxStatusRequest)).ReadString('\n')
+		var req StatusRequest
+		if err != nil || (strings.TrimSpace(line) != "" && json.Unmarshal([]byte(line), &req) != nil) {
+			_ = json.NewEncoder(c).Encode(map[string]string{"error": `send one JSON line: {"want":"status"} or {"want":"history"}`})
+			return
+		}
+		switch req.Want {
+		case "", "status":
+			_ = json.NewEncoder(c).Encode(d.report())
+		case "history":
+			_ = json.NewEncoder(c).Encode(d.historyReport())
+		default:
+			_ = json.NewEncoder(c).Encode(map[string]string{"error": fmt.Sprintf("%q is not something the status socket serves; ask for status or history", req.Want)})
+		}
+	})
 }
 
 // report is the daemon's view, with live counters from the kernel.
@@ -84,15 +113,20 @@ func (d *Daemon) report() *status.Report {
 				u.ExcusedTargets = append(u.ExcusedTargets, a.String())
 			}
 		}
-		if s, ok := d.ppp.session(st.Name); ok {
-			u.Session = &status.Session{ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
+		if s, since, ok := d.ppp.session(st.Name); ok {
+			u.Session = &status.Session{Since: since, ID: s.ID, ACName: s.ACName, ACMAC: s.ACMAC.String()}
 		}
+		if h, ok := d.uplinks[st.Name]; ok {
+			u.ProbeRoundsTotal = h.rounds
+		}
+		u.Failovers = maps.Clone(d.hist.failovers[st.Name])
 		u.Lease = d.leaseStatus(st.Name)
 		if c, ok := cfg.Uplink(st.Name); ok {
 			u.Usage = d.usage.report(c)
 		}
 		r.Uplinks = append(r.Uplinks, u)
 	}
+	r.Applies = &status.Applies{Count: d.applies, Seconds: d.applySeconds}
 	d.mu.Unlock()
 	addCounters(r, cfg, d.flows)
 	addDrops(r, cfg, d.domains)
@@ -156,6 +190,10 @@ func addCounters(r *status.Report, cfg *config.Config, counter *conntrack.Counte
 	if !ok {
 		flows, _ = conntrack.CountByMark(cfg.MarkMask)
 	}
+	var news map[uint32]uint64
+	if counter != nil {
+		news, _ = counter.News(cfg.MarkMask)
+	}
 	for i := range r.Uplinks {
 		u := &r.Uplinks[i]
 		if l, err := netlink.LinkByName(u.Interface); err == nil && l.Attrs().Statistics != nil {
@@ -165,6 +203,12 @@ func addCounters(r *status.Report, cfg *config.Config, counter *conntrack.Counte
 			if up, ok := cfg.Uplink(u.Name); ok {
 				n := flows[up.Mark]
 				u.Flows = &n
+			}
+		}
+		if news != nil {
+			if up, ok := cfg.Uplink(u.Name); ok {
+				n := news[up.Mark]
+				u.NewConns = &n
 			}
 		}
 	}
@@ -187,16 +231,37 @@ func KernelReport(ctx context.Context, cfg *config.Config, engine *uplink.Engine
 
 // QueryStatus asks a running daemon for its report.
 func QueryStatus(ctx context.Context, stateDir string) (*status.Report, error) {
-	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, "unix", statedir.Dirs{State: stateDir}.StatusSocket())
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	var r status.Report
-	if err := json.NewDecoder(io.LimitReader(c, hooks.MaxMessage)).Decode(&r); err != nil {
+	if err := queryStatusSocket(ctx, stateDir, "status", &r, hooks.MaxMessage); err != nil {
 		return nil, fmt.Errorf("reading the daemon's status: %w", err)
 	}
 	return &r, nil
+}
+
+// QueryHistory asks a running daemon for its history.
+func QueryHistory(ctx context.Context, stateDir string) (*history.History, error) {
+	var h history.History
+	if err := queryStatusSocket(ctx, stateDir, "history", &h, maxHistory); err != nil {
+		return nil, fmt.Errorf("reading the daemon's history: %w", err)
+	}
+	return &h, nil
+}
+
+// maxHistory bounds a history answer: a day of points for 64 uplinks.
+const maxHistory = 64 << 20
+
+// queryStatusSocket asks the daemon's status socket for want and decodes
+// the answer into v.
+func queryStatusSocket(ctx context.Context, stateDir, want string, v any, limit int64) error {
+	var dialer net.Dialer
+	c, err := dialer.DialContext(ctx, "unix", statedir.Dirs{State: stateDir}.StatusSocket())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := json.NewEncoder(c).Encode(StatusRequest{Want: want}); err != nil {
+		return err
+	}
+	return json.NewDecoder(io.LimitReader(c, limit)).Decode(v)
 }

@@ -38,6 +38,8 @@ type uplinkState struct {
 	// oldest first; metered whether the last round was a budget's.
 	samples []sample
 	metered bool
+	// rounds counts its decided probe rounds.
+	rounds uint64
 	// last is the last probe round and when it came; suspect when this
 	// run of misses began (zero while the uplink answers).
 	last    health.Round
@@ -144,7 +146,7 @@ func (d *Daemon) capChanged(name, reason string, now time.Time) {
 	if reason == "" {
 		from, to, why = "standby", "up", "a new data period began: back to its weight"
 	}
-	s.noteChange(now, from, to, why)
+	d.noteChange(name, s, now, from, to, why)
 	d.mu.Unlock()
 	d.log.Warn("uplink data cap", "uplink", name, "now", to, "reason", why)
 	d.runOnChangeEvent(name, from, to, why)
@@ -267,10 +269,11 @@ func (d *Daemon) handle(ev event) (apply, left bool) {
 			rtt = r.RTT
 		}
 		s.addSample(now, ok, rtt)
+		s.rounds++
 		tr = s.machine.Probe(now, ok, detail)
 	}
 	if tr != nil {
-		s.noteChange(now, tr.From.String(), tr.To.String(), tr.Reason)
+		d.noteChange(ev.uplink, s, now, tr.From.String(), tr.To.String(), tr.Reason)
 	}
 	d.mu.Unlock()
 	if tr == nil {

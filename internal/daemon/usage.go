@@ -151,3 +151,14 @@ func (o *usageOwner) report(u *config.Uplink) *status.Usage {
 	}
 	return r
 }
+
+// totals is each uplink's use in its period so far, in and out, by name.
+func (o *usageOwner) totals() map[string][2]uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string][2]uint64{}
+	for name, a := range o.ledger.Uplinks {
+		out[name] = [2]uint64{a.In, a.Out}
+	}
+	return out
+}

@@ -5,11 +5,12 @@ package status
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/pathpin/pathpin/internal/config"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pathpin/pathpin/internal/config"
 )
 
 // Report is the whole status.
@@ -24,6 +25,14 @@ type Report struct {
 	Domains []Domain `json:"domains,omitempty"`
 	// DNS counts the answers pathpin read for them.
 	DNS *DNSAnswers `json:"dns_answers,omitempty"`
+	// Applies counts the daemon's applies and the time they took.
+	Applies *Applies `json:"applies,omitempty"`
+}
+
+// Applies counts the daemon's applies since it started.
+type Applies struct {
+	Count   uint64  `json:"count"`
+	Seconds float64 `json:"seconds_total"`
 }
 
 // Domain is one domain policy's set of addresses.
@@ -111,6 +120,16 @@ type Uplink struct {
 	LastChange *Change `json:"last_change,omitempty"`
 	// Usage is the data the uplink carried in its period.
 	Usage *Usage `json:"usage,omitempty"`
+	// NewConns counts the new connections with its mark since the daemon
+	// started (from conntrack's events); ProbeRoundsTotal its probe
+	// rounds; Failovers its changes out of service by cause.
+	NewConns         *uint64           `json:"new_connections,omitempty"`
+	ProbeRoundsTotal uint64            `json:"probe_rounds_total,omitempty"`
+	Failovers        map[string]uint64 `json:"failovers,omitempty"`
+	// PublicAddress is the address the internet sees the uplink by, as
+	// found through it (STUN or an HTTP echo); PublicSource says which.
+	PublicAddress string `json:"public_address,omitempty"`
+	PublicSource  string `json:"public_address_source,omitempty"`
 	// ExcusedTargets are probe targets silent on every uplink at once:
 	// their fault, not this uplink's; its state ignores them.
 	ExcusedTargets []string `json:"excused_targets,omitempty"`
@@ -151,7 +170,9 @@ type Dropped struct {
 
 // Session is a PPPoE uplink's session.
 type Session struct {
-	ID     uint16 `json:"id"`
+	// Since is when pppd started on it.
+	Since  time.Time `json:"since,omitzero"`
+	ID     uint16    `json:"id"`
 	ACName string `json:"ac_name"`
 	ACMAC  string `json:"ac_mac"`
 }

@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathpin/pathpin/internal/history"
+)
+
+// historyStep is a history point's length (Options.HistoryStep in tests).
+const historyStep = time.Minute
+
+// historyOwner keeps each uplink's points and the last state changes,
+// and what the metrics count since the start: failovers by cause. Its
+// fields are guarded by d.mu; it lives across reloads.
+type historyOwner struct {
+	step   time.Duration
+	rings  map[string]*history.Ring
+	events history.Events
+	// failovers counts each uplink's changes out of service by cause.
+	failovers map[string]map[string]uint64
+	// The cumulative counts at the last point, to take each step's part.
+	lastNew map[string]uint64
+	lastIn  map[string]uint64
+	lastOut map[string]uint64
+}
+
+func newHistoryOwner(step time.Duration) *historyOwner {
+	if step <= 0 {
+		step = historyStep
+	}
+	return &historyOwner{step: step, rings: map[string]*history.Ring{}, failovers: map[string]map[string]uint64{},
+		lastNew: map[string]uint64{}, lastIn: map[string]uint64{}, lastOut: map[string]uint64{}}
+}
+
+// noteChange records a change of uplink name's state: in its status, in
+// the log of changes, and, when it left service, in the failover counts.
+// Call with d.mu held.
+func (d *Daemon) noteChange(name string, s *uplinkState, now time.Time, from, to, reason string) {
+	s.noteChange(now, from, to, reason)
+	h := d.hist
+	h.events.Add(history.Event{At: now, Uplink: name, From: from, To: to, Reason: reason})
+	if (from == "up" || from == "degraded") && (to == "down" || to == "standby") {
+		if h.failovers[name] == nil {
+			h.failovers[name] = map[string]uint64{}
+		}
+		h.failovers[name][causeOf(reason)]++
+	}
+}
+
+// causeOf sorts a reason into the few causes metrics count failovers by.
+func causeOf(reason string) string {
+	r := strings.ToLower(reason)
+	for _, c := range []struct{ has, cause string }{
+		{"carrier", "carrier"}, {"no interface", "link"}, {"link", "link"}, {"data cap", "cap"}, {"cold standby", "standby"},
+		{"probe", "probes"}, {"targets silent", "probes"}, {"lease", "dhcp"}, {"dhcp", "dhcp"}, {"ppp", "ppp"},
+		{"refused", "refused"}, {"address", "address"},
+	} {
+		if strings.Contains(r, c.has) {
+			return c.cause
+		}
+	}
+	return "other"
+}
+
+// runHistory adds a point per uplink every step until ctx ends.
+func (d *Daemon) runHistory(ctx context.Context) {
+	t := time.NewTicker(d.hist.step)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			d.addPoints(now)
+		}
+	}
+}
+
+// addPoints takes one point of every uplink: the probes of the step, the
+// state now, and the step's part of the counters.
+func (d *Daemon) addPoints(now time.Time) {
+	cfg := d.currentConfig()
+	news, _ := d.flows.News(cfg.MarkMask)
+	flows, _ := d.flows.Counts(cfg.MarkMask)
+	use := d.usage.totals()
+	r := d.report()
+	state := map[string]string{}
+	for _, u := range r.Uplinks {
+		state[u.Name] = u.State
+		if u.Standby != "" && u.State == "down" {
+			state[u.Name] = "standby"
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.hist
+	for _, u := range cfg.Uplinks {
+		s := d.uplinks[u.Name]
+		if s == nil {
+			continue
+		}
+		p := history.Point{T: now, State: state[u.Name], Flows: flows[u.Mark]}
+		p.RTTP50, p.RTTMax, p.Loss = s.stepProbes(now, h.step)
+		n := news[u.Mark]
+		p.NewConns, h.lastNew[u.Name] = since(h.lastNew[u.Name], n), n
+		in, out := use[u.Name][0], use[u.Name][1]
+		p.BytesIn, h.lastIn[u.Name] = since(h.lastIn[u.Name], in), in
+		p.BytesOut, h.lastOut[u.Name] = since(h.lastOut[u.Name], out), out
+		ring := h.rings[u.Name]
+		if ring == nil {
+			ring = &history.Ring{}
+			h.rings[u.Name] = ring
+		}
+		ring.Add(p)
+	}
+	// An uplink a reload took away takes its history with it.
+	for name := range h.rings {
+		if _, ok := cfg.Uplink(name); !ok {
+			delete(h.rings, name)
+		}
+	}
+}
+
+// since is what a cumulative count gained; a count that went back (a new
+// period, a new counter) counts from zero.
+func since(last, now uint64) uint64 {
+	if now < last {
+		return now
+	}
+	return now - last
+}
+
+// stepProbes is the median and largest RTT (ms) and the loss of the
+// probe rounds within the last step.
+func (s *uplinkState) stepProbes(now time.Time, step time.Duration) (p50, maxRTT, loss float64) {
+	var rtts []float64
+	n, lost := 0, 0
+	for _, x := range s.samples {
+		if now.Sub(x.at) > step {
+			continue
+		}
+		n++
+		if !x.ok {
+			lost++
+		}
+		if x.rtt > 0 {
+			rtts = append(rtts, float64(x.rtt)/float64(time.Millisecond))
+		}
+	}
+	if len(rtts) > 0 {
+		slices.Sort(rtts)
+		p50, maxRTT = rtts[len(rtts)/2], rtts[len(rtts)-1]
+	}
+	if n > 0 {
+		loss = float64(lost) / float64(n)
+	}
+	return p50, maxRTT, loss
+}
+
+// historyReport is the history the status socket serves.
+func (d *Daemon) historyReport() *history.History {
+	cfg := d.currentConfig()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := &history.History{StepSeconds: int(d.hist.step / time.Second), Events: d.hist.events.List()}
+	for _, u := range cfg.Uplinks {
+		uh := history.UplinkHistory{Name: u.Name, Points: []history.Point{}}
+		if r := d.hist.rings[u.Name]; r != nil {
+			uh.Points = r.Points()
+		}
+		out.Uplinks = append(out.Uplinks, uh)
+	}
+	return out
+}

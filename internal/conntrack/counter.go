@@ -70,12 +70,12 @@ type Counter struct {
 	counts map[uint32]int // by mark&mask
 	// news counts the new entries the events told of, by mark&mask,
 	// since the counter started (or the mask changed).
-	news map[uint32]uint64
-	synced bool           // counts come from a dump under mask, then events
-	exact  bool           // the last dump overlapped no event and no event was lost since
-	due    time.Time      // when to dump next (zero: not planned)
-	tries  int            // dumps in a row that overlapped events
-	next   time.Time      // no dump before this: the last one's cost, spaced
+	news   map[uint32]uint64
+	synced bool      // counts come from a dump under mask, then events
+	exact  bool      // the last dump overlapped no event and no event was lost since
+	due    time.Time // when to dump next (zero: not planned)
+	tries  int       // dumps in a row that overlapped events
+	next   time.Time // no dump before this: the last one's cost, spaced
 	l      *nlraw.Listener
 }
 

@@ -173,8 +173,8 @@ type Session struct {
 	// Since is when pppd started on it.
 	Since  time.Time `json:"since,omitzero"`
 	ID     uint16    `json:"id"`
-	ACName string `json:"ac_name"`
-	ACMAC  string `json:"ac_mac"`
+	ACName string    `json:"ac_name"`
+	ACMAC  string    `json:"ac_mac"`
 }
 
 // Lease is a DHCP uplink's client and its lease.

@@ -1,0 +1,96 @@
+package notify
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// holdFactor times the debounce is the longest an uplink's changes are
+// held when it never goes quiet.
+const holdFactor = 5
+
+// A debouncer holds the changes of each uplink until the uplink has been
+// quiet for a while, and merges them into one net change. It does not
+// lock: its owner does.
+type debouncer struct {
+	quiet   time.Duration // how long an uplink must be quiet
+	maxHold time.Duration // the longest a change is held (0: no bound)
+	held    map[string]*held
+}
+
+// held is what a debouncer holds for one uplink.
+type held struct {
+	from    string    // the state before the first change held
+	last    Event     // the last change
+	first   time.Time // when the first change came
+	due     time.Time // when to release it
+	changes int       // how many changes were merged
+}
+
+// newDebouncer returns a debouncer with the given quiet period, holding
+// changes for at most holdFactor times that.
+func newDebouncer(quiet time.Duration) *debouncer {
+	return &debouncer{quiet: quiet, maxHold: holdFactor * quiet, held: map[string]*held{}}
+}
+
+// add holds ev, a change that came at now.
+func (d *debouncer) add(ev Event, now time.Time) {
+	h := d.held[ev.Uplink]
+	if h == nil {
+		h = &held{from: ev.From, first: now}
+		d.held[ev.Uplink] = h
+	}
+	h.last = ev
+	h.changes++
+	h.due = now.Add(d.quiet)
+	if limit := h.first.Add(d.maxHold); d.maxHold > 0 && h.due.After(limit) {
+		h.due = limit
+	}
+}
+
+// A release is what a debouncer lets go for one uplink: its net change,
+// or none (send false) when the uplink is back where it started.
+type release struct {
+	ev      Event
+	send    bool
+	changes int       // how many changes were merged
+	due     time.Time // when it became due
+}
+
+// release lets go of the uplinks whose quiet period has ended by now, in
+// the order they became due.
+func (d *debouncer) release(now time.Time) []release {
+	var out []release
+	for name, h := range d.held {
+		if h.due.After(now) {
+			continue
+		}
+		delete(d.held, name)
+		ev := h.last
+		ev.From = h.from
+		out = append(out, release{ev: ev, send: ev.From != ev.To, changes: h.changes, due: h.due})
+	}
+	slices.SortFunc(out, func(a, b release) int {
+		if c := a.due.Compare(b.due); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ev.Uplink, b.ev.Uplink)
+	})
+	return out
+}
+
+// next returns when the first quiet period ends; false when nothing is
+// held.
+func (d *debouncer) next() (time.Time, bool) {
+	var first time.Time
+	for _, h := range d.held {
+		if first.IsZero() || h.due.Before(first) {
+			first = h.due
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// len is how many uplinks have changes held.
+func (d *debouncer) len() int { return len(d.held) }

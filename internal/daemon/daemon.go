@@ -19,6 +19,7 @@ import (
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/conntrack"
 	"github.com/pathpin/pathpin/internal/lock"
+	"github.com/pathpin/pathpin/internal/notify"
 	"github.com/pathpin/pathpin/internal/pppd"
 	"github.com/pathpin/pathpin/internal/statedir"
 	"github.com/pathpin/pathpin/uplink"
@@ -107,6 +108,10 @@ type Daemon struct {
 	usage *usageOwner
 	// hist keeps the points and changes the status socket serves.
 	hist *historyOwner
+	// notifier sends the webhooks (d.mu; nil: none); notifyRun is the
+	// applier's handle on it.
+	notifier  *notify.Notifier
+	notifyRun *notifyOwner
 	// applies counts the applies and their time, for metrics (d.mu).
 	applies      uint64
 	applySeconds float64
@@ -186,6 +191,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	workers, stopWorkers := context.WithCancel(context.Background())
 	var workersDone sync.WaitGroup
 	d.cold.ctx, d.cold.wg = workers, &workersDone
+	d.startNotify(workers, cfg)
+	defer d.stopNotify()
 	d.ppp.start(workers, &workersDone, d, d.cfg)
 	d.dhcpOwn.start(workers, &workersDone, d, d.cfg)
 	workersDone.Add(1)

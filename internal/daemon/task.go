@@ -63,6 +63,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	d.ppp.start(ctx, wg, d, cfg)
 	d.dhcpOwn.start(ctx, wg, d, cfg)
 	d.health.start(ctx, d)
+	d.startNotify(ctx, cfg)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
 }
 

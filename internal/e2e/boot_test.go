@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -185,6 +186,55 @@ func (b *booted) exec() {
 	})
 	b.ispa.Run("ip", "link", "set", "cpe", "up")
 	b.waitFor("plusnet carrying again", 90*time.Second, b.bothCarry)
+}
+
+// web starts the status page's unit (the package does not enable it): a
+// dynamic user in the pathpin group, no root, serving the LAN client the
+// daemon's status and metrics on the LAN's address, and nothing on an
+// uplink's.
+func (b *booted) web() {
+	t := b.t
+	b.run("systemctl", "start", "pathpin-web")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return b.client.Dial(addr, 2*time.Second)
+		},
+	}}
+	var status string
+	b.waitFor("pathpin web to answer the LAN client", 30*time.Second, func() bool {
+		r, err := client.Get("http://10.0.0.1:9430/api/status")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		body, _ := io.ReadAll(r.Body)
+		status = string(body)
+		return r.StatusCode == 200
+	})
+	if !strings.Contains(status, `"source":"daemon"`) || !strings.Contains(status, `"name":"plusnet"`) {
+		t.Errorf("/api/status from pathpin-web.service:\n%s", status)
+	}
+	r, err := client.Get("http://10.0.0.1:9430/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(metrics), "pathpin_up 1") || !strings.Contains(string(metrics), `pathpin_uplink_up{uplink="talktalk"} 1`) {
+		t.Errorf("/metrics from pathpin-web.service:\n%s", metrics)
+	}
+	pid := strings.TrimSpace(b.run("systemctl", "show", "-p", "MainPID", "--value", "pathpin-web"))
+	if user := strings.TrimSpace(b.run("ps", "-o", "user=", "-p", pid)); user == "root" || user == "" {
+		t.Errorf("pathpin web runs as %q", user)
+	}
+	if _, err := b.client.Dial("192.168.1.2:9430", time.Second); err == nil {
+		t.Error("pathpin web answers on an uplink's address")
+	}
+	security, _ := exec.Command("systemd-analyze", "security", "--no-pager", "pathpin-web.service").CombinedOutput()
+	if m := regexp.MustCompile(`Overall exposure level for pathpin-web.service: ([0-9.]+)`).FindSubmatch(security); m != nil {
+		fmt.Printf("BENCH-SECURITY systemd-analyze security pathpin-web.service: exposure %s\n", m[1])
+	}
+	b.run("systemctl", "stop", "pathpin-web")
 }
 
 // TestAskLocalDNS asks the resolver on 127.0.0.1 for local.example and
@@ -395,6 +445,7 @@ func TestBooted(t *testing.T) {
 	}
 
 	b.exec()
+	b.web()
 
 	// Reload after a weight change: applied, established connections kept.
 	var kept []*netnstest.SourceConn

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -24,9 +25,17 @@ type held struct {
 	from    string    // the state before the first change held
 	last    Event     // the last change
 	first   time.Time // when the first change came
+	lastAt  time.Time // when the last change came
 	due     time.Time // when to release it
 	changes int       // how many changes were merged
+	// outage: one of the changes took the uplink out of service (down
+	// or standby), so a return to where it started is still news.
+	outage bool
 }
+
+// outOfService reports whether an uplink in state s takes no new
+// connections.
+func outOfService(s string) bool { return s == "down" || s == "standby" }
 
 // newDebouncer returns a debouncer with the given quiet period, holding
 // changes for at most holdFactor times that.
@@ -41,8 +50,9 @@ func (d *debouncer) add(ev Event, now time.Time) {
 		h = &held{from: ev.From, first: now}
 		d.held[ev.Uplink] = h
 	}
-	h.last = ev
+	h.last, h.lastAt = ev, now
 	h.changes++
+	h.outage = h.outage || outOfService(ev.To)
 	h.due = now.Add(d.quiet)
 	if limit := h.first.Add(d.maxHold); d.maxHold > 0 && h.due.After(limit) {
 		h.due = limit
@@ -69,7 +79,14 @@ func (d *debouncer) release(now time.Time) []release {
 		delete(d.held, name)
 		ev := h.last
 		ev.From = h.from
-		out = append(out, release{ev: ev, send: ev.From != ev.To, changes: h.changes, due: h.due})
+		send := ev.From != ev.To
+		if !send && h.outage && !outOfService(ev.To) {
+			// Out of service and back within the quiet period: one
+			// message says so, where every change would have been one.
+			send = true
+			ev.Reason = fmt.Sprintf("flapped: out of service and back, %d changes in %s; last: %s", h.changes, h.lastAt.Sub(h.first).Round(time.Millisecond), ev.Reason)
+		}
+		out = append(out, release{ev: ev, send: send, changes: h.changes, due: h.due})
 	}
 	slices.SortFunc(out, func(a, b release) int {
 		if c := a.due.Compare(b.due); c != 0 {

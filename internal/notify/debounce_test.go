@@ -38,12 +38,22 @@ func TestDebouncer(t *testing.T) {
 			at(119),
 			at(120, "wan1 up→down r3"),
 		}},
-		{name: "up→down→up is nothing", quiet: 100 * time.Millisecond, steps: []step{
+		{name: "up→down→up is one message: it was out of service", quiet: 100 * time.Millisecond, steps: []step{
 			add(0, ev("wan1", "up", "down", "r1")),
 			add(50, ev("wan1", "down", "up", "r2")),
 			at(149),
-			at(150, "wan1 none"),
+			at(150, "wan1 up→up flapped: out of service and back, 2 changes in 50ms; last: r2"),
 			at(1000),
+		}},
+		{name: "up→degraded→up is nothing: always in service", quiet: 100 * time.Millisecond, steps: []step{
+			add(0, ev("wan1", "up", "degraded", "r1")),
+			add(50, ev("wan1", "degraded", "up", "r2")),
+			at(150, "wan1 none"),
+		}},
+		{name: "down→up→down is nothing: never back for long", quiet: 100 * time.Millisecond, steps: []step{
+			add(0, ev("wan1", "down", "recovering", "r1")),
+			add(10, ev("wan1", "recovering", "down", "r2")),
+			at(110, "wan1 none"),
 		}},
 		{name: "up→down→standby is up→standby", quiet: 100 * time.Millisecond, steps: []step{
 			add(0, ev("wan1", "up", "down", "r1")),

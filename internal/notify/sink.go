@@ -59,7 +59,10 @@ func (s *sink) add(ev Event, now time.Time) {
 	}
 	overflow := false
 	if s.deb == nil {
-		overflow = s.enqueue(ev)
+		// Without a debounce, a change that changes nothing is no news.
+		if ev.From != ev.To {
+			overflow = s.enqueue(ev)
+		}
 	} else {
 		s.deb.add(ev, now)
 		signal(s.wake)
@@ -70,12 +73,9 @@ func (s *sink) add(ev Event, now time.Time) {
 	}
 }
 
-// enqueue queues message ev, unless it changes nothing; true when it made
-// the queue start dropping. Call with s.mu held.
+// enqueue queues message ev; true when it made the queue start dropping.
+// Call with s.mu held.
 func (s *sink) enqueue(ev Event) (overflow bool) {
-	if ev.From == ev.To {
-		return false
-	}
 	if s.q.push(ev) {
 		s.dropped.Add(1)
 		overflow, s.overflowing = !s.overflowing, true

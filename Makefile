@@ -33,8 +33,10 @@ unit:
 ## end-to-end tests in the VM (a stock Debian kernel with PPP and 802.1Q).
 test: deps lint test-host test-arm deb test-vm
 
+## test-host: the status page's screenshots are kept in build/artifacts.
 test-host:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	mkdir -p build/artifacts
+	PATHPIN_ARTIFACTS=$(CURDIR)/build/artifacts $(GO) test -race -count=1 -timeout 20m ./...
 
 ## test-arm: every package's unit tests built for the Pi 2 (linux/arm,
 ## GOARM=7), run under qemu-arm-static as an unprivileged user.

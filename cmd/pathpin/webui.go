@@ -1,6 +1,10 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
 
-// webUI is the status page's handler (nil: none yet).
-func webUI() http.Handler { return nil }
+	"github.com/pathpin/pathpin/internal/webui"
+)
+
+// webUI is the status page's handler.
+func webUI() http.Handler { return webui.Handler() }

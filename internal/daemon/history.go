@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pathpin/pathpin/internal/history"
+	"github.com/pathpin/pathpin/uplink"
 )
 
 // historyStep is a history point's length (Options.HistoryStep in tests).
@@ -86,16 +87,24 @@ func (d *Daemon) addPoints(now time.Time) {
 	news, _ := d.flows.News(cfg.MarkMask)
 	flows, _ := d.flows.Counts(cfg.MarkMask)
 	use := d.usage.totals()
-	r := d.report()
-	state := map[string]string{}
-	for _, u := range r.Uplinks {
-		state[u.Name] = u.State
-		if u.Standby != "" && u.State == "down" {
-			state[u.Name] = "standby"
-		}
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	state := map[string]string{}
+	for _, st := range d.statuses {
+		state[st.Name] = "down"
+		s := d.uplinks[st.Name]
+		switch {
+		case s == nil:
+		case st.Up() || st.Reason.Cause == uplink.HealthDown:
+			m, _, _ := s.machine.State()
+			state[st.Name] = m.String()
+		case st.Uplink.Cold:
+			state[st.Name] = "standby"
+		}
+		if s != nil && s.capped != "" {
+			state[st.Name] = "standby"
+		}
+	}
 	h := d.hist
 	for _, u := range cfg.Uplinks {
 		s := d.uplinks[u.Name]

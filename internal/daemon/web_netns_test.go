@@ -36,17 +36,24 @@ func openToOthers(t testing.TB, dir string) {
 }
 
 // startWeb runs pathpin web in the router's namespace as an unprivileged
-// user (nobody, with the given supplementary groups) and waits until it
-// answers on addr.
-func startWeb(t *testing.T, l *failoverLab, cfg, addr string, groups string) {
+// user (nobody, with the given supplementary groups; "root": as root) and
+// waits until it answers on addr.
+func startWeb(t testing.TB, l *failoverLab, cfg, addr string, groups string) {
 	t.Helper()
 	args := []string{"--reuid=65534", "--regid=4242", "--inh-caps=-all"}
-	if groups == "" {
+	switch groups {
+	case "root":
+		// As root (benchmarks): no setpriv.
+		args = nil
+	case "":
 		args = append(args, "--clear-groups")
-	} else {
+	default:
 		args = append(args, "--groups="+groups)
 	}
 	cmd := l.Router.Command("setpriv", append(args, l.bin, "web", "-c", cfg, "--state-dir", l.runDir)...)
+	if args == nil {
+		cmd = l.Router.Command(l.bin, "web", "-c", cfg, "--state-dir", l.runDir)
+	}
 	out, _ := os.Create(filepath.Join(t.TempDir(), "web.log"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -44,6 +44,23 @@ func (p Path) control(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
+// Dialer returns a dialer whose sockets leave by the path, as the probes'
+// do: bound to its device and source address, with its mark. network is
+// the one the caller dials ("tcp4" or "udp4"): it sets the kind of local
+// address. Other packages that must reach something through one uplink
+// (its public address, say) use it.
+func (p Path) Dialer(network string) *net.Dialer {
+	d := &net.Dialer{Control: p.control}
+	if p.Source.IsValid() {
+		if strings.HasPrefix(network, "udp") {
+			d.LocalAddr = &net.UDPAddr{IP: p.Source.AsSlice()}
+		} else {
+			d.LocalAddr = &net.TCPAddr{IP: p.Source.AsSlice()}
+		}
+	}
+	return d
+}
+
 // Prober sends one probe to target and returns its round-trip time.
 type Prober interface {
 	Probe(ctx context.Context, path Path, target netip.Addr) (time.Duration, error)

@@ -112,6 +112,10 @@ type Daemon struct {
 	// applier's handle on it.
 	notifier  *notify.Notifier
 	notifyRun *notifyOwner
+	// public are the uplinks' public addresses (d.mu); publicKick asks
+	// for them again.
+	public     map[string]*publicAddr
+	publicKick chan struct{}
 	// applies counts the applies and their time, for metrics (d.mu).
 	applies      uint64
 	applySeconds float64
@@ -150,7 +154,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log),
 		cold: coldOwner{started: time.Now(), stopping: map[string]bool{}}, usage: newUsageOwner(opt.dirs().Usage(), opt.Log, opt.UsageRead),
-		hist: newHistoryOwner(opt.HistoryStep)}
+		hist: newHistoryOwner(opt.HistoryStep), public: map[string]*publicAddr{}, publicKick: make(chan struct{}, 1)}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -212,6 +216,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go func() { defer workersDone.Done(); d.usage.run(workers, d) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.runHistory(workers) }()
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.runPublic(workers) }()
 	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

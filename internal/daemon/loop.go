@@ -230,6 +230,7 @@ func (d *Daemon) apply(ctx context.Context) error {
 	}
 	if !p.Changes.Empty() {
 		d.log.Info("uplinks changed", "status", status)
+		d.kickPublic()
 	}
 	d.opt.Notify.Notify("STATUS=" + status)
 	return nil

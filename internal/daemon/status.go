@@ -120,6 +120,9 @@ func (d *Daemon) report() *status.Report {
 			u.ProbeRoundsTotal = h.rounds
 		}
 		u.Failovers = maps.Clone(d.hist.failovers[st.Name])
+		if p := d.public[st.Name]; p != nil && p.addr.IsValid() {
+			u.PublicAddress, u.PublicSource = p.addr.String(), p.source
+		}
 		u.Lease = d.leaseStatus(st.Name)
 		if c, ok := cfg.Uplink(st.Name); ok {
 			u.Usage = d.usage.report(c)

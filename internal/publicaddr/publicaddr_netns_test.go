@@ -65,7 +65,6 @@ func (l *natLab) setNAT(public string) {
 	l.isp.Run("conntrack", "-F")
 }
 
-// startCoturn runs coturn as a plain STUN server on the server, and
 // returns once it listens.
 func (l *natLab) startCoturn(t *testing.T) {
 	t.Helper()
@@ -116,7 +115,7 @@ func (l *natLab) stun(path health.Path, timeout time.Duration) (netip.Addr, erro
 // from goroutines of its own, outside a namespace a test enters).
 func TestPublicAddressThroughNAT(t *testing.T) {
 	l := newNATLab(t, "198.51.100.7")
-	l.startCoturn(t)
+	l.server.StartSTUN(labServer)
 
 	unmarked := l.path
 	unmarked.Mark = 0

@@ -237,6 +237,9 @@ func (r *Report) WriteTable(w io.Writer, now time.Time) error {
 		if u.Standby != "" {
 			fmt.Fprintf(w, "%s: standby: %s\n", u.Name, u.Standby)
 		}
+		if u.PublicAddress != "" {
+			fmt.Fprintf(w, "%s: public address %s (%s)\n", u.Name, u.PublicAddress, u.PublicSource)
+		}
 		if u.Metered {
 			fmt.Fprintf(w, "%s: metered and carrying nothing: probed on a budget (one target, a long interval)\n", u.Name)
 		}

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -169,18 +172,39 @@ func (s *uplinkState) stepProbes(now time.Time, step time.Duration) (p50, maxRTT
 	return p50, maxRTT, loss
 }
 
-// historyReport is the history the status socket serves.
-func (d *Daemon) historyReport() *history.History {
+// writeHistory writes the history the status socket serves as JSON (a
+// history.History), one uplink at a time: a day of points for eight
+// uplinks is about 2 MB of JSON, never held whole.
+func (d *Daemon) writeHistory(w io.Writer) error {
 	cfg := d.currentConfig()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := &history.History{StepSeconds: int(d.hist.step / time.Second), Events: d.hist.events.List()}
-	for _, u := range cfg.Uplinks {
+	head, err := json.Marshal(struct {
+		StepSeconds int             `json:"step_seconds"`
+		Events      []history.Event `json:"events"`
+	}{int(d.hist.step / time.Second), d.hist.events.List()})
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	// {"step_seconds":…,"events":[…],"uplinks":[…]}
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"uplinks":[`)
+	enc := json.NewEncoder(bw)
+	for i, u := range cfg.Uplinks {
+		if i > 0 {
+			bw.WriteString(",")
+		}
 		uh := history.UplinkHistory{Name: u.Name, Points: []history.Point{}}
+		d.mu.Lock()
 		if r := d.hist.rings[u.Name]; r != nil {
 			uh.Points = r.Points()
 		}
-		out.Uplinks = append(out.Uplinks, uh)
+		d.mu.Unlock()
+		if err := enc.Encode(uh); err != nil {
+			return err
+		}
 	}
-	return out
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }

@@ -42,7 +42,11 @@ func TestWebhooks(t *testing.T) {
 	l.start()
 	l.waitState("ispa", "up", 10*time.Second)
 	l.waitState("ispb", "up", 10*time.Second)
-	messages := func() []map[string]string { mu.Lock(); defer mu.Unlock(); return append([]map[string]string(nil), got...) }
+	messages := func() []map[string]string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]map[string]string(nil), got...)
+	}
 
 	// A flap: carrier gone and back, up again within the debounce.
 	l.ISPs[1].Run("ip", "link", "set", "cpe", "down")

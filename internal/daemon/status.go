@@ -68,7 +68,7 @@ func (d *Daemon) serveStatus(l net.Listener) {
 		case "", "status":
 			_ = json.NewEncoder(c).Encode(d.report())
 		case "history":
-			_ = json.NewEncoder(c).Encode(d.historyReport())
+			_ = d.writeHistory(c)
 		default:
 			_ = json.NewEncoder(c).Encode(map[string]string{"error": fmt.Sprintf("%q is not something the status socket serves; ask for status or history", req.Want)})
 		}

@@ -18,8 +18,6 @@ import (
 
 	"github.com/pathpin/pathpin/internal/history"
 	"github.com/pathpin/pathpin/internal/status"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Source is where the server reads the daemon's view (the status socket).
@@ -43,10 +41,8 @@ const askTimeout = 5 * time.Second
 
 // Handler is the server's routes.
 func Handler(opt Options) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{src: opt.Source, log: opt.Log})
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("GET /metrics", metricsHandler(opt.Source, opt.Log))
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), askTimeout)
 		defer cancel()

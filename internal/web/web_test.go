@@ -56,14 +56,14 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("GET /metrics: %d", code)
 	}
 	for _, want := range []string{
-		"pathpin_up 1", `pathpin_uplink_up{uplink="talktalk"} 1`, `pathpin_uplink_up{uplink="plusnet"} 0`,
-		`pathpin_uplink_state{state="down",uplink="plusnet"} 1`, `pathpin_uplink_probe_rtt_seconds{uplink="talktalk"} 0.0035`,
+		"pathpin_up 1", "# TYPE pathpin_uplink_new_connections_total counter", "# TYPE pathpin_uplink_flows gauge", `pathpin_uplink_up{uplink="talktalk"} 1`, `pathpin_uplink_up{uplink="plusnet"} 0`,
+		`pathpin_uplink_state{uplink="plusnet",state="down"} 1`, `pathpin_uplink_probe_rtt_seconds{uplink="talktalk"} 0.0035`,
 		`pathpin_uplink_probe_loss_ratio{uplink="talktalk"} 0.25`, `pathpin_uplink_flows{uplink="talktalk"} 12`,
-		`pathpin_uplink_new_connections_total{uplink="talktalk"} 40`, `pathpin_uplink_failovers_total{reason="carrier",uplink="talktalk"} 2`,
+		`pathpin_uplink_new_connections_total{uplink="talktalk"} 40`, `pathpin_uplink_failovers_total{uplink="talktalk",reason="carrier"} 2`,
 		`pathpin_uplink_probe_rounds_total{uplink="talktalk"} 9`, `pathpin_policy_matched_total{policy="phone"} 7`,
 		"pathpin_applies_total 3", "pathpin_apply_seconds_total 0.5", `pathpin_uplink_receive_bytes_total{uplink="talktalk"} 100`,
-		`pathpin_uplink_period_bytes{direction="out",uplink="talktalk"} 6`, `pathpin_uplink_cap_bytes{uplink="talktalk"} 100`,
-		`pathpin_uplink_public_address_info{address="198.51.100.7",uplink="talktalk"} 1`,
+		`pathpin_uplink_period_bytes{uplink="talktalk",direction="out"} 6`, `pathpin_uplink_cap_bytes{uplink="talktalk"} 100`,
+		`pathpin_uplink_public_address_info{uplink="talktalk",address="198.51.100.7"} 1`,
 		`pathpin_dhcp_lease_remaining_seconds{uplink="talktalk"}`, `pathpin_ppp_session_uptime_seconds{uplink="plusnet"}`,
 	} {
 		if !strings.Contains(body, want) {

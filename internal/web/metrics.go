@@ -149,4 +149,3 @@ func uplinkMetrics(s set, u *status.Uplink, now time.Time) {
 		s.gauge("pathpin_uplink_public_address_info", 1, l("address", u.PublicAddress)...)
 	}
 }
-

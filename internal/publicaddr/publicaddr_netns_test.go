@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,38 +64,8 @@ func (l *natLab) setNAT(public string) {
 	l.isp.Run("conntrack", "-F")
 }
 
-// returns once it listens.
-func (l *natLab) startCoturn(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "turnserver.conf")
-	if err := os.WriteFile(conf, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.Create(filepath.Join(dir, "turnserver.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	// An empty configuration file, and a pid file and user database of
-	// its own, so that nothing of the host's is read or written.
-	cmd := l.server.Command("turnserver", "-c", conf, "--listening-ip", labServer, "--listening-port", "3478",
-		"--no-tls", "--no-dtls", "--stun-only", "--no-cli", "--log-file", "stdout", "--simple-log",
-		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--userdb", filepath.Join(dir, "turndb"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting turnserver: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(l.server.Run("ss", "-Hlun"), labServer+":3478 ") {
-			return
-		}
-	}
-	b, _ := os.ReadFile(log.Name())
-	t.Fatalf("turnserver did not listen on %s:3478 within 10 s:\n%s", labServer, b)
-}
-
+// stun asks the lab's STUN server through path, from the router's
+// namespace.
 func (l *natLab) stun(path health.Path, timeout time.Duration) (netip.Addr, error) {
 	var a netip.Addr
 	var err error

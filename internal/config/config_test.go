@@ -350,6 +350,10 @@ func TestNotifyAndPublicConfig(t *testing.T) {
 			return c.Notify[0].Retries == 0 && c.Notify[0].Debounce == 0 && c.Notify[0].Body != ""
 		}, ""},
 		{"notify: [{url: 'ftp://x'}]", nil, "http:// or https:// URL"},
+		{`notify: [{url: 'https://api.telegram.org/bot1:A/sendMessage', body: '{"chat_id": -100, "text": {{printf "%s: %s → %s (%s)" .Uplink .From .To .Reason | json}}}'}]`,
+			func(c *Config) bool { return strings.Contains(c.Notify[0].Body, "json") }, ""},
+		{"notify: [{url: 'https://x', headers: {'Bad Header': v}}]", nil, "notify"},
+		{"notify: [{url: 'https://x', body: '{{.Uplnk}}'}]", nil, "Uplnk"},
 		{"notify: [{url: 'https://x', body: '{{.Uplink'}]", nil, "the body is a Go template"},
 		{"notify: [{url: 'https://x', retries: 11}]", nil, "must be from 0 to 10"},
 		{"public-address: {stun: ['stun.example.net:3478'], http: ['https://api.example/ip']}", func(c *Config) bool {

@@ -13,9 +13,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/notify"
 	"gopkg.in/yaml.v3"
 )
 
@@ -551,10 +551,12 @@ func (v *validator) notify(i int, r *rawNotify) Notify {
 			v.fail(at("debounce"), "%s must be from 0s to 10m", n.Debounce)
 		}
 	}
-	if r.Body != "" {
-		if _, err := template.New("body").Parse(r.Body); err != nil {
-			v.fail(at("body"), "%v; the body is a Go template over the event: {{.Uplink}} {{.From}} {{.To}} {{.Reason}} {{.At}}", err)
-		}
+	// The rest as the sender checks it: the body's template (with its
+	// functions, run once on a sample event) and the headers.
+	h := notify.NewHook(n.URL)
+	h.Timeout, h.Retries, h.Debounce, h.Headers, h.Body = n.Timeout, n.Retries, n.Debounce, n.Headers, n.Body
+	if err := h.Validate(); err != nil && r.URL != "" {
+		v.fail([]any{"notify", i}, "%v (the body is a Go template over the event: {{.Uplink}} {{.From}} {{.To}} {{.Reason}} {{.At}}, with json and rfc3339)", err)
 	}
 	return n
 }

@@ -50,7 +50,8 @@ func newDHCPOwner() *dhcpOwner {
 // for the cold standbys (startOne starts those when they are needed).
 func (o *dhcpOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cfg *config.Config) {
 	for i := range cfg.Uplinks {
-		if u := cfg.Uplinks[i]; u.IsDHCP() && !u.Cold {
+		// One still releasing as a cold standby is started once it has.
+		if u := cfg.Uplinks[i]; u.IsDHCP() && !u.Cold && !d.cold.stopping[u.Name] {
 			o.startOne(ctx, wg, d, u)
 		}
 	}

@@ -39,32 +39,50 @@ func newHistoryOwner(step time.Duration) *historyOwner {
 		lastNew: map[string]uint64{}, lastIn: map[string]uint64{}, lastOut: map[string]uint64{}}
 }
 
-// noteChange records a change of uplink name's state: in its status, in
-// the log of changes, and, when it left service, in the failover counts.
-// Call with d.mu held.
+// noteChange records a change of uplink name's state: in its status and
+// in the log of changes. Call with d.mu held.
 func (d *Daemon) noteChange(name string, s *uplinkState, now time.Time, from, to, reason string) {
 	s.noteChange(now, from, to, reason)
-	h := d.hist
-	h.events.Add(history.Event{At: now, Uplink: name, From: from, To: to, Reason: reason})
-	if (from == "up" || from == "degraded") && (to == "down" || to == "standby") {
-		if h.failovers[name] == nil {
-			h.failovers[name] = map[string]uint64{}
-		}
-		h.failovers[name][causeOf(reason)]++
+	if d.hist == nil {
+		d.hist = newHistoryOwner(0)
 	}
+	d.hist.events.Add(history.Event{At: now, Uplink: name, From: from, To: to, Reason: reason})
 }
 
-// causeOf sorts a reason into the few causes metrics count failovers by.
-func causeOf(reason string) string {
-	r := strings.ToLower(reason)
-	for _, c := range []struct{ has, cause string }{
-		{"carrier", "carrier"}, {"no interface", "link"}, {"link", "link"}, {"data cap", "cap"}, {"cold standby", "standby"},
-		{"probe", "probes"}, {"targets silent", "probes"}, {"lease", "dhcp"}, {"dhcp", "dhcp"}, {"ppp", "ppp"},
-		{"refused", "refused"}, {"address", "address"},
-	} {
-		if strings.Contains(r, c.has) {
-			return c.cause
+// countFailover counts uplink name's leaving service, by the cause the
+// apply gave. Call with d.mu held.
+func (d *Daemon) countFailover(name string, r uplink.Reason) {
+	if d.hist == nil {
+		d.hist = newHistoryOwner(0)
+	}
+	h := d.hist
+	if h.failovers[name] == nil {
+		h.failovers[name] = map[string]uint64{}
+	}
+	h.failovers[name][causeOf(r)]++
+}
+
+// causeOf is the cause metrics count a failover by.
+func causeOf(r uplink.Reason) string {
+	switch r.Cause {
+	case uplink.NoInterface:
+		return "link"
+	case uplink.NoCarrier:
+		return "carrier"
+	case uplink.NoAddress:
+		return "address"
+	case uplink.PPPDown:
+		if r == coldIdle {
+			return "standby"
 		}
+		return "ppp"
+	case uplink.HealthDown:
+		if strings.Contains(r.Detail, "carrier") {
+			return "carrier"
+		}
+		return "probes"
+	case uplink.Refused:
+		return "refused"
 	}
 	return "other"
 }

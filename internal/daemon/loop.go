@@ -183,7 +183,14 @@ func (d *Daemon) noteServiceChanges(before, after []uplink.Status, now time.Time
 		if !st.Up() {
 			to, why = "down", st.Reason.String()
 		}
+		if from == "up" && to == "down" {
+			d.countFailover(st.Name, st.Reason)
+		}
 		if from == to && !ok {
+			continue
+		}
+		// The health change that caused it is in the log already.
+		if c := s.change; c != nil && c.To == to && now.Sub(c.At) < 2*time.Second {
 			continue
 		}
 		d.noteChange(st.Name, s, now, from, to, why)

@@ -14,7 +14,7 @@ import (
 
 // runOnChange runs the configured command for a health transition.
 func (d *Daemon) runOnChange(name string, tr *health.Transition) {
-	d.runOnChangeEvent(name, tr.From.String(), tr.To.String(), tr.Reason)
+	d.runOnChangeEvent(name, tr.From.String(), tr.To.String(), tr.Reason, "")
 }
 
 // runOnChangeEvent tells of a state change: the webhooks (debounced, in
@@ -22,8 +22,9 @@ func (d *Daemon) runOnChange(name string, tr *health.Transition) {
 // bounded by its timeout, with the event in its environment and each line
 // of its output logged. A daemon it leaves behind holding its output is
 // not waited for.
-func (d *Daemon) runOnChangeEvent(name, from, to, reason string, extraEnv ...string) {
-	ev := notify.Event{Uplink: name, From: from, To: to, Reason: reason, At: time.Now()}
+// public, when set, is the uplink's new public address.
+func (d *Daemon) runOnChangeEvent(name, from, to, reason, public string) {
+	ev := notify.Event{Uplink: name, From: from, To: to, Reason: reason, At: time.Now(), PublicAddress: public}
 	d.mu.Lock()
 	u, ok := d.cfg.Uplink(name)
 	n := d.notifier
@@ -33,7 +34,7 @@ func (d *Daemon) runOnChangeEvent(name, from, to, reason string, extraEnv ...str
 		return
 	}
 	h := u.Health
-	env := append(append(append(os.Environ(), ev.Env()...), "PATHPIN_INTERFACE="+u.DeviceName()), extraEnv...)
+	env := append(append(os.Environ(), ev.Env()...), "PATHPIN_INTERFACE="+u.DeviceName())
 	go func() {
 		err := runcmd.Run(context.Background(), runcmd.Command{Path: h.OnChange[0], Args: h.OnChange[1:], Env: env, Timeout: h.OnChangeTimeout,
 			Line: func(line string) { d.log.Info("on-change: "+line, "uplink", name) }})

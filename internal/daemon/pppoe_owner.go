@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"reflect"
 	"sync"
 	"time"
 
@@ -28,12 +27,19 @@ func newPPPoEOwner() *pppoeOwner {
 	return &pppoeOwner{tasks: map[string]*task{}, sessions: map[string]*pppoe.Session{}, since: map[string]time.Time{}, pids: map[string]int{}}
 }
 
+// samePPPoE reports whether two settings of an uplink run the same PPPoE
+// session: its PPPoE settings and the uplink's name. A change of weight,
+// health, failback, cap or standby needs no new session.
+func samePPPoE(a, b config.Uplink) bool {
+	return a.Name == b.Name && a.IsPPPoE() && b.IsPPPoE() && *a.PPPoE == *b.PPPoE
+}
+
 // stopChanged stops the tasks of uplinks cfg drops or changes, waits for
 // them, and returns their names: their PPP restarts.
 func (o *pppoeOwner) stopChanged(cfg *config.Config) []string {
 	var stop []*task
 	for name, t := range o.tasks {
-		if u, ok := cfg.Uplink(name); !ok || !reflect.DeepEqual(*u, t.uplink) {
+		if u, ok := cfg.Uplink(name); !ok || !samePPPoE(*u, t.uplink) {
 			stop = append(stop, t)
 			delete(o.tasks, name)
 		}
@@ -55,7 +61,8 @@ func (o *pppoeOwner) stopChanged(cfg *config.Config) []string {
 // the cold standbys (startOne dials those when they are needed).
 func (o *pppoeOwner) start(ctx context.Context, wg *sync.WaitGroup, d *Daemon, cfg *config.Config) {
 	for i := range cfg.Uplinks {
-		if u := cfg.Uplinks[i]; u.IsPPPoE() && !u.Cold {
+		// One still hanging up as a cold standby is started once it has.
+		if u := cfg.Uplinks[i]; u.IsPPPoE() && !u.Cold && !d.cold.stopping[u.Name] {
 			o.startOne(ctx, wg, d, u)
 		}
 	}

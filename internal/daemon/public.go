@@ -67,6 +67,14 @@ func (d *Daemon) runPublic(ctx context.Context) {
 		for _, u := range cfg.Uplinks {
 			path, ok := d.probePath(u.Name)
 			if !ok || !d.inService(u.Name) {
+				// Out of service: what it had is no longer known.
+				d.mu.Lock()
+				delete(d.public, u.Name)
+				d.mu.Unlock()
+				continue
+			}
+			if u.Health.Metered && d.meteredIdle(u.Name) {
+				// On its probe budget: asked again once it carries.
 				continue
 			}
 			name := u.Name
@@ -113,6 +121,6 @@ func (d *Daemon) notePublic(name string, addr netip.Addr, source string, err err
 	}
 	d.log.Info("public address", "uplink", name, "address", addr.String(), "was", old.String(), "source", source)
 	if old.IsValid() {
-		d.runOnChangeEvent(name, state, state, "public address changed: "+old.String()+" → "+addr.String(), "PATHPIN_PUBLIC_ADDRESS="+addr.String())
+		d.runOnChangeEvent(name, state, state, "public address changed: "+old.String()+" → "+addr.String(), addr.String())
 	}
 }

@@ -72,7 +72,11 @@ func (d *Daemon) reconcileCold() bool {
 		case need && d.startCold(u):
 			d.log.Warn("no weighted uplink is in service: bringing up the cold standby", "uplink", u.Name)
 			d.setColdReason(u, uplink.Down(uplink.PPPDown, "cold standby: connecting (no weighted uplink in service)"), "standby", "connecting", "no weighted uplink in service")
+			d.runOnChangeEvent(u.Name, "standby", "connecting", "cold standby brought up: no weighted uplink in service", "")
 			changed = true
+		case !need && !d.coldRuns(u):
+			// Idle; say so (a reload may have made it cold).
+			changed = d.idleReason(u) || changed
 		case !need && by != "":
 			if done := d.stopCold(u); done != nil {
 				d.log.Info("a weighted uplink is in service again: taking the cold standby down", "uplink", u.Name, "in_service", by)
@@ -126,12 +130,45 @@ func (d *Daemon) setColdReason(u config.Uplink, r uplink.Reason, from, to, why s
 func (d *Daemon) coldStopped(name, by string) {
 	delete(d.cold.stopping, name)
 	u, ok := d.currentConfig().Uplink(name)
-	if !ok {
+	if !ok || !u.IsPPPoE() && !u.IsDHCP() {
 		return
 	}
 	if u.IsDHCP() {
 		d.dhcpOwn.forget(name, d.opt.dirs())
 	}
+	if !u.Cold {
+		// A reload made it a weighted uplink meanwhile: it runs now.
+		d.startCold(*u)
+		return
+	}
 	d.setColdReason(*u, coldIdle, "up", "standby", "cold standby taken down: "+by+" is in service again")
-	d.runOnChangeEvent(name, "up", "standby", "cold standby taken down: "+by+" is in service again")
+	d.runOnChangeEvent(name, "up", "standby", "cold standby taken down: "+by+" is in service again", "")
+}
+
+// coldRuns reports whether a cold standby's task runs.
+func (d *Daemon) coldRuns(u config.Uplink) bool {
+	if u.IsPPPoE() {
+		return d.ppp.tasks[u.Name] != nil
+	}
+	return d.dhcpOwn.task(u.Name) != nil
+}
+
+// idleReason gives an idle cold standby its reason, and reports whether
+// it had another.
+func (d *Daemon) idleReason(u config.Uplink) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.uplinks[u.Name]
+	if !ok {
+		return false
+	}
+	r := &s.ppp
+	if u.IsDHCP() {
+		r = &s.dhcp
+	}
+	if *r == coldIdle {
+		return false
+	}
+	*r = coldIdle
+	return true
 }

@@ -158,10 +158,14 @@ func TestDataCap(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &ledger) != nil || ledger.Uplinks["ispa"].In+ledger.Uplinks["ispa"].Out < 300e3 {
 		t.Fatalf("the ledger after stopping: %v %s", err, raw)
 	}
+	before, _ := os.ReadFile(events)
 	l.start()
-	for deadline := time.Now().Add(20 * time.Second); !capped(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a restart ispa is not capped: %+v\n%s", l.state("ispa"), l.logText())
-		}
+	// Capped from the first apply, with no new event (nothing changed).
+	l.waitState("ispa", "up", 10*time.Second)
+	if !capped() {
+		t.Fatalf("after a restart ispa is not capped at once: %+v\n%s", l.state("ispa"), l.logText())
+	}
+	if after, _ := os.ReadFile(events); string(after) != string(before) {
+		t.Errorf("the restart told of the cap again:\n%s", after[len(before):])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -58,9 +59,11 @@ const maxStatusRequest = 1024
 // history, as JSON.
 func (d *Daemon) serveStatus(l net.Listener) {
 	hooks.ServeConns(l, nil, func(c net.Conn) {
+		// One line; a client that closes its side without one (or with
+		// an empty one) asks for the report.
 		line, err := bufio.NewReader(io.LimitReader(c, maxStatusRequest)).ReadString('\n')
 		var req StatusRequest
-		if err != nil || (strings.TrimSpace(line) != "" && json.Unmarshal([]byte(line), &req) != nil) {
+		if err != nil && !errors.Is(err, io.EOF) || strings.TrimSpace(line) != "" && json.Unmarshal([]byte(line), &req) != nil {
 			_ = json.NewEncoder(c).Encode(map[string]string{"error": `send one JSON line: {"want":"status"} or {"want":"history"}`})
 			return
 		}

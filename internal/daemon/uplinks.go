@@ -149,7 +149,7 @@ func (d *Daemon) capChanged(name, reason string, now time.Time) {
 	d.noteChange(name, s, now, from, to, why)
 	d.mu.Unlock()
 	d.log.Warn("uplink data cap", "uplink", name, "now", to, "reason", why)
-	d.runOnChangeEvent(name, from, to, why)
+	d.runOnChangeEvent(name, from, to, why, "")
 }
 
 // holds is every uplink that must not take new connections, and why: PPP

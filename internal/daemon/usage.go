@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/internal/config"
 	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/pathpin/pathpin/internal/status"
@@ -84,35 +86,52 @@ type capChange struct {
 }
 
 // observe counts what the counters gained, saves the ledger when it is
-// due (or force), and returns the uplinks whose cap state changed.
+// due (or force), and returns the uplinks whose cap state changed. With
+// no counters to read (pathpin's table is not there yet: a start after a
+// clean stop), the caps are judged on the ledger alone. The file is
+// written after the lock is let go: a slow card never holds up status.
 func (o *usageOwner) observe(cfg *config.Config, now time.Time, force bool) []capChange {
 	counts, ok := readUsage(cfg)
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	var out []capChange
 	if ok {
 		o.ledger.Forget(func(name string) bool { _, ok := cfg.Uplink(name); return ok })
-		for _, u := range cfg.Uplinks {
-			c, found := counts[u.Name]
-			if !found {
-				continue
+	}
+	for _, u := range cfg.Uplinks {
+		var a *usage.Account
+		if c, found := counts[u.Name]; found {
+			a = o.ledger.Observe(u.Name, u.Cap, c.In, c.Out, now)
+		} else if a = o.ledger.Uplinks[u.Name]; a == nil || usage.PeriodStart(u.Cap, now).After(a.PeriodStart) {
+			// Nothing counted in this period yet.
+			a = &usage.Account{PeriodStart: usage.PeriodStart(u.Cap, now)}
+		}
+		if over := a.Over(u.Cap); over != o.capped[u.Name] {
+			o.capped[u.Name] = over
+			ch := capChange{uplink: u.Name}
+			if over {
+				ch.reason = fmt.Sprintf("data cap reached: %s of %s since %s", config.FormatBytes(a.Total()), config.FormatBytes(u.Cap.Bytes), a.PeriodStart.Format("2 Jan 15:04"))
 			}
-			a := o.ledger.Observe(u.Name, u.Cap, c.In, c.Out, now)
-			if over := a.Over(u.Cap); over != o.capped[u.Name] {
-				o.capped[u.Name] = over
-				ch := capChange{uplink: u.Name}
-				if over {
-					ch.reason = fmt.Sprintf("data cap reached: %s of %s since %s", config.FormatBytes(a.Total()), config.FormatBytes(u.Cap.Bytes), a.PeriodStart.Format("2 Jan 15:04"))
-				}
-				out = append(out, ch)
-			}
+			out = append(out, ch)
 		}
 	}
-	if force || len(out) > 0 || now.Sub(o.saved) >= usageSave {
-		if err := o.ledger.Save(o.path); err != nil {
+	for name := range o.capped {
+		if _, ok := cfg.Uplink(name); !ok {
+			delete(o.capped, name)
+		}
+	}
+	var data []byte
+	save := ok && (force || len(out) > 0 || now.Sub(o.saved) >= usageSave)
+	if save {
+		var err error
+		if data, err = json.Marshal(o.ledger); err != nil {
+			save = false
+		}
+		o.saved = now
+	}
+	o.mu.Unlock()
+	if save {
+		if err := atomicfile.Write(o.path, data, 0o644); err != nil {
 			o.log.Warn("saving the data use ledger", "path", o.path, "err", err)
-		} else {
-			o.saved = now
 		}
 	}
 	return out

@@ -31,6 +31,8 @@ type held struct {
 	// outage: one of the changes took the uplink out of service (down
 	// or standby), so a return to where it started is still news.
 	outage bool
+	// public is the last new public address among the changes.
+	public string
 }
 
 // outOfService reports whether an uplink in state s takes no new
@@ -53,6 +55,9 @@ func (d *debouncer) add(ev Event, now time.Time) {
 	h.last, h.lastAt = ev, now
 	h.changes++
 	h.outage = h.outage || outOfService(ev.To)
+	if ev.PublicAddress != "" {
+		h.public = ev.PublicAddress
+	}
 	h.due = now.Add(d.quiet)
 	if limit := h.first.Add(d.maxHold); d.maxHold > 0 && h.due.After(limit) {
 		h.due = limit
@@ -79,7 +84,8 @@ func (d *debouncer) release(now time.Time) []release {
 		delete(d.held, name)
 		ev := h.last
 		ev.From = h.from
-		send := ev.From != ev.To
+		ev.PublicAddress = h.public
+		send := ev.news()
 		if !send && h.outage && !outOfService(ev.To) {
 			// Out of service and back within the quiet period: one
 			// message says so, where every change would have been one.

@@ -45,6 +45,10 @@ func TestDebouncer(t *testing.T) {
 			at(150, "wan1 up→up flapped: out of service and back, 2 changes in 50ms; last: r2"),
 			at(1000),
 		}},
+		{name: "a new public address is news with no change of state", quiet: 100 * time.Millisecond, steps: []step{
+			add(0, Event{Uplink: "wan1", From: "up", To: "up", Reason: "public address changed", PublicAddress: "198.51.100.8"}),
+			at(100, "wan1 up→up public address changed"),
+		}},
 		{name: "up→degraded→up is nothing: always in service", quiet: 100 * time.Millisecond, steps: []step{
 			add(0, ev("wan1", "up", "degraded", "r1")),
 			add(50, ev("wan1", "degraded", "up", "r2")),

@@ -18,11 +18,19 @@ type Event struct {
 	// At is when the change happened; in JSON and in the environment it
 	// is in RFC 3339, to the second.
 	At time.Time `json:"time"`
+	// PublicAddress, when set, is the uplink's new public address: the
+	// event tells of it (its state may be unchanged), and is always news.
+	PublicAddress string `json:"public_address,omitempty"`
 }
 
+// news reports whether the event tells of something: a change of state,
+// or a new public address.
+func (e Event) news() bool { return e.From != e.To || e.PublicAddress != "" }
+
 // Env returns the event as environment entries for a command:
-// PATHPIN_UPLINK, PATHPIN_FROM, PATHPIN_TO, PATHPIN_REASON and PATHPIN_TIME
-// (RFC 3339; empty for a zero At).
+// PATHPIN_UPLINK, PATHPIN_FROM, PATHPIN_TO, PATHPIN_REASON, PATHPIN_TIME
+// (RFC 3339; empty for a zero At) and PATHPIN_PUBLIC_ADDRESS (empty unless
+// the event tells of a new one).
 func (e Event) Env() []string {
 	return []string{
 		"PATHPIN_UPLINK=" + e.Uplink,
@@ -30,6 +38,7 @@ func (e Event) Env() []string {
 		"PATHPIN_TO=" + e.To,
 		"PATHPIN_REASON=" + e.Reason,
 		"PATHPIN_TIME=" + e.time(),
+		"PATHPIN_PUBLIC_ADDRESS=" + e.PublicAddress,
 	}
 }
 
@@ -42,7 +51,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		To     string `json:"to"`
 		Reason string `json:"reason"`
 		Time   string `json:"time"`
-	}{e.Uplink, e.From, e.To, e.Reason, e.time()})
+		Public string `json:"public_address,omitempty"`
+	}{e.Uplink, e.From, e.To, e.Reason, e.time(), e.PublicAddress})
 }
 
 // time is At in RFC 3339, or "" for a zero At.

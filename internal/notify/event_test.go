@@ -16,9 +16,12 @@ func TestEventEnv(t *testing.T) {
 	}{
 		{name: "a change", ev: Event{Uplink: "wan1", From: "up", To: "down", Reason: "no answer", At: at},
 			want: []string{"PATHPIN_UPLINK=wan1", "PATHPIN_FROM=up", "PATHPIN_TO=down", "PATHPIN_REASON=no answer",
-				"PATHPIN_TIME=2024-05-06T07:08:09+02:00"}},
+				"PATHPIN_TIME=2024-05-06T07:08:09+02:00", "PATHPIN_PUBLIC_ADDRESS="}},
 		{name: "no time", ev: Event{Uplink: "wan2", From: "down", To: "up"},
-			want: []string{"PATHPIN_UPLINK=wan2", "PATHPIN_FROM=down", "PATHPIN_TO=up", "PATHPIN_REASON=", "PATHPIN_TIME="}},
+			want: []string{"PATHPIN_UPLINK=wan2", "PATHPIN_FROM=down", "PATHPIN_TO=up", "PATHPIN_REASON=", "PATHPIN_TIME=", "PATHPIN_PUBLIC_ADDRESS="}},
+		{name: "a public address", ev: Event{Uplink: "wan1", From: "up", To: "up", Reason: "public address changed", At: at, PublicAddress: "198.51.100.8"},
+			want: []string{"PATHPIN_UPLINK=wan1", "PATHPIN_FROM=up", "PATHPIN_TO=up", "PATHPIN_REASON=public address changed",
+				"PATHPIN_TIME=2024-05-06T07:08:09+02:00", "PATHPIN_PUBLIC_ADDRESS=198.51.100.8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,7 +60,7 @@ func (s *sink) add(ev Event, now time.Time) {
 	overflow := false
 	if s.deb == nil {
 		// Without a debounce, a change that changes nothing is no news.
-		if ev.From != ev.To {
+		if ev.news() {
 			overflow = s.enqueue(ev)
 		}
 	} else {

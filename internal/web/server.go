@@ -112,7 +112,9 @@ func Serve(ctx context.Context, opt Options) error {
 		}
 		ls = append(ls, l)
 	}
-	srv := &http.Server{Handler: Handler(opt), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Pages and scrapes share the daemon's answers for half a second.
+	opt.Source = &cached{src: opt.Source, maxAge: 500 * time.Millisecond}
+	srv := &http.Server{Handler: guardHost(Handler(opt)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ls))
 	for _, l := range ls {

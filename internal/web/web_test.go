@@ -119,3 +119,46 @@ func TestAddresses(t *testing.T) {
 		t.Fatalf("an uplink's address: %v", err)
 	}
 }
+
+// TestHostAllowed: the router's addresses and LAN names, never another
+// site's name (DNS rebinding).
+func TestHostAllowed(t *testing.T) {
+	for host, want := range map[string]bool{
+		"10.0.0.1:9430": true, "[fe80::1]:9430": true, "localhost:9430": true, "router": true, "router.lan:9430": true,
+		"gw.home.arpa": true, "evil.example.com": false, "10.0.0.1.nip.io:9430": false, "": false,
+	} {
+		if got := hostAllowed(host); got != want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// countingSource counts the questions that reach it.
+type countingSource struct {
+	fakeSource
+	n int
+}
+
+func (c *countingSource) Status(ctx context.Context) (*status.Report, error) {
+	c.n++
+	return c.fakeSource.Status(ctx)
+}
+
+// TestCached: answers are shared for their age, and asked again after.
+func TestCached(t *testing.T) {
+	src := &countingSource{fakeSource: fakeSource{r: sampleReport()}}
+	c := &cached{src: src, maxAge: 50 * time.Millisecond}
+	for range 10 {
+		if _, err := c.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.n != 1 {
+		t.Fatalf("10 questions within the age reached the daemon %d times", src.n)
+	}
+	time.Sleep(60 * time.Millisecond) // older than maxAge
+	_, _ = c.Status(context.Background())
+	if src.n != 2 {
+		t.Fatalf("a question after the age was not asked again (%d)", src.n)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/pathpin/pathpin/internal/notify"
 )
 
 // DefaultPath is where pathpin looks for its configuration.
@@ -44,7 +46,7 @@ type Config struct {
 	// Web is where pathpin web serves.
 	Web Web
 	// Notify are the webhooks told of every state change.
-	Notify []Notify
+	Notify []notify.Hook
 	// Public is how each uplink's public address is found (none: it is
 	// not looked for).
 	Public PublicAddress
@@ -59,17 +61,6 @@ type Config struct {
 type Web struct {
 	Listen []netip.AddrPort
 	Port   int
-}
-
-// Notify is one webhook: an HTTP POST of each state change.
-type Notify struct {
-	URL      string
-	Timeout  time.Duration
-	Retries  int
-	Debounce time.Duration
-	Headers  map[string]string
-	// Body is a text/template over the event; empty sends it as JSON.
-	Body string
 }
 
 // PublicAddress says where each uplink's public address is asked,

@@ -278,15 +278,7 @@ func TestStandbyCapMetered(t *testing.T) {
 		}, ""},
 		{"metered fast", strings.Replace(good, "gateway: 10.0.0.1", "gateway: 10.0.0.1\n    health: {metered: true, metered-interval: 10ms}", 1), nil, "metered-interval"},
 	} {
-		cfg, err := Parse("s.yaml", []byte(tt.yaml))
-		switch {
-		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", tt.name, err)
-		case !tt.check(cfg.Uplinks[1]):
+		if cfg := parseCase(t, tt.name, tt.yaml, tt.err); cfg != nil && !tt.check(cfg.Uplinks[1]) {
 			t.Errorf("%s: %+v", tt.name, cfg.Uplinks[1])
 		}
 	}
@@ -320,15 +312,7 @@ func TestWebConfig(t *testing.T) {
 		{"web: {listen: [lan]}", "", "is not an address to listen on"},
 		{"web: {port: 70000}", "", "is not a TCP port"},
 	} {
-		cfg, err := Parse("w.yaml", []byte(good+tt.yaml+"\n"))
-		switch {
-		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: error %v, want %q", tt.yaml, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", tt.yaml, err)
-		case fmt.Sprint(cfg.Web.Listen, " ", cfg.Web.Port) != tt.want:
+		if cfg := parseCase(t, tt.yaml, good+tt.yaml+"\n", tt.err); cfg != nil && fmt.Sprint(cfg.Web.Listen, " ", cfg.Web.Port) != tt.want {
 			t.Errorf("%s: %v %d, want %s", tt.yaml, cfg.Web.Listen, cfg.Web.Port, tt.want)
 		}
 	}
@@ -362,16 +346,26 @@ func TestNotifyAndPublicConfig(t *testing.T) {
 		{"public-address: {stun: ['stun.example.net']}", nil, "is not host:port"},
 		{"public-address: {http: ['api.example/ip']}", nil, "is not an http:// or https:// URL"},
 	} {
-		cfg, err := Parse("n.yaml", []byte(good+tt.yaml+"\n"))
-		switch {
-		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: error %v, want %q", tt.yaml, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", tt.yaml, err)
-		case !tt.check(cfg):
+		if cfg := parseCase(t, tt.yaml, good+tt.yaml+"\n", tt.err); cfg != nil && !tt.check(cfg) {
 			t.Errorf("%s: %+v %+v", tt.yaml, cfg.Notify, cfg.Public)
 		}
 	}
+}
+
+// parseCase parses y and checks it fails with wantErr in its message, or
+// (wantErr empty) that it parses; it returns the configuration only then.
+func parseCase(t *testing.T, name, y, wantErr string) *Config {
+	t.Helper()
+	cfg, err := Parse(name+".yaml", []byte(y))
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: error %v, want %q", name, err, wantErr)
+		}
+	case err != nil:
+		t.Errorf("%s: %v", name, err)
+	default:
+		return cfg
+	}
+	return nil
 }

@@ -526,39 +526,39 @@ func fieldName(path []any) string {
 
 // failback reads an uplink's failback: never, or {hold: 2m, move-back:
 // true}.
-// notify validates one webhook.
-func (v *validator) notify(i int, r *rawNotify) Notify {
+// notify validates one webhook: the ranges here, with the file's lines;
+// the body's template (run once on a sample event) and the headers as the
+// sender checks them.
+func (v *validator) notify(i int, r *rawNotify) notify.Hook {
 	at := func(k string) []any { return []any{"notify", i, k} }
-	n := Notify{URL: r.URL, Timeout: 5 * time.Second, Retries: 3, Debounce: 10 * time.Second, Headers: r.Headers, Body: r.Body}
+	h := notify.NewHook(r.URL)
+	h.Headers, h.Body = r.Headers, r.Body
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.fail(at("url"), "give the webhook's http:// or https:// URL, e.g. https://ntfy.sh/my-router")
+		return h
 	}
 	if r.Timeout != nil {
-		n.Timeout = *r.Timeout
-		if n.Timeout < time.Second || n.Timeout > time.Minute {
-			v.fail(at("timeout"), "%s must be from 1s to 1m", n.Timeout)
+		h.Timeout = *r.Timeout
+		if h.Timeout < time.Second || h.Timeout > time.Minute {
+			v.fail(at("timeout"), "%s must be from 1s to 1m", h.Timeout)
 		}
 	}
 	if r.Retries != nil {
-		n.Retries = *r.Retries
-		if n.Retries < 0 || n.Retries > 10 {
-			v.fail(at("retries"), "%d must be from 0 to 10", n.Retries)
+		h.Retries = *r.Retries
+		if h.Retries < 0 || h.Retries > 10 {
+			v.fail(at("retries"), "%d must be from 0 to 10", h.Retries)
 		}
 	}
 	if r.Debounce != nil {
-		n.Debounce = *r.Debounce
-		if n.Debounce < 0 || n.Debounce > 10*time.Minute {
-			v.fail(at("debounce"), "%s must be from 0s to 10m", n.Debounce)
+		h.Debounce = *r.Debounce
+		if h.Debounce < 0 || h.Debounce > 10*time.Minute {
+			v.fail(at("debounce"), "%s must be from 0s to 10m", h.Debounce)
 		}
 	}
-	// The rest as the sender checks it: the body's template (with its
-	// functions, run once on a sample event) and the headers.
-	h := notify.NewHook(n.URL)
-	h.Timeout, h.Retries, h.Debounce, h.Headers, h.Body = n.Timeout, n.Retries, n.Debounce, n.Headers, n.Body
-	if err := h.Validate(); err != nil && r.URL != "" {
+	if err := h.Validate(); err != nil {
 		v.fail([]any{"notify", i}, "%v (the body is a Go template over the event: {{.Uplink}} {{.From}} {{.To}} {{.Reason}} {{.At}}, with json and rfc3339)", err)
 	}
-	return n
+	return h
 }
 
 // public validates where public addresses are asked.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -133,7 +132,8 @@ func (d *Daemon) addPoints(now time.Time) {
 			continue
 		}
 		p := history.Point{T: now, State: state[u.Name], Flows: flows[u.Mark]}
-		p.RTTP50, p.RTTMax, p.Loss = s.stepProbes(now, h.step)
+		f := s.probesSince(now, h.step)
+		p.RTTP50, p.RTTMax, p.Loss = ms(f.median), ms(f.worst), f.loss
 		n := news[u.Mark]
 		p.NewConns, h.lastNew[u.Name] = since(h.lastNew[u.Name], n), n
 		in, out := use[u.Name][0], use[u.Name][1]
@@ -154,6 +154,9 @@ func (d *Daemon) addPoints(now time.Time) {
 	}
 }
 
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // since is what a cumulative count gained; a count that went back (a new
 // period, a new counter) counts from zero.
 func since(last, now uint64) uint64 {
@@ -161,33 +164,6 @@ func since(last, now uint64) uint64 {
 		return now
 	}
 	return now - last
-}
-
-// stepProbes is the median and largest RTT (ms) and the loss of the
-// probe rounds within the last step.
-func (s *uplinkState) stepProbes(now time.Time, step time.Duration) (p50, maxRTT, loss float64) {
-	var rtts []float64
-	n, lost := 0, 0
-	for _, x := range s.samples {
-		if now.Sub(x.at) > step {
-			continue
-		}
-		n++
-		if !x.ok {
-			lost++
-		}
-		if x.rtt > 0 {
-			rtts = append(rtts, float64(x.rtt)/float64(time.Millisecond))
-		}
-	}
-	if len(rtts) > 0 {
-		slices.Sort(rtts)
-		p50, maxRTT = rtts[len(rtts)/2], rtts[len(rtts)-1]
-	}
-	if n > 0 {
-		loss = float64(lost) / float64(n)
-	}
-	return p50, maxRTT, loss
 }
 
 // writeHistory writes the history the status socket serves as JSON (a

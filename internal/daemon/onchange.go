@@ -47,7 +47,7 @@ func (d *Daemon) runOnChangeEvent(name, from, to, reason, public string) {
 // notifyOwner runs the webhooks of one configuration; a reload that
 // changes them starts the next.
 type notifyOwner struct {
-	hooks  []config.Notify
+	hooks  []notify.Hook
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -62,13 +62,7 @@ func (d *Daemon) startNotify(parent context.Context, cfg *config.Config) {
 	if len(cfg.Notify) == 0 {
 		return
 	}
-	var hooks []notify.Hook
-	for _, c := range cfg.Notify {
-		h := notify.NewHook(c.URL)
-		h.Timeout, h.Retries, h.Debounce, h.Headers, h.Body = c.Timeout, c.Retries, c.Debounce, c.Headers, c.Body
-		hooks = append(hooks, h)
-	}
-	n, err := notify.New(hooks, d.log.With("part", "notify"), nil)
+	n, err := notify.New(cfg.Notify, d.log.With("part", "notify"), nil)
 	if err != nil {
 		d.log.Error("webhooks are not sent: fix notify: in the configuration and reload", "err", err)
 		return

@@ -98,11 +98,11 @@ func (d *Daemon) report() *status.Report {
 					u.Reason = reason
 				}
 			}
-			if loss, rtt, n := h.window(time.Now()); n > 0 {
-				u.Loss, u.Probes = &loss, n
-				if rtt > 0 {
-					ms := float64(rtt) / float64(time.Millisecond)
-					u.RTTMillis = &ms
+			if f := h.probesSince(time.Now(), probeWindow); f.n > 0 {
+				u.Loss, u.Probes = &f.loss, f.n
+				if f.mean > 0 {
+					rtt := ms(f.mean)
+					u.RTTMillis = &rtt
 				}
 			}
 			u.Metered, u.LastChange = h.metered, h.change

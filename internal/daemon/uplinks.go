@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/pathpin/pathpin/internal/health"
@@ -70,31 +71,40 @@ func (s *uplinkState) addSample(now time.Time, ok bool, rtt time.Duration) {
 	s.samples = s.samples[drop:]
 }
 
-// window is the probe loss (0..1) and mean RTT over the rounds of the
-// last minute; n is how many rounds.
-func (s *uplinkState) window(now time.Time) (loss float64, rtt time.Duration, n int) {
-	var lost, answered int
+// probeFigures are an uplink's probe rounds over a span of time.
+type probeFigures struct {
+	n                   int     // rounds
+	loss                float64 // share missed, 0..1
+	mean, median, worst time.Duration
+}
+
+// probesSince sums up the decided rounds of the last span.
+func (s *uplinkState) probesSince(now time.Time, span time.Duration) probeFigures {
+	var f probeFigures
+	var rtts []time.Duration
 	var total time.Duration
+	lost := 0
 	for _, x := range s.samples {
-		if now.Sub(x.at) > probeWindow {
+		if now.Sub(x.at) > span {
 			continue
 		}
-		n++
+		f.n++
 		if !x.ok {
 			lost++
 		}
 		if x.rtt > 0 {
-			answered++
+			rtts = append(rtts, x.rtt)
 			total += x.rtt
 		}
 	}
-	if n == 0 {
-		return 0, 0, 0
+	if f.n > 0 {
+		f.loss = float64(lost) / float64(f.n)
 	}
-	if answered > 0 {
-		rtt = total / time.Duration(answered)
+	if len(rtts) > 0 {
+		slices.Sort(rtts)
+		f.mean, f.median, f.worst = total/time.Duration(len(rtts)), rtts[len(rtts)/2], rtts[len(rtts)-1]
 	}
-	return float64(lost) / float64(n), rtt, n
+	return f
 }
 
 // resetUplinks makes a state for every configured uplink, keeping those

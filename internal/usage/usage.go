@@ -114,6 +114,3 @@ func Load(path string) (*Ledger, error) {
 	}
 	return l, nil
 }
-
-// Save writes the ledger whole, or leaves the last one.
-func (l *Ledger) Save(path string) error { return atomicfile.WriteJSON(path, l, 0o644) }

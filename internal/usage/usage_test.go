@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathpin/pathpin/internal/atomicfile"
 	"github.com/pathpin/pathpin/internal/config"
 )
 
@@ -56,7 +57,7 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("%d bytes against a cap of 1000: over %v", a.Total(), a.Over(c))
 	}
 	path := filepath.Join(t.TempDir(), "usage.json")
-	if err := l.Save(path); err != nil {
+	if err := atomicfile.WriteJSON(path, &l, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	back, err := Load(path)

@@ -142,14 +142,15 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 		if !inBand && slices.Contains(tables, r.Table) && r.Table != 0 {
 			add(Problem, "ip rule priority %d already looks up table %d, which pathpin uses for an uplink; set another table: in %s", r.Priority, r.Table, cfg.Path)
 		}
-		if !inBand && r.Mask != nil && *r.Mask&cfg.MarkMask != 0 && r.Mark != 0 {
-			add(Warning, "ip rule priority %d matches fwmark %#x/%#x, which overlaps pathpin's mark-mask %#x; change mark-mask in %s", r.Priority, r.Mark, *r.Mask, cfg.MarkMask, cfg.Path)
-		}
 	}
 	if len(p.Live.Rules) == 0 && len(p.Live.Routes) > 0 {
 		add(Problem, "routing table %d already has routes, and pathpin has not run here; pick free tables with table: in %s", p.Live.Routes[0].Table, cfg.Path)
 	}
-	return out, nil
+	marks, err := e.FindMarkUsers()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, MarkFindings(cfg, marks)...), nil
 }
 
 // otherForwardFilter names another nftables chain (iptables-nft's

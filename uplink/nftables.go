@@ -69,7 +69,11 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 			SetMark: &nft.MarkSet{Mask: mask, Value: u.Mark}, Comment: fmt.Sprintf("a new connection goes to %s: its mark %#x", u.Name, u.Mark)}}})
 	}
 	restore := func() []nft.Rule {
-		var rs []nft.Rule
+		// First: a packet that already carries bits of pathpin's mask
+		// (a probe's socket mark, or another program's mark inside the
+		// mask) is not pathpin's to steer, not even back to its
+		// connection's uplink: its bits stay as they came.
+		rs := []nft.Rule{{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "a packet already marked inside pathpin's mask (a probe's socket mark, another program's) keeps that mark"}}
 		for _, st := range statuses {
 			m := st.Uplink.Mark
 			// Return: a known connection is done, and every packet of one
@@ -77,7 +81,7 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 			rs = append(rs, nft.Rule{CtMark: &nft.MarkMatch{Mask: mask, Value: m}, SetMark: &nft.MarkSet{Mask: mask, Value: m}, Return: true,
 				Comment: fmt.Sprintf("every packet of a connection on %s gets its mark back from conntrack; nothing more to decide", st.Name)})
 		}
-		return append(rs, nft.Rule{Mark: &nft.MarkMatch{Mask: mask, Not: true}, Return: true, Comment: "a packet already marked for an uplink (a probe's socket mark, another program's) keeps that mark"})
+		return rs
 	}
 	save := func() []nft.Rule {
 		var rs []nft.Rule
@@ -138,7 +142,19 @@ func nftDesired(cfg *config.Config, facts *Facts, statuses []Status) *nft.Table 
 				Comment: fmt.Sprintf("a connection bound to %s's address %s stays on %s", st.Name, st.Local, st.Name)})
 		}
 	}
-	out.Rules = append(out.Rules, nft.Rule{CtNew: true, Jump: "balance", Comment: "any other new connection of the router's own gets an uplink by weight"})
+	// Only what the routing sends out of an uplink: a connection routed
+	// into a tunnel (wg-quick), a container bridge or Tailscale's link is
+	// that software's.
+	var devs []string
+	for _, st := range statuses {
+		if st.Device != "" && !slices.Contains(devs, st.Device) {
+			devs = append(devs, st.Device)
+		}
+	}
+	for _, dev := range devs {
+		out.Rules = append(out.Rules, nft.Rule{OIf: dev, CtNew: true, Jump: "balance",
+			Comment: fmt.Sprintf("any other new connection of the router's own that the routing sends out of %s gets an uplink by weight (one routed elsewhere, into a tunnel or a container bridge, is left alone)", dev)})
+	}
 	out.Rules = append(out.Rules, save()...)
 
 	fwd := nft.Chain{Name: "forward", Type: "filter", Hook: "forward", Priority: prioMangle}

@@ -76,3 +76,15 @@ func (f *engineFlags) openReadOnly(env *cliEnv) (*config.Config, *uplink.Engine,
 	}
 	return cfg, &uplink.Engine{NL: h, Log: newLogger(env.stderr, f.debug)}, nil
 }
+
+// findMarkUsers reads the other software on this host that uses packet
+// marks, with sockets of its own (it only reads).
+func findMarkUsers() (uplink.HostMarks, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return uplink.HostMarks{}, fmt.Errorf("opening netlink: %w", err)
+	}
+	e := &uplink.Engine{NL: h, Legacy: uplink.OpenLegacyIPTables(), Sysctl: uplink.NewProcSys()}
+	defer e.Close()
+	return e.FindMarkUsers()
+}

@@ -84,6 +84,7 @@ func runInit(ctx context.Context, env *cliEnv, args []string) error {
 			opt.Ask = t
 		}
 	}
+	opt.MarkMask, opt.MarkMaskWhy = proposeMarkMask(env)
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("opening netlink: %w", err)
@@ -162,4 +163,33 @@ func printConflicts(w io.Writer, cs []setup.Conflict) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return strings.TrimSuffix(line, "\r")
+}
+
+// proposeMarkMask is the mark-mask init writes when other software here
+// uses bits of the default one (0 when none does), and who they are.
+func proposeMarkMask(env *cliEnv) (uint32, string) {
+	marks, err := findMarkUsers()
+	if err != nil {
+		fmt.Fprintf(env.stderr, "init: the other software's packet marks could not be read (%v); keeping the default mark-mask\n", err)
+		return 0, ""
+	}
+	var who []string
+	for _, u := range marks.Users {
+		if u.Bits&config.DefaultMarkMask == 0 || u.TestsClear() {
+			continue
+		}
+		name := u.Owner
+		if name == "" {
+			name = u.Where
+		}
+		if w := fmt.Sprintf("%s (%#x)", name, u.Bits); !slices.Contains(who, w) {
+			who = append(who, w)
+		}
+	}
+	// Room for the two uplinks init writes, and more added later.
+	m := uplink.ProposeMask(uplink.UsedMarkBits(marks), config.DefaultMarkMask, 8)
+	if m == config.DefaultMarkMask || m == 0 {
+		return 0, ""
+	}
+	return m, strings.Join(who, ", ")
 }

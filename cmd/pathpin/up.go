@@ -69,6 +69,10 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, PPPDir: *pppDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid, HistoryStep: *historyStep,
+		MarkUsers: func(cfg *config.Config) ([]uplink.Finding, error) {
+			marks, err := findMarkUsers()
+			return uplink.MarkFindings(cfg, marks), err
+		},
 		NewEngine: func(*config.Config) (*uplink.Engine, error) {
 			// Routes and rules, and conntrack (netfilter) for failover.
 			return newEngine(f.stateDir, log, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)

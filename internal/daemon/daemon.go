@@ -29,6 +29,10 @@ import (
 // Options configure the daemon.
 type Options struct {
 	ConfigPath string
+	// MarkUsers, when set, reads the other software on the host that uses
+	// packet marks and says what clashes with cfg (pathpin check's
+	// findings); the daemon logs them at start and on reload.
+	MarkUsers func(cfg *config.Config) ([]uplink.Finding, error)
 	// StateDir holds what lives as long as the kernel state pathpin made
 	// (the lock, sockets, hook links, pppd options, the sysctl and VLAN
 	// records), e.g. /run/pathpin (--state-dir).
@@ -189,6 +193,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		d.removeRuntimeFiles()
 		return fmt.Errorf("the first apply failed, so pathpin is not starting: %w", err)
 	}
+	go d.warnMarkUsers(cfg)
 	// Once the table holds the domain sets: the reader fills them.
 	d.domains.reconcile(d.cfg)
 	defer d.domains.close()

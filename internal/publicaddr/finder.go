@@ -1,6 +1,7 @@
 package publicaddr
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -88,8 +89,10 @@ func (f *Finder) Find(ctx context.Context, path health.Path) (netip.Addr, Source
 	}
 	var errs []error
 	for _, s := range f.Sources {
-		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
+		// The deadline can pass a moment before the context's timer
+		// marks it done: no source is asked after it.
+		if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(d) {
+			errs = append(errs, cmp.Or(ctx.Err(), context.DeadlineExceeded))
 			break
 		}
 		addr, err := f.ask(ctx, timeout, path, s)

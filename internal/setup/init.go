@@ -35,6 +35,10 @@ type Options struct {
 	FromPPPoEConf bool
 	PPPDir, Peer  string
 	Force, DryRun bool
+	// MarkMask, when not 0, is the mark-mask to write: the default's bits
+	// are used by other software here (MarkMaskWhy says which).
+	MarkMask    uint32
+	MarkMaskWhy string
 	// Ask is nil when nothing may be asked (no terminal, or --yes).
 	Ask  Asker
 	Host Host
@@ -67,7 +71,7 @@ func Run(ctx context.Context, nl Netlink, opt Options) (*Result, error) {
 		return nil, err
 	}
 	opt.ConfigPath = abs
-	a := &Answers{}
+	a := &Answers{MarkMask: opt.MarkMask, MarkMaskWhy: opt.MarkMaskWhy}
 	peerPassword := ""
 	migrate := opt.FromPPPoEConf
 	peerPath := filepath.Join(opt.PPPDir, "peers", opt.Peer)

@@ -15,6 +15,9 @@ type Answers struct {
 	LAN    []string
 	// ProtectRouter closes the router itself to the uplinks' side.
 	ProtectRouter bool
+	// MarkMask, when not 0, is written as mark-mask, with MarkMaskWhy.
+	MarkMask    uint32
+	MarkMaskWhy string
 }
 
 // PPPoEUplink is the PPPoE line found by the scan or read from a peer.
@@ -50,6 +53,10 @@ func (a *Answers) Render() string {
 	var b strings.Builder
 	b.WriteString("# Written by pathpin init. Every setting, with its default:\n")
 	b.WriteString("# /usr/share/doc/pathpin/examples/reference.yaml\n")
+	if a.MarkMask != 0 {
+		fmt.Fprintf(&b, "# The default mark-mask (0xff00) is used here by %s.\n", a.MarkMaskWhy)
+		fmt.Fprintf(&b, "mark-mask: %#x\n", a.MarkMask)
+	}
 	b.WriteString("lan:\n")
 	fmt.Fprintf(&b, "  interfaces: [%s]\n", strings.Join(quoteAll(a.LAN), ", "))
 	b.WriteString("uplinks:\n")

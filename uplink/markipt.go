@@ -1,0 +1,120 @@
+package uplink
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// iptablesMarkUsers reads one iptables table, as iptables -S prints it,
+// for rules that set or test marks (MARK, CONNMARK, -m mark, -m connmark)
+// and for a FORWARD policy of DROP. variant is the command
+// (iptables-nft or iptables-legacy).
+func iptablesMarkUsers(variant, table string, lines []string) (users []MarkUser, drops []string) {
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "-P":
+			if table == "filter" && f[1] == "FORWARD" && len(f) > 2 && f[2] == "DROP" {
+				drops = append(drops, fmt.Sprintf("%s -t filter -P FORWARD DROP", variant))
+			}
+			continue
+		case "-A":
+		default:
+			continue
+		}
+		where := fmt.Sprintf("%s -t %s %s", variant, table, line)
+		owner := nameOwner(f[1])
+		if owner == "" {
+			owner = nameOwner(jumpTarget(f))
+		}
+		for _, u := range ruleMarkTokens(f) {
+			u.Owner, u.Where, u.Priority = owner, where, -1
+			users = append(users, u)
+		}
+	}
+	return users, drops
+}
+
+// jumpTarget is the chain a rule jumps to, "" when none.
+func jumpTarget(f []string) string {
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "-j" || f[i] == "-g" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// ruleMarkTokens are the mark tests and writes of one rule's words.
+func ruleMarkTokens(f []string) []MarkUser {
+	var out []MarkUser
+	target := jumpTarget(f)
+	for i := 0; i+1 < len(f); i++ {
+		arg := f[i+1]
+		switch f[i] {
+		case "--mark":
+			// -m mark --mark V[/M] or -m connmark --mark V[/M]
+			if v, m, ok := parseValueMask(arg); ok {
+				out = append(out, maskedUser(v, m, false))
+			}
+		case "--set-xmark", "--set-mark":
+			if target != "MARK" && target != "CONNMARK" {
+				continue
+			}
+			if v, m, ok := parseValueMask(arg); ok {
+				out = append(out, maskedUser(v, m, true))
+			}
+		case "--or-mark", "--xor-mark":
+			if v, err := parseUint32(arg); err == nil {
+				out = append(out, MarkUser{Bits: v, Sets: true})
+			}
+		case "--and-mark":
+			if v, err := parseUint32(arg); err == nil {
+				out = append(out, MarkUser{Bits: ^v, Sets: true})
+			}
+		case "--ctmask", "--nfmask", "--mask":
+			// CONNMARK --save-mark/--restore-mark copy the masked bits
+			// between the packet and its connection.
+			if v, err := parseUint32(arg); err == nil && target == "CONNMARK" {
+				out = append(out, MarkUser{Bits: v, Sets: true, Whole: v == ^uint32(0)})
+			}
+		}
+	}
+	return out
+}
+
+// maskedUser is a test or write of value under mask.
+func maskedUser(value, mask uint32, sets bool) MarkUser {
+	switch {
+	case mask == ^uint32(0) && value == 0 && !sets:
+		return MarkUser{Bits: mask, Whole: true}
+	case mask == ^uint32(0):
+		return MarkUser{Bits: value, Value: value, Sets: sets, Whole: true}
+	}
+	return MarkUser{Bits: mask, Value: value, Sets: sets}
+}
+
+// parseValueMask reads V or V/M (iptables' hexadecimal or decimal).
+func parseValueMask(s string) (value, mask uint32, ok bool) {
+	vs, ms, hasMask := strings.Cut(s, "/")
+	v, err := parseUint32(vs)
+	if err != nil {
+		return 0, 0, false
+	}
+	m := ^uint32(0)
+	if hasMask {
+		if m, err = parseUint32(ms); err != nil {
+			return 0, 0, false
+		}
+	}
+	return v, m, true
+}
+
+func parseUint32(s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 0, 32)
+	return uint32(v), err
+}

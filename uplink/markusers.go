@@ -1,0 +1,267 @@
+package uplink
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/pathpin/pathpin/internal/nft"
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/wgctrl"
+)
+
+// A MarkUser is one rule or link of other software on this host that sets
+// or tests packet or connection marks.
+type MarkUser struct {
+	// Owner names the software when its names tell (wg-quick, WireGuard,
+	// Tailscale, Docker, kube-proxy, Cilium), else "".
+	Owner string
+	// Where is the rule or link, as its own tool would name it.
+	Where string
+	// Bits are the mark bits it sets or tests: its mask, or its value
+	// when it sets or tests the whole mark.
+	Bits uint32
+	// Value is the value a test compares the bits with.
+	Value uint32
+	// Sets: it writes marks (a packet's or a connection's); otherwise it
+	// only tests them.
+	Sets bool
+	// Whole: it writes or compares all 32 bits, with no mask. A packet
+	// pathpin has marked never equals such a test, and such a write
+	// clears pathpin's bits.
+	Whole bool
+	// Priority is an ip rule's priority; -1 for anything else.
+	Priority int
+}
+
+// HostMarks is what other software on this host does with marks and with
+// forwarded traffic, as FindMarkUsers read it.
+type HostMarks struct {
+	Users []MarkUser
+	// ForwardDrops are other firewalls' forward chains whose policy is
+	// drop: they drop the LAN's traffic to the uplinks unless a rule of
+	// theirs accepts it.
+	ForwardDrops []string
+	// SrcValidMark are the interfaces ("all" included) where
+	// net.ipv4.conf.*.src_valid_mark is 1.
+	SrcValidMark []string
+	// Links are other software's interfaces that matter beside pathpin:
+	// WireGuard links and Tailscale's.
+	Links []string
+}
+
+// xtablesTables are the iptables tables (both variants) that are read.
+var xtablesTables = []string{"filter", "nat", "mangle", "raw", "security"}
+
+// FindMarkUsers reads the other mark users on this host: ip rules with a
+// fwmark, nftables rules in other tables, iptables rules of both variants
+// (read only, with go-iptables), WireGuard links with a fwmark, Tailscale's
+// link, forward chains that drop by policy and src_valid_mark. What cannot
+// be read (a variant not installed, no WireGuard module) is left out.
+func (e *Engine) FindMarkUsers() (HostMarks, error) {
+	var h HostMarks
+	rules, err := e.NL.RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		return h, fmt.Errorf("listing ip rules: %w", err)
+	}
+	h.Users = append(h.Users, ruleMarkUsers(rules)...)
+
+	iptablesNFT := false
+	for _, v := range e.Legacy {
+		tables := xtablesTables
+		if v.Name == "legacy" {
+			tables = loadedXtables()
+		} else {
+			iptablesNFT = true
+		}
+		for _, table := range tables {
+			lines, err := listTable(v.IPT, table)
+			if err != nil {
+				continue
+			}
+			users, drops := iptablesMarkUsers("iptables-"+v.Name, table, lines)
+			h.Users = append(h.Users, users...)
+			h.ForwardDrops = append(h.ForwardDrops, drops...)
+		}
+	}
+	if c, err := nftables.New(); err == nil {
+		users, drops := nftMarkUsers(c, func(t *nftables.Table) bool {
+			// iptables-nft's own tables: read above, in its words.
+			return iptablesNFT && (t.Family == nftables.TableFamilyIPv4 || t.Family == nftables.TableFamilyIPv6) && slices.Contains(xtablesTables, t.Name)
+		})
+		h.Users = append(h.Users, users...)
+		h.ForwardDrops = append(h.ForwardDrops, drops...)
+	}
+
+	if wg, err := wgctrl.New(); err == nil {
+		if devs, err := wg.Devices(); err == nil {
+			for _, d := range devs {
+				if d.FirewallMark != 0 {
+					h.Users = append(h.Users, MarkUser{Owner: "WireGuard", Where: fmt.Sprintf("WireGuard link %s (fwmark %#x)", d.Name, d.FirewallMark),
+						Bits: uint32(d.FirewallMark), Sets: true, Whole: true, Priority: -1})
+				}
+				h.Links = append(h.Links, fmt.Sprintf("WireGuard link %s (fwmark %#x, listening on port %d)", d.Name, d.FirewallMark, d.ListenPort))
+			}
+		}
+		wg.Close()
+	}
+	if links, err := e.NL.LinkList(); err == nil {
+		for _, l := range links {
+			if name := l.Attrs().Name; strings.HasPrefix(name, "tailscale") {
+				h.Links = append(h.Links, "Tailscale link "+name)
+			}
+		}
+	}
+	if e.Sysctl != nil {
+		names := []string{"all"}
+		if links, err := e.NL.LinkList(); err == nil {
+			for _, l := range links {
+				names = append(names, l.Attrs().Name)
+			}
+		}
+		for _, n := range names {
+			if v, err := e.Sysctl.Get("net/ipv4/conf/" + n + "/src_valid_mark"); err == nil && v == "1" {
+				h.SrcValidMark = append(h.SrcValidMark, n)
+			}
+		}
+	}
+	return h, nil
+}
+
+// listTable is an iptables table as iptables -S prints it, chain by chain
+// (go-iptables lists one chain at a time).
+func listTable(ipt IPTables, table string) ([]string, error) {
+	chains, err := ipt.ListChains(table)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ch := range chains {
+		lines, err := ipt.List(table, ch)
+		if err != nil {
+			continue
+		}
+		out = append(out, lines...)
+	}
+	return out, nil
+}
+
+// loadedXtables are the legacy iptables tables the kernel holds in this
+// network namespace: listing any other with iptables-legacy would make it.
+func loadedXtables() []string {
+	b, err := os.ReadFile("/proc/net/ip_tables_names")
+	if err != nil {
+		return nil
+	}
+	names := strings.Fields(string(b))
+	return slices.DeleteFunc(slices.Clone(xtablesTables), func(t string) bool { return !slices.Contains(names, t) })
+}
+
+// ruleMarkUsers are the ip rules outside pathpin's band that test a
+// fwmark.
+func ruleMarkUsers(rules []netlink.Rule) []MarkUser {
+	var out []MarkUser
+	for _, r := range rules {
+		if r.Priority >= PrioFirst && r.Priority <= PrioLast {
+			continue
+		}
+		if r.Mark == 0 && (r.Mask == nil || *r.Mask == 0) {
+			continue
+		}
+		u := MarkUser{Where: "ip rule " + describeRule(r), Priority: r.Priority, Value: r.Mark}
+		mask := ^uint32(0)
+		if r.Mask != nil {
+			mask = *r.Mask
+		}
+		switch {
+		case mask == ^uint32(0) && r.Mark == 0:
+			u.Bits, u.Whole = mask, true
+		case mask == ^uint32(0):
+			u.Bits, u.Whole = r.Mark, true
+		default:
+			u.Bits = mask
+		}
+		u.Owner = ruleOwner(r)
+		out = append(out, u)
+	}
+	return out
+}
+
+// describeRule prints an ip rule as ip rule does.
+func describeRule(r netlink.Rule) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d: ", r.Priority)
+	if r.Invert {
+		b.WriteString("not ")
+	}
+	b.WriteString("from ")
+	if r.Src != nil {
+		b.WriteString(r.Src.String())
+	} else {
+		b.WriteString("all")
+	}
+	fmt.Fprintf(&b, " fwmark %#x", r.Mark)
+	if r.Mask != nil && *r.Mask != ^uint32(0) {
+		fmt.Fprintf(&b, "/%#x", *r.Mask)
+	}
+	switch {
+	case r.Goto > 0:
+		fmt.Fprintf(&b, " goto %d", r.Goto)
+	case r.Table == TableMain:
+		b.WriteString(" lookup main")
+	case r.Table > 0:
+		fmt.Fprintf(&b, " lookup %d", r.Table)
+	}
+	return b.String()
+}
+
+// wgQuickMark and wgQuickTable are what wg-quick uses by default: 51820.
+const (
+	wgQuickMark  = 0xca6c
+	wgQuickTable = 51820
+)
+
+func ruleOwner(r netlink.Rule) string {
+	switch {
+	case r.Mark == wgQuickMark || r.Table == wgQuickTable:
+		return "wg-quick"
+	case r.Priority >= 5200 && r.Priority <= 5300:
+		return "Tailscale"
+	}
+	return ""
+}
+
+// nameOwner is the software a chain or table name belongs to, "" when
+// the name does not tell.
+func nameOwner(names ...string) string {
+	for _, n := range names {
+		l := strings.ToLower(n)
+		switch {
+		case strings.HasPrefix(l, "kube-") || strings.HasPrefix(l, "kube_") || l == "kube-proxy":
+			return "kube-proxy"
+		case strings.HasPrefix(l, "cilium"):
+			return "Cilium"
+		case strings.HasPrefix(l, "docker"):
+			return "Docker"
+		case strings.HasPrefix(l, "ts-") || strings.HasPrefix(l, "tailscale"):
+			return "Tailscale"
+		case strings.HasPrefix(l, "wg-quick"):
+			return "wg-quick"
+		}
+	}
+	return ""
+}
+
+// nftTableName is a table as nft names it: family and name.
+func nftTableName(t *nftables.Table) string {
+	fam := map[nftables.TableFamily]string{nftables.TableFamilyINet: "inet", nftables.TableFamilyIPv4: "ip", nftables.TableFamilyIPv6: "ip6",
+		nftables.TableFamilyARP: "arp", nftables.TableFamilyNetdev: "netdev", nftables.TableFamilyBridge: "bridge"}[t.Family]
+	return fam + " " + t.Name
+}
+
+// isPathpinTable reports whether t is pathpin's own table.
+func isPathpinTable(t *nftables.Table) bool {
+	return t != nil && t.Name == nft.TableName && t.Family == nftables.TableFamilyIPv4
+}

@@ -12,7 +12,9 @@ import (
 )
 
 // TestRandomStateCyclingOnTheKernel is the shorter real-kernel run of the
-// random state cycling: weights, carrier, a late or lost address and
+// random state cycling, with other software's marks present (wg-quick,
+// Tailscale, Docker, kube-proxy, Cilium), which stay byte for byte as they
+// were after every apply: weights, carrier, a late or lost address and
 // health holds change step by step; after each step the kernel equals a
 // fresh apply of that step's input (down, then apply again, compared), and
 // down at random points, once the links are back as they started, leaves
@@ -20,7 +22,8 @@ import (
 func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 	l := newEngineLab(t)
 	foreign(l)
-	baseline := l.snapshot()
+	otherMarkUsers(l)
+	baseline, others := l.snapshot(), l.foreignMarks()
 	e := l.engine()
 	r := rand.New(rand.NewPCG(1, 2))
 	type step struct {
@@ -75,6 +78,9 @@ func TestRandomStateCyclingOnTheKernel(t *testing.T) {
 		down := func(ctx context.Context) error { _, err := e.Down(ctx, cfg); return err }
 		run("apply", apply)
 		cycled := l.snapshot()
+		if diff := cmp.Diff(others, l.foreignMarks()); diff != "" {
+			t.Fatalf("step %d %+v: the other software's marks changed (-before +after):\n%s", i, s, diff)
+		}
 		run("down", down)
 		if r.IntN(3) == 0 {
 			shape(step{carrierB: true, addrB: true})

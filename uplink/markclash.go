@@ -77,8 +77,10 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 			clashes++
 			add(Warning, "%s tests mark bits %#x, inside pathpin's mark-mask %#x: connections pathpin marks for an uplink are seen by it as its own marks (%s); %s",
 				who, u.Bits, mask, testBreaks(u.Owner), fix)
+		case u.Copy:
+			add(Info, "%s copies the whole mark between packets and their connections: pathpin's bits travel with it, as pathpin's own restore does", who)
 		case u.Sets && u.Whole:
-			add(Warning, "%s sets the whole mark (%#x): it clears pathpin's bits on the packets it marks after pathpin, which then lose their uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
+			add(Warning, "%s sets the whole mark (%#x): where it runs after pathpin's chains (a hook priority above mangle, -150), it clears pathpin's bits and the packet loses its uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
 		case u.Whole && u.Priority >= 0 && u.Priority < PrioFirst:
 			add(Warning, "%s compares the whole mark ahead of pathpin's rules (priority %d < %d): a packet pathpin has marked carries pathpin's bits too and never equals %#x, so this rule no longer tells its packets apart; give it a mask (fwmark %#x/%#x) or move it after pathpin's rules (priority %d or more)",
 				who, u.Priority, PrioFirst, u.Bits, u.Bits, lowBitsMask(u.Bits), PrioLast+1)

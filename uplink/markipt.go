@@ -80,7 +80,11 @@ func ruleMarkTokens(f []string) []MarkUser {
 			// CONNMARK --save-mark/--restore-mark copy the masked bits
 			// between the packet and its connection.
 			if v, err := parseUint32(arg); err == nil && target == "CONNMARK" {
-				out = append(out, MarkUser{Bits: v, Sets: true, Whole: v == ^uint32(0)})
+				if v == ^uint32(0) {
+					out = append(out, MarkUser{Sets: true, Whole: true, Copy: true})
+				} else {
+					out = append(out, MarkUser{Bits: v, Sets: true})
+				}
 			}
 		}
 	}

@@ -77,7 +77,7 @@ func exprMarkUsers(es []expr.Any) []MarkUser {
 		case v.fromMark && v.masked:
 			out = append(out, MarkUser{Bits: ^v.bits | v.xor, Sets: true, Priority: -1})
 		case v.fromMark:
-			out = append(out, MarkUser{Bits: compared, Sets: true, Whole: true, Priority: -1})
+			out = append(out, MarkUser{Bits: compared, Sets: true, Whole: true, Copy: true, Priority: -1})
 		}
 	}
 	for _, e := range es {

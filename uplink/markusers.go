@@ -32,6 +32,9 @@ type MarkUser struct {
 	// pathpin has marked never equals such a test, and such a write
 	// clears pathpin's bits.
 	Whole bool
+	// Copy: it copies the whole mark between a packet and its
+	// connection (Bits are the values it tests first, if any).
+	Copy bool
 	// Priority is an ip rule's priority; -1 for anything else.
 	Priority int
 }
@@ -100,7 +103,7 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 			for _, d := range devs {
 				if d.FirewallMark != 0 {
 					h.Users = append(h.Users, MarkUser{Owner: "WireGuard", Where: fmt.Sprintf("WireGuard link %s (fwmark %#x)", d.Name, d.FirewallMark),
-						Bits: uint32(d.FirewallMark), Sets: true, Whole: true, Priority: -1})
+						Bits: uint32(d.FirewallMark), Value: uint32(d.FirewallMark), Sets: true, Priority: -1})
 				}
 				h.Links = append(h.Links, fmt.Sprintf("WireGuard link %s (fwmark %#x, listening on port %d)", d.Name, d.FirewallMark, d.ListenPort))
 			}

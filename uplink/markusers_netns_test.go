@@ -1,0 +1,187 @@
+package uplink
+
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pathpin/pathpin/internal/netnstest"
+)
+
+// otherMarkUsers sets the router up as wg-quick, Tailscale, Docker (both
+// of its firewall backends), kube-proxy and Cilium do, with the real ip,
+// nft and iptables commands (both variants).
+func otherMarkUsers(l *engineLab) {
+	r := l.Router
+	// wg-quick with its default table: its rules and its nft table.
+	r.Run("ip", "rule", "add", "not", "fwmark", "0xca6c", "table", "51820")
+	r.Run("ip", "rule", "add", "table", "main", "suppress_prefixlength", "0")
+	r.Run("nft", `add table ip wg-quick-wg0; add chain ip wg-quick-wg0 premangle { type filter hook prerouting priority -150; }; add chain ip wg-quick-wg0 postmangle { type filter hook postrouting priority -150; }; add rule ip wg-quick-wg0 premangle meta l4proto udp meta mark set ct mark; add rule ip wg-quick-wg0 postmangle meta l4proto udp mark 0xca6c ct mark set mark`)
+	// Tailscale: its rules at 5210-5270, its iptables-nft chains and
+	// src_valid_mark.
+	for _, rule := range [][]string{{"5210", "fwmark", "0x80000/0xff0000", "lookup", "main"}, {"5230", "fwmark", "0x80000/0xff0000", "lookup", "default"}, {"5270", "lookup", "52"}} {
+		r.Run("ip", append([]string{"rule", "add", "pref"}, rule...)...)
+	}
+	r.Run("iptables-nft", "-N", "ts-forward")
+	r.Run("iptables-nft", "-A", "ts-forward", "-i", "tailscale0", "-j", "MARK", "--set-xmark", "0x40000/0xff0000")
+	r.Run("iptables-nft", "-A", "ts-forward", "-m", "mark", "--mark", "0x40000/0xff0000", "-j", "ACCEPT")
+	r.Run("iptables-nft", "-t", "nat", "-N", "ts-postrouting")
+	r.Run("iptables-nft", "-t", "nat", "-A", "ts-postrouting", "-m", "mark", "--mark", "0x40000/0xff0000", "-j", "MASQUERADE")
+	r.Run("sysctl", "-qw", "net.ipv4.conf.all.src_valid_mark=1")
+	// Docker: its chains and FORWARD policy with iptables, and its
+	// nftables backend's table.
+	r.Run("iptables-nft", "-N", "DOCKER-USER")
+	r.Run("iptables-nft", "-A", "FORWARD", "-j", "DOCKER-USER")
+	r.Run("iptables-nft", "-P", "FORWARD", "DROP")
+	r.Run("nft", `add table ip docker-bridges; add chain ip docker-bridges filter-FORWARD { type filter hook forward priority 0; policy drop; }`)
+	// kube-proxy, with iptables-legacy.
+	r.Run("iptables-legacy", "-t", "nat", "-N", "KUBE-MARK-MASQ")
+	r.Run("iptables-legacy", "-t", "nat", "-A", "KUBE-MARK-MASQ", "-j", "MARK", "--set-xmark", "0x4000/0x4000")
+	r.Run("iptables-legacy", "-t", "nat", "-N", "KUBE-MARK-DROP")
+	r.Run("iptables-legacy", "-t", "nat", "-A", "KUBE-MARK-DROP", "-j", "MARK", "--set-xmark", "0x8000/0x8000")
+	r.Run("iptables-legacy", "-t", "nat", "-N", "KUBE-POSTROUTING")
+	r.Run("iptables-legacy", "-t", "nat", "-A", "KUBE-POSTROUTING", "-m", "mark", "!", "--mark", "0x4000/0x4000", "-j", "RETURN")
+	// Cilium's mangle chain.
+	r.Run("iptables-nft", "-t", "mangle", "-N", "CILIUM_PRE_mangle")
+	r.Run("iptables-nft", "-t", "mangle", "-A", "CILIUM_PRE_mangle", "-p", "tcp", "-m", "mark", "!", "--mark", "0xe00/0xf00", "-j", "MARK", "--set-xmark", "0xa00/0xf00")
+}
+
+func TestCheckNamesOtherMarkUsers(t *testing.T) {
+	l := newEngineLab(t)
+	otherMarkUsers(l)
+	tun := exec.Command("ip", "netns", "exec", l.Router.Name, "ip", "tuntap", "add", "dev", "tailscale0", "mode", "tun").Run() == nil // a kernel without tun has no Tailscale link either
+	l.configure(1, 1)
+	out, _ := l.pathpin("check")
+	wants := []string{
+		// wg-quick
+		"not from all fwmark 0xca6c lookup 51820 tests mark bits 0xca6c, inside pathpin's mark-mask 0xff00",
+		"ok: wg-quick: nftables table ip wg-quick-wg0, chain premangle copies the whole mark",
+		"warning: wg-quick: nftables table ip wg-quick-wg0, chain postmangle tests mark bits 0xca6c, inside pathpin's mark-mask 0xff00",
+		// Tailscale: outside the default mask, and src_valid_mark
+		"ok: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main uses mark bits 0xff0000, outside pathpin's mark-mask 0xff00",
+		"ok: Tailscale: iptables-nft -t filter -A ts-forward -i tailscale0 -j MARK --set-xmark 0x40000/0xff0000 uses mark bits 0xff0000",
+		"ok: net.ipv4.conf.{all}.src_valid_mark is 1",
+		// Docker
+		"warning: iptables-nft -t filter -P FORWARD DROP: forwarded traffic that none of its rules accepts is dropped",
+		"warning: Docker's nftables table ip docker-bridges, chain filter-FORWARD (policy drop)",
+		// kube-proxy, by iptables-legacy
+		"warning: kube-proxy: iptables-legacy -t nat -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000 sets mark bits 0x4000, inside pathpin's mark-mask 0xff00",
+		"warning: kube-proxy: iptables-legacy -t nat -A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000 sets mark bits 0x8000",
+		"warning: kube-proxy: iptables-legacy -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN tests mark bits 0x4000",
+		// Cilium
+		"warning: Cilium: iptables-nft -t mangle -A CILIUM_PRE_mangle -p tcp -m mark ! --mark 0xe00/0xf00 -j MARK --set-xmark 0xa00/0xf00 sets mark bits 0xf00, inside pathpin's mark-mask 0xff00",
+		// the fix
+		"set mark-mask: 0xff000000 in " + l.cfgPath,
+	}
+	if tun {
+		wants = append(wants, "ok: Tailscale link tailscale0")
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not say %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("check said:\n%s", out)
+	}
+
+	// With the proposed mask, no clash is left; the forward drops stay.
+	l.write(l.Config(1, 1, "mark-mask: 0xff000000\n"))
+	out, _ = l.pathpin("check")
+	if strings.Contains(out, ", inside pathpin's mark-mask") || !strings.Contains(out, "ok: no other software here uses mark bits inside pathpin's mark-mask 0xff000000") {
+		t.Fatalf("with the proposed mask, check still reports a clash:\n%s", out)
+	}
+	if !strings.Contains(out, "warning: iptables-nft -t filter -P FORWARD DROP") {
+		t.Fatalf("the FORWARD policy drop is no longer reported:\n%s", out)
+	}
+}
+
+// foreignMarks is the other software's part of the router's state: both
+// iptables variants, every nftables table but pathpin's, the ip rules
+// outside pathpin's band and src_valid_mark; counters dropped.
+func (l *engineLab) foreignMarks() string {
+	l.t.Helper()
+	var b strings.Builder
+	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
+		for _, line := range strings.Split(l.Router.Run(save), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				b.WriteString(counters.ReplaceAllString(line, "[n]") + "\n")
+			}
+		}
+	}
+	for _, line := range strings.Split(l.Router.Run("nft", "list", "tables"), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && !(f[1] == "ip" && f[2] == "pathpin") {
+			b.WriteString(nftCounters.ReplaceAllString(l.Router.Run("nft", "list", "table", f[1], f[2]), "counter"))
+		}
+	}
+	for _, line := range strings.Split(l.Router.Run("ip", "rule"), "\n") {
+		if prio, _, _ := strings.Cut(line, ":"); len(prio) != 5 || prio < "10000" || prio > "10999" {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString(l.Router.Run("sysctl", "net.ipv4.conf.all.src_valid_mark"))
+	return b.String()
+}
+
+// TestForeignMarksKeptAndNotSteered: another program's mark bits outside
+// pathpin's mask leave the router with every balanced connection, and a
+// connection whose packets already carry another program's bits inside
+// the mask is not steered by pathpin at all (its connection mark gets no
+// uplink; it leaves by the main table's route).
+func TestForeignMarksKeptAndNotSteered(t *testing.T) {
+	l := newEngineLab(t)
+	netnstest.ServeSourceAddress(l.Server.Listen(netnstest.ServerAddr + ":81"))
+	netnstest.ServeSourceAddress(l.Server.Listen(netnstest.ServerAddr + ":82"))
+	l.Router.Run("nft", `add table inet other
+add chain inet other pre { type filter hook prerouting priority -300; }
+add rule inet other pre iifname "lan0" meta mark set meta mark or 0x1
+add rule inet other pre iifname "lan0" tcp dport 81 meta mark set meta mark or 0x4000
+add rule inet other pre iifname "lan0" tcp dport 82 tcp flags & (syn | ack) == ack meta mark set meta mark or 0x4000
+add chain inet other post { type filter hook postrouting priority 300; }
+add rule inet other post oifname "wan0" tcp dport 80 meta mark and 0x1 == 0x1 counter
+add rule inet other post oifname "wan1" tcp dport 80 meta mark and 0x1 == 0x1 counter
+add rule inet other post tcp dport 81 meta mark and 0xff01 == 0x4001 ct mark and 0xff00 == 0 counter
+add rule inet other post tcp dport 80 meta mark and 0x1 == 0 counter
+add rule inet other post tcp dport 82 ct mark and 0xff00 != 0 meta mark and 0xff00 == 0x4000 counter`)
+	l.configure(1, 1)
+	l.mustApply()
+	counts := l.connect(40)
+	if counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
+		t.Fatalf("40 connections went %v; want both uplinks", counts)
+	}
+	for i := 0; i < 10; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":81")
+		if err != nil {
+			t.Fatalf("a connection with another program's mark: %v", err)
+		}
+		if c.First != l.UplinkAddrs[0] {
+			t.Errorf("a connection with another program's mark 0x4000 left by %s, not by the main table's route (wan0)", c.First)
+		}
+		c.Close()
+	}
+	// Connections pathpin balanced whose later packets get another
+	// program's bit inside the mask: those packets keep it.
+	for i := 0; i < 5; i++ {
+		c, err := l.Client.DialSource(netnstest.ServerAddr + ":82")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	got := regexp.MustCompile(`counter packets (\d+)`).FindAllStringSubmatch(l.Router.Run("nft", "list", "chain", "inet", "other", "post"), -1)
+	if len(got) != 5 {
+		t.Fatalf("counters %v", got)
+	}
+	for i, what := range []string{"balanced by wan0 with bit 0x1", "balanced by wan1 with bit 0x1", "with 0x4000 and no uplink in its connection mark", "", "of a balanced connection with 0x4000 set later, still 0x4000"} {
+		if what == "" {
+			continue
+		}
+		if got[i][1] == "0" {
+			t.Errorf("no packet left %s", what)
+		}
+	}
+	if got[3][1] != "0" {
+		t.Errorf("%s packets lost the other program's bit 0x1", got[3][1])
+	}
+}

@@ -1,0 +1,210 @@
+package uplink
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/pathpin/pathpin/internal/config"
+	"github.com/vishvananda/netlink"
+)
+
+func TestIptablesMarkUsers(t *testing.T) {
+	for _, tc := range []struct {
+		line        string
+		bits, value uint32
+		sets, whole bool
+		owner       string
+	}{
+		{"-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000", 0x4000, 0x4000, true, false, "kube-proxy"},
+		{"-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN", 0x4000, 0x4000, false, false, "kube-proxy"},
+		{"-A CILIUM_PRE_mangle -m socket --transparent -m mark ! --mark 0xe00/0xf00 -j MARK --set-xmark 0x200/0xffffffff", 0xf00, 0xe00, false, false, "Cilium"},
+		{"-A CILIUM_PRE_mangle -m socket --transparent -m mark ! --mark 0xe00/0xf00 -j MARK --set-xmark 0x200/0xffffffff", 0x200, 0x200, true, true, "Cilium"},
+		{"-A ts-forward -i tailscale0 -j MARK --set-xmark 0x40000/0xff0000", 0xff0000, 0x40000, true, false, "Tailscale"},
+		{"-A PREROUTING -j MARK --or-mark 0x1", 0x1, 0, true, false, ""},
+		{"-A PREROUTING -j MARK --and-mark 0xfffffffe", 0x1, 0, true, false, ""},
+		{"-A FORWARD -j DOCKER-USER", 0, 0, false, false, ""},
+	} {
+		users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{tc.line})
+		if tc.bits == 0 {
+			if len(users) != 0 {
+				t.Errorf("%q: found %+v, want nothing", tc.line, users)
+			}
+			continue
+		}
+		found := false
+		for _, u := range users {
+			if u.Bits == tc.bits && u.Sets == tc.sets {
+				found = true
+				if u.Value != tc.value || u.Whole != tc.whole || u.Owner != tc.owner || !strings.Contains(u.Where, "iptables-nft -t mangle "+tc.line) {
+					t.Errorf("%q: %+v, want value %#x whole %v owner %q", tc.line, u, tc.value, tc.whole, tc.owner)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%q: %+v has no use of bits %#x (sets %v)", tc.line, users, tc.bits, tc.sets)
+		}
+	}
+	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A PREROUTING -p udp -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"}); len(users) != 2 || !users[0].Copy || users[0].Bits != 0 {
+		t.Errorf("a whole CONNMARK restore: %+v", users)
+	}
+	_, drops := iptablesMarkUsers("iptables-legacy", "filter", []string{"-P INPUT ACCEPT", "-P FORWARD DROP", "-N DOCKER"})
+	if len(drops) != 1 || drops[0] != "iptables-legacy -t filter -P FORWARD DROP" {
+		t.Errorf("drops %q", drops)
+	}
+}
+
+func u32(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
+
+func TestExprMarkUsers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		es    []expr.Any
+		wants []MarkUser
+	}{
+		{"meta mark set mark and 0xff00ffff xor 0x40000 (Tailscale)", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: u32(0xff00ffff), Xor: u32(0x40000)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		}, []MarkUser{{Bits: 0xff0000, Sets: true, Priority: -1}}},
+		{"meta mark and 0xff0000 == 0x80000", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: u32(0xff0000), Xor: u32(0)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: u32(0x80000)},
+		}, []MarkUser{{Bits: 0xff0000, Value: 0x80000, Priority: -1}}},
+		{"ct mark 0xca6c meta mark set ct mark (wg-quick)", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{17}},
+			&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: u32(0xca6c)},
+			&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		}, []MarkUser{{Bits: 0xca6c, Value: 0xca6c, Whole: true, Priority: -1}, {Bits: 0xca6c, Sets: true, Whole: true, Copy: true, Priority: -1}}},
+		{"meta mark set 0x7", []expr.Any{
+			&expr.Immediate{Register: 1, Data: u32(7)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		}, []MarkUser{{Bits: 7, Sets: true, Whole: true, Priority: -1}}},
+		{"ct mark set mark or 0x4000", []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: u32(0xffffbfff), Xor: u32(0x4000)},
+			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
+		}, []MarkUser{{Bits: 0x4000, Sets: true, Priority: -1}}},
+		{"no marks: tcp dport 22 accept", []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 22}},
+		}, nil},
+	} {
+		got := exprMarkUsers(tc.es)
+		if len(got) != len(tc.wants) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.wants)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.wants[i] {
+				t.Errorf("%s: use %d is %+v, want %+v", tc.name, i, got[i], tc.wants[i])
+			}
+		}
+	}
+}
+
+func TestRuleMarkUsers(t *testing.T) {
+	mask := func(m uint32) *uint32 { return &m }
+	rules := []netlink.Rule{
+		{Priority: 32764, Invert: true, Mark: 0xca6c, Mask: mask(0xffffffff), Table: 51820},
+		{Priority: 5210, Mark: 0x80000, Mask: mask(0xff0000), Table: 254},
+		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101}, // pathpin's
+		{Priority: 9000, Mark: 0, Mask: mask(0xffffffff), Table: 51820, IifName: "lo"},
+		{Priority: 500, Table: 200},
+	}
+	got := ruleMarkUsers(rules)
+	want := []MarkUser{
+		{Owner: "wg-quick", Where: "ip rule 32764: not from all fwmark 0xca6c lookup 51820", Bits: 0xca6c, Value: 0xca6c, Whole: true, Priority: 32764},
+		{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210},
+		{Owner: "wg-quick", Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%+v, want %+v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("rule %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestProposeMask(t *testing.T) {
+	for _, tc := range []struct {
+		used, current uint32
+		uplinks       int
+		want          uint32
+	}{
+		{0, 0xff00, 2, 0xff00},
+		{0xca6c, 0xff00, 2, 0xff000000},                             // wg-quick
+		{0xca6c | 0xff0000 | 0xc000 | 0xf00, 0xff00, 8, 0xff000000}, // with Tailscale, kube-proxy, Cilium
+		{0xff000000 | 0xff0000 | 0xffff, 0xff00, 2, 0},
+		{0xff000000 | 0xff0000 | 0xffff, 0xff00, 2, 0},
+		{0xff00ffff, 0xff00, 2, 0xff0000},
+		{0xfff0ffff, 0xff00, 3, 0x0f0000},
+		{0xfff0ffff, 0xff00, 16, 0},
+		{0x1, 0xf0, 2, 0xf0}, // the current mask, when free
+	} {
+		if got := ProposeMask(tc.used, tc.current, tc.uplinks); got != tc.want {
+			t.Errorf("ProposeMask(%#x, %#x, %d) = %#x, want %#x", tc.used, tc.current, tc.uplinks, got, tc.want)
+		}
+	}
+}
+
+func TestMarkFindings(t *testing.T) {
+	cfg := &config.Config{Path: "/etc/pathpin.yaml", MarkMask: 0xff00, Uplinks: []config.Uplink{{Name: "a"}, {Name: "b"}}, LAN: config.LAN{Interfaces: []string{"eth1"}}}
+	h := HostMarks{
+		Users: []MarkUser{
+			{Owner: "WireGuard", Where: "WireGuard link wg0 (fwmark 0xca6c)", Bits: 0xca6c, Value: 0xca6c, Sets: true, Priority: -1},
+			{Where: "nftables table inet x, chain y", Bits: 0x1, Sets: true, Whole: true, Priority: -1},
+			{Owner: "kube-proxy", Where: "iptables-nft -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN", Bits: 0x4000, Value: 0x4000, Priority: -1},
+			{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210},
+			{Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000},
+			{Where: "ip rule 900: from all fwmark 0x7 lookup 200", Bits: 0x7, Value: 0x7, Whole: true, Priority: 900},
+		},
+		ForwardDrops: []string{"iptables-nft -t filter -P FORWARD DROP"},
+		SrcValidMark: []string{"all"},
+		Links:        []string{"Tailscale link tailscale0"},
+	}
+	text := func(fs []Finding) string {
+		var b strings.Builder
+		for _, f := range fs {
+			b.WriteString(f.Severity.String() + ": " + f.Text + "\n")
+		}
+		return b.String()
+	}
+	got := text(MarkFindings(cfg, h))
+	for _, want := range []string{
+		"warning: WireGuard link wg0 (fwmark 0xca6c) sets mark bits 0xca6c, inside pathpin's mark-mask 0xff00",
+		"a tunnel among them does not follow a failover",
+		"set mark-mask: 0xff000000 in /etc/pathpin.yaml",
+		"warning: kube-proxy: iptables-nft -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN tests mark bits 0x4000, inside pathpin's mark-mask 0xff00",
+		"kube-proxy masquerades packets with 0x4000",
+		"ok: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main uses mark bits 0xff0000, outside pathpin's mark-mask 0xff00",
+		"ok: ip rule 9000: from all fwmark 0x0 lookup 51820 matches only packets whose mark bits 0xffffffff are all clear",
+		"warning: ip rule 900: from all fwmark 0x7 lookup 200 compares the whole mark ahead of pathpin's rules (priority 900 < 10000)",
+		"give it a mask (fwmark 0x7/0xf)",
+		"warning: iptables-nft -t filter -P FORWARD DROP: forwarded traffic that none of its rules accepts is dropped",
+		"iptables -I DOCKER-USER -i eth1 -j ACCEPT",
+		"ok: net.ipv4.conf.{all}.src_valid_mark is 1",
+		"warning: nftables table inet x, chain y sets the whole mark (0x1): where it runs after pathpin's chains",
+		"ok: Tailscale link tailscale0",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("findings lack %q:\n%s", want, got)
+		}
+	}
+	// With the proposed mask, nothing clashes.
+	cfg.MarkMask = 0xff000000
+	got = text(MarkFindings(cfg, h))
+	if strings.Contains(got, ", inside pathpin's mark-mask") || !strings.Contains(got, "ok: WireGuard link wg0 (fwmark 0xca6c) uses mark bits 0xca6c, outside") {
+		t.Errorf("with the proposed mask, a clash is still reported:\n%s", got)
+	}
+	if !strings.Contains(got, "no other software here uses mark bits inside pathpin's mark-mask 0xff000000") {
+		t.Errorf("the all-clear is missing:\n%s", got)
+	}
+}

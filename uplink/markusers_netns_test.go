@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
 )
@@ -183,5 +184,55 @@ add rule inet other post tcp dport 82 ct mark and 0xff00 != 0 meta mark and 0xff
 	}
 	if got[3][1] != "0" {
 		t.Errorf("%s packets lost the other program's bit 0x1", got[3][1])
+	}
+}
+
+// TestDockerRecipe is the README's Docker recipe on the real kernel:
+// Docker's FORWARD policy of drop stops the LAN (and check says so); its
+// DOCKER-USER accepts bring the LAN back, balanced; a container bridge
+// listed in lan.interfaces has its containers' connections balanced too,
+// through Docker's own masquerade.
+func TestDockerRecipe(t *testing.T) {
+	l := newEngineLab(t)
+	container := netnstest.New(t)
+	netnstest.Veth(t, container, "eth0", l.Router, "docker0")
+	container.Run("ip", "addr", "add", "172.17.0.2/16", "dev", "eth0")
+	container.Run("ip", "route", "add", "default", "via", "172.17.0.1")
+	l.Router.Run("ip", "addr", "add", "172.17.0.1/16", "dev", "docker0")
+	r := l.Router
+	r.Run("iptables-nft", "-N", "DOCKER-USER")
+	r.Run("iptables-nft", "-N", "DOCKER")
+	r.Run("iptables-nft", "-A", "FORWARD", "-j", "DOCKER-USER")
+	r.Run("iptables-nft", "-A", "FORWARD", "-o", "docker0", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+	r.Run("iptables-nft", "-A", "FORWARD", "-i", "docker0", "!", "-o", "docker0", "-j", "ACCEPT")
+	r.Run("iptables-nft", "-P", "FORWARD", "DROP")
+	r.Run("iptables-nft", "-t", "nat", "-A", "POSTROUTING", "-s", "172.17.0.0/16", "!", "-o", "docker0", "-j", "MASQUERADE")
+
+	l.write(strings.Replace(l.Config(1, 1, ""), "interfaces: [lan0]", "interfaces: [lan0, docker0]", 1))
+	out, _ := l.pathpin("check")
+	if !strings.Contains(out, "warning: iptables-nft -t filter -P FORWARD DROP") {
+		t.Fatalf("check does not report Docker's FORWARD policy:\n%s", out)
+	}
+	l.mustApply()
+	if c, err := l.Client.DialSourceWithin(netnstest.ServerAddr+":80", 500*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("the LAN reached the server through Docker's FORWARD policy of drop")
+	}
+	r.Run("iptables-nft", "-I", "DOCKER-USER", "-i", "lan0", "-j", "ACCEPT")
+	r.Run("iptables-nft", "-I", "DOCKER-USER", "-o", "lan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+	if counts := l.connect(40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
+		t.Fatalf("with DOCKER-USER accepting the LAN, 40 connections went %v", counts)
+	}
+	counts := map[string]int{}
+	for i := 0; i < 40; i++ {
+		c, err := container.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			t.Fatalf("a container's connection %d: %v", i, err)
+		}
+		counts[c.First]++
+		c.Close()
+	}
+	if counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 || len(counts) != 2 {
+		t.Fatalf("40 container connections left by %v; want both uplinks", counts)
 	}
 }

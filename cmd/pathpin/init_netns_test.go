@@ -90,6 +90,18 @@ func TestInitFindsTheLineAndWritesTheConfig(t *testing.T) {
 		t.Errorf("the scan left links or addresses changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
+	if strings.Contains(out, "mark-mask") {
+		t.Errorf("with nothing else using marks, init wrote a mark-mask:\n%s", out)
+	}
+	// wg-quick's rule uses bits of the default mask: init proposes a
+	// free one.
+	l.router.Run("ip", "rule", "add", "not", "fwmark", "0xca6c", "table", "51820")
+	out, errOut, err = l.init("s3cret\n", append(common, "--dry-run")...)
+	if err != nil || !strings.Contains(out, "# The default mark-mask (0xff00) is used here by wg-quick (0xca6c).\nmark-mask: 0xff000000\n") {
+		t.Errorf("with wg-quick's rule, init did not propose a free mask (%v):\n%s\n%s", err, out, errOut)
+	}
+	l.router.Run("ip", "rule", "del", "not", "fwmark", "0xca6c", "table", "51820")
+
 	if out, errOut, err := l.init("s3cret\n", common...); err != nil {
 		t.Fatalf("init: %v\n%s\n%s", err, out, errOut)
 	}

@@ -80,26 +80,24 @@ func exprMarkUsers(es []expr.Any) []MarkUser {
 			out = append(out, MarkUser{Bits: compared, Sets: true, Whole: true, Copy: true, Priority: -1})
 		}
 	}
+	// follow tracks a meta or ct expression: a mark set from reg or
+	// loaded into it; any other key loaded overwrites reg.
+	follow := func(isMark, source bool, reg uint32) {
+		switch {
+		case isMark && source:
+			set(reg)
+		case isMark:
+			load(reg)
+		case !source:
+			delete(regs, reg)
+		}
+	}
 	for _, e := range es {
 		switch e := e.(type) {
 		case *expr.Meta:
-			switch {
-			case e.Key == expr.MetaKeyMARK && e.SourceRegister:
-				set(e.Register)
-			case e.Key == expr.MetaKeyMARK:
-				load(e.Register)
-			case !e.SourceRegister:
-				delete(regs, e.Register)
-			}
+			follow(e.Key == expr.MetaKeyMARK, e.SourceRegister, e.Register)
 		case *expr.Ct:
-			switch {
-			case e.Key == expr.CtKeyMARK && e.SourceRegister:
-				set(e.Register)
-			case e.Key == expr.CtKeyMARK:
-				load(e.Register)
-			case !e.SourceRegister:
-				delete(regs, e.Register)
-			}
+			follow(e.Key == expr.CtKeyMARK, e.SourceRegister, e.Register)
 		case *expr.Bitwise:
 			v, ok := regs[e.SourceRegister]
 			if !ok || !v.fromMark || len(e.Mask) != 4 || len(e.Xor) != 4 {

@@ -236,3 +236,74 @@ func TestDockerRecipe(t *testing.T) {
 		t.Fatalf("40 container connections left by %v; want both uplinks", counts)
 	}
 }
+
+// TestTailscaleRecipe is the README's Tailscale recipe on the real kernel,
+// with Tailscale's own rules, chains, link and sysctl made as it makes
+// them (its daemon is not a Debian package): with pathpin's default mask
+// nothing clashes; the LAN stays balanced with src_valid_mark=1 and the
+// LAN interface's reverse-path filter strict (its sources are checked in
+// the uplink table their mark picks); the router's own connections are
+// balanced; and its traffic to the tailnet goes to tailscale0 with no
+// uplink in its connection mark.
+func TestTailscaleRecipe(t *testing.T) {
+	l := newEngineLab(t)
+	r := l.Router
+	if exec.Command("ip", "netns", "exec", r.Name, "ip", "tuntap", "add", "dev", "tailscale0", "mode", "tun").Run() != nil {
+		t.Skip("skipping: this kernel has no tun device, so no Tailscale link")
+	}
+	r.Run("ip", "addr", "add", "100.101.102.103/32", "dev", "tailscale0")
+	r.Run("ip", "link", "set", "tailscale0", "up")
+	r.Run("ip", "route", "add", "100.64.0.0/10", "dev", "tailscale0", "table", "52")
+	for _, rule := range [][]string{{"5210", "fwmark", "0x80000/0xff0000", "lookup", "main"}, {"5230", "fwmark", "0x80000/0xff0000", "lookup", "default"},
+		{"5250", "fwmark", "0x80000/0xff0000", "unreachable"}, {"5270", "lookup", "52"}} {
+		r.Run("ip", append([]string{"rule", "add", "pref"}, rule...)...)
+	}
+	for _, args := range [][]string{
+		{"-N", "ts-forward"}, {"-A", "FORWARD", "-j", "ts-forward"},
+		{"-A", "ts-forward", "-i", "tailscale0", "-j", "MARK", "--set-xmark", "0x40000/0xff0000"},
+		{"-A", "ts-forward", "-m", "mark", "--mark", "0x40000/0xff0000", "-j", "ACCEPT"},
+		{"-t", "nat", "-N", "ts-postrouting"}, {"-t", "nat", "-A", "POSTROUTING", "-j", "ts-postrouting"},
+		{"-t", "nat", "-A", "ts-postrouting", "-m", "mark", "--mark", "0x40000/0xff0000", "-j", "MASQUERADE"},
+	} {
+		r.Run("iptables-nft", args...)
+	}
+	r.Run("sysctl", "-qw", "net.ipv4.conf.all.src_valid_mark=1")
+	r.Run("sysctl", "-qw", "net.ipv4.conf.lan0.rp_filter=1")
+	r.Run("nft", `add table inet tailnet
+add chain inet tailnet post { type filter hook postrouting priority 300; }
+add rule inet tailnet post oifname "tailscale0" ct mark and 0xff00 == 0 counter
+add rule inet tailnet post oifname "tailscale0" counter`)
+
+	l.configure(1, 1)
+	out, _ := l.pathpin("check")
+	if strings.Contains(out, ", inside pathpin's mark-mask") || !strings.Contains(out, "ok: Tailscale link tailscale0") || !strings.Contains(out, "src_valid_mark is 1") {
+		t.Fatalf("check beside Tailscale:\n%s", out)
+	}
+	l.mustApply()
+	if counts := l.connect(40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
+		t.Fatalf("40 LAN connections beside Tailscale went %v", counts)
+	}
+	counts := map[string]int{}
+	for i := 0; i < 40; i++ {
+		c, err := r.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			t.Fatalf("the router's own connection %d: %v", i, err)
+		}
+		counts[c.First]++
+		c.Close()
+	}
+	// An unbound socket takes its source from the router's uplink (ispa),
+	// and pathpin keeps a connection on its source's uplink.
+	if counts[l.UplinkAddrs[0]] != 40 {
+		t.Fatalf("40 of the router's own connections went %v; want all by ispa", counts)
+	}
+	// Nothing reads the tun device: the connection to a tailnet peer
+	// gets no answer, and its SYNs are counted on tailscale0.
+	if c, err := r.Dial("100.100.1.1:80", 300*time.Millisecond); err == nil {
+		c.Close()
+	}
+	got := regexp.MustCompile(`counter packets (\d+)`).FindAllStringSubmatch(r.Run("nft", "list", "chain", "inet", "tailnet", "post"), -1)
+	if len(got) != 2 || got[1][1] == "0" || got[0][1] != got[1][1] {
+		t.Fatalf("the router's packets to the tailnet: %v (want some, none with an uplink's mark)", got)
+	}
+}

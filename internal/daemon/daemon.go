@@ -120,6 +120,8 @@ type Daemon struct {
 	// for them again.
 	public     map[string]*publicAddr
 	publicKick chan struct{}
+	// marks reads the other software's packet marks at start and reload.
+	marks *markScans
 	// applies counts the applies and their time, for metrics (d.mu).
 	applies      uint64
 	applySeconds float64
@@ -158,7 +160,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		scripts: newPPPScripts(), health: &healthOwner{}, kernel: &kernelOwner{vlans: &vlanRecord{path: opt.dirs().VLANRecord()}, flush: newFlusher()},
 		flows: conntrack.NewCounter(cfg.MarkMask, opt.Log), execs: newExecOwner(opt.Log), domains: newDomainOwner(opt.Log),
 		cold: coldOwner{started: time.Now(), stopping: map[string]bool{}}, usage: newUsageOwner(opt.dirs().Usage(), opt.Log, opt.UsageRead),
-		hist: newHistoryOwner(opt.HistoryStep), public: map[string]*publicAddr{}, publicKick: make(chan struct{}, 1)}
+		hist: newHistoryOwner(opt.HistoryStep), public: map[string]*publicAddr{}, publicKick: make(chan struct{}, 1), marks: newMarkScans()}
 	defer func() { d.engine.Close() }()
 	if err := d.prepareStateDir(); err != nil {
 		return err
@@ -193,7 +195,7 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 		d.removeRuntimeFiles()
 		return fmt.Errorf("the first apply failed, so pathpin is not starting: %w", err)
 	}
-	go d.warnMarkUsers(cfg)
+	d.marks.ask(cfg)
 	// Once the table holds the domain sets: the reader fills them.
 	d.domains.reconcile(d.cfg)
 	defer d.domains.close()
@@ -223,6 +225,8 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go func() { defer workersDone.Done(); d.runHistory(workers) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.runPublic(workers) }()
+	workersDone.Add(1)
+	go func() { defer workersDone.Done(); d.runMarkScans(workers) }()
 	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

@@ -139,6 +139,15 @@ func TestReloadRestartsTheProbes(t *testing.T) {
 		t.Fatalf("ispb is down for %q, want missed probes", st.Reason)
 	}
 	// The old engine's sockets are closed: one netlink route socket stays.
+	// Counted once the read of the other software's marks that each
+	// reload asks for is done (its sockets are its own, and close).
+	marksRead := func(round int) {
+		t.Helper()
+		l.waitFor(fmt.Sprintf("the marks read for round %d", round), func() bool {
+			return strings.Contains(l.logText(), fmt.Sprintf("read the other software's packet marks (pathpin check says more)\" warnings=0 round=%d", round))
+		})
+	}
+	marksRead(2)
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", l.up.Pid))
 	for i := 2; i <= 6; i++ {
 		if err := l.up.Signal(syscall.SIGHUP); err != nil {
@@ -146,6 +155,7 @@ func TestReloadRestartsTheProbes(t *testing.T) {
 		}
 		l.waitFor("another reload", func() bool { return strings.Count(l.logText(), "configuration reloaded") >= i })
 	}
+	marksRead(7)
 	after, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", l.up.Pid))
 	if len(after) > len(fds)+2 {
 		t.Fatalf("open files grew from %d to %d over five reloads: a leak", len(fds), len(after))

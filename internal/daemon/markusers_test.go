@@ -23,15 +23,16 @@ func TestWarnMarkUsersLogsClashes(t *testing.T) {
 			{Severity: uplink.Info, Text: "Tailscale uses mark bits 0xff0000, outside"},
 		}, nil
 	}}}
-	d.warnMarkUsers(cfg)
-	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "fwmark 0xca6c") || strings.Contains(buf.String(), "Tailscale") {
+	d.warnMarkUsers(cfg, 1)
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "fwmark 0xca6c") || strings.Contains(buf.String(), "Tailscale") || !strings.Contains(buf.String(), "warnings=1 round=1") {
 		t.Fatalf("log:\n%s", buf.String())
 	}
 	buf.Reset()
 	d.opt.MarkUsers = func(*config.Config) ([]uplink.Finding, error) { return nil, errors.New("no netlink") }
-	d.warnMarkUsers(cfg)
+	d.warnMarkUsers(cfg, 1)
 	if !strings.Contains(buf.String(), "no netlink") {
 		t.Fatalf("a failed read is not logged:\n%s", buf.String())
 	}
-	(&Daemon{}).warnMarkUsers(cfg) // none configured: nothing happens
+	(&Daemon{}).warnMarkUsers(cfg, 3) // none configured: nothing happens
+	(*markScans)(nil).ask(cfg)
 }

@@ -65,7 +65,7 @@ func (d *Daemon) reload(ctx context.Context, wg *sync.WaitGroup) {
 	d.health.start(ctx, d)
 	d.startNotify(ctx, cfg)
 	d.log.Info("configuration reloaded", "path", d.opt.ConfigPath)
-	go d.warnMarkUsers(cfg)
+	d.marks.ask(cfg)
 }
 
 // runPPPoE is one uplink's life: VLAN, PADT for a stale session, then

@@ -319,7 +319,7 @@ func TestCheckReportsClashes(t *testing.T) {
 	for _, want := range []string{
 		"error: ip rule priority 10050 (lookup 300) is in pathpin's band 10000-10999 but not pathpin's",
 		"error: ip rule priority 900 already looks up table 102, which pathpin uses for an uplink",
-		"warning: ip rule 900: from all fwmark 0x100 lookup 102 tests mark bits 0x100, inside pathpin's mark-mask 0xff00",
+		"warning: ip rule 900: from all fwmark 0x100 lookup 102 compares the whole mark with 0x100, which has bits inside pathpin's mark-mask 0xff00",
 		"pathpin: check: 2 problems",
 	} {
 		if !strings.Contains(out, want) {

@@ -3,6 +3,7 @@ package uplink
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/pathpin/pathpin/internal/config"
@@ -66,27 +67,54 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 		if u.Owner != "" && !strings.HasPrefix(u.Where, u.Owner) {
 			who = u.Owner + ": " + u.Where
 		}
+		rule := u.Priority >= 0
+		// A test or write that sees the packets pathpin has marked: an
+		// ip rule ahead of pathpin's band, a firewall rule after
+		// pathpin's chains.
+		seesMarked := rule && u.Priority < PrioFirst || !rule && !u.Before
 		switch {
 		case u.TestsClear():
-			add(Info, "%s matches only packets whose mark bits %#x are all clear: packets pathpin has marked (bits %#x) do not match it", who, u.Bits, mask)
-		case u.Bits&mask != 0 && u.Sets:
+			add(Info, "%s matches only packets with no mark at all: packets pathpin has marked (bits %#x) do not match it", who, mask)
+		case u.Unknown && u.Sets:
 			clashes++
-			add(Warning, "%s sets mark bits %#x, inside pathpin's mark-mask %#x: pathpin leaves a packet that already carries bits of its mask alone, so these packets are not balanced or pinned to an uplink (a tunnel among them does not follow a failover), and a value equal to an uplink's mark routes them by that uplink's table%s; %s",
+			add(Warning, "%s sets marks from values pathpin cannot read (computed, or from a map that would not list): if they hold bits of pathpin's mark-mask %#x, pathpin leaves those packets unsteered; keep its values outside the mask, or %s", who, mask, fix)
+		case u.Unknown && seesMarked:
+			add(Warning, "%s tests marks against values pathpin cannot read (a range, or a set that would not list); packets pathpin marks carry bits %#x: make sure its values allow for them", who, mask)
+		case u.Sets && u.Bits&mask != 0:
+			clashes++
+			add(Warning, "%s sets mark bits %#x, inside pathpin's mark-mask %#x: pathpin leaves a packet that already carries bits of its mask alone, so packets it marks are not balanced or pinned to an uplink (a tunnel among them does not follow a failover) and are routed as if pathpin were not there; where it marks later packets of a connection pathpin steered, those leave by another route than the connection's uplink%s; %s",
 				who, u.Bits, mask, clearsPathpin(u), fix)
-		case u.Bits&mask != 0:
+		case u.Copy:
+			add(Info, "%s copies the mark (bits %#x) between packets and their connections: pathpin's bits travel with it, as pathpin's own restore does", who, u.Bits)
+		case u.Sets && u.Whole && !u.Before:
+			add(Warning, "%s sets the whole mark (%#x): on a packet pathpin has marked, it clears pathpin's bits and the packet loses its uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
+		case u.Whole && !u.Sets && u.Bits&mask != 0:
+			clashes++
+			add(Warning, "%s compares the whole mark with %#x, which has bits inside pathpin's mark-mask %#x: packets carrying it are not steered by pathpin, and packets pathpin marks never equal it (%s); %s",
+				who, u.Value, mask, testBreaks(u.Owner), fix)
+		case !u.Sets && u.Bits&mask != 0 && u.Value == 0 && !u.Negate:
+			clashes++
+			add(Warning, "%s tests that mark bits %#x are clear, and pathpin's mark-mask %#x holds some of them: packets pathpin marks no longer match it (%s); %s",
+				who, u.Bits, mask, testBreaks(u.Owner), fix)
+		case !u.Sets && u.Bits&mask != 0:
 			clashes++
 			add(Warning, "%s tests mark bits %#x, inside pathpin's mark-mask %#x: connections pathpin marks for an uplink are seen by it as its own marks (%s); %s",
 				who, u.Bits, mask, testBreaks(u.Owner), fix)
-		case u.Copy:
-			add(Info, "%s copies the whole mark between packets and their connections: pathpin's bits travel with it, as pathpin's own restore does", who)
-		case u.Sets && u.Whole:
-			add(Warning, "%s sets the whole mark (%#x): where it runs after pathpin's chains (a hook priority above mangle, -150), it clears pathpin's bits and the packet loses its uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
-		case u.Whole && u.Priority >= 0 && u.Priority < PrioFirst:
-			add(Warning, "%s compares the whole mark ahead of pathpin's rules (priority %d < %d): a packet pathpin has marked carries pathpin's bits too and never equals %#x, so this rule no longer tells its packets apart; give it a mask (fwmark %#x/%#x) or move it after pathpin's rules (priority %d or more)",
-				who, u.Priority, PrioFirst, u.Bits, u.Bits, lowBitsMask(u.Bits), PrioLast+1)
+		case u.Whole && !u.Sets && seesMarked:
+			add(Warning, "%s compares the whole mark with %#x where packets already carry pathpin's bits: a packet pathpin has marked never equals it, so it no longer tells its packets apart; give it a mask (%#x/%#x)%s",
+				who, u.Value, u.Value, lowBitsMask(u.Value), moveAfter(rule))
+		case u.Whole && !u.Sets && rule:
+			add(Info, "%s compares the whole mark after pathpin's rules: it sees only packets pathpin did not mark", who)
 		default:
 			add(Info, "%s uses mark bits %#x, outside pathpin's mark-mask %#x: pathpin keeps them as they are", who, u.Bits, mask)
 		}
+		if rule && u.Priority < PrioFirst && u.Table == TableMain && !u.Negate && !u.TestsClear() && !h.MainDefault && !sentOnBefore(h, u) {
+			add(Warning, "%s sends its packets to the main table, which has no default route (pathpin keeps each uplink's default in the uplink's own table): they find no route to the internet. Let them reach pathpin's rules first: ip rule add pref %d fwmark %#x/%#x goto %d",
+				who, u.Priority-1, u.Value, u.Bits, PrioMark)
+		}
+	}
+	for _, r := range h.Unread {
+		add(Warning, "could not read %s: the marks there are not checked", r)
 	}
 	if clashes == 0 && len(h.Users) > 0 {
 		add(Info, "no other software here uses mark bits inside pathpin's mark-mask %#x", mask)
@@ -94,9 +122,16 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 	for _, l := range h.Links {
 		add(Info, "%s: see the README's recipes for running it beside pathpin", l)
 	}
+	docker := dockerPresent(h)
 	for _, d := range h.ForwardDrops {
-		add(Warning, "%s: forwarded traffic that none of its rules accepts is dropped, the LAN's connections to the uplinks included (pathpin's accept does not override another table's drop). Docker sets this: give dockerd \"ip-forward-no-drop\": true in /etc/docker/daemon.json, or accept the LAN's traffic in DOCKER-USER (iptables -I DOCKER-USER -i %s -j ACCEPT and -I DOCKER-USER -o %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT)",
-			d, firstLAN(cfg), firstLAN(cfg))
+		fix := "make sure one of its rules accepts the LAN's traffic to the uplinks and their replies"
+		switch {
+		case docker && strings.HasPrefix(d, "iptables"):
+			fix = fmt.Sprintf("Docker sets this policy: give dockerd \"ip-forward-no-drop\": true in /etc/docker/daemon.json, or accept the LAN's traffic in DOCKER-USER: iptables -I DOCKER-USER -i %s -j ACCEPT; iptables -I DOCKER-USER -o %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", firstLAN(cfg), firstLAN(cfg))
+		case docker:
+			fix = "Docker sets this policy when it turns forwarding on itself: give dockerd \"ip-forward-no-drop\": true in /etc/docker/daemon.json (an accept in another table, pathpin's included, does not undo this table's drop)"
+		}
+		add(Warning, "%s: forwarded traffic that none of its rules accepts is dropped, the LAN's connections to the uplinks included; %s", d, fix)
 	}
 	if len(h.SrcValidMark) > 0 {
 		add(Info, "net.ipv4.conf.{%s}.src_valid_mark is 1 (Tailscale 1.98 and later and wg-quick turn it on): the kernel checks a packet's source address in the routing table its mark picks. pathpin's uplink tables hold the LAN's and the uplinks' connected routes, so the packets pathpin marks pass; a packet with another program's mark inside mark-mask %#x is checked in an uplink's table", strings.Join(h.SrcValidMark, ","), mask)
@@ -104,9 +139,38 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 	return out
 }
 
-// TestsClear reports whether u only tests that its bits are all clear
-// (fwmark 0/M): it tells apart what pathpin marked, and takes no bits.
-func (u MarkUser) TestsClear() bool { return !u.Sets && u.Value == 0 }
+// TestsClear reports whether u only matches packets with no mark at all
+// (fwmark 0/0xffffffff): it tells apart what pathpin marked, and takes no
+// bits.
+func (u MarkUser) TestsClear() bool {
+	return !u.Sets && !u.Negate && !u.Unknown && u.Whole && u.Value == 0 && u.Bits == ^uint32(0)
+}
+
+// sentOnBefore reports whether an earlier ip rule sends u's packets
+// elsewhere (the recipe's goto into pathpin's rules).
+func sentOnBefore(h HostMarks, u MarkUser) bool {
+	return slices.ContainsFunc(h.Users, func(o MarkUser) bool {
+		return o.Priority >= 0 && o.Priority < u.Priority && o.Goto > 0 && o.Value == u.Value && o.Bits == u.Bits
+	})
+}
+
+// dockerPresent reports whether Docker's chains or tables are here.
+func dockerPresent(h HostMarks) bool {
+	for _, d := range h.ForwardDrops {
+		if strings.HasPrefix(d, "Docker") {
+			return true
+		}
+	}
+	return h.Docker
+}
+
+// moveAfter is the second fix for an ip rule that compares the whole mark.
+func moveAfter(rule bool) string {
+	if rule {
+		return fmt.Sprintf(", or move it after pathpin's rules (priority %d or more)", PrioLast+1)
+	}
+	return ""
+}
 
 // clearsPathpin adds what a whole-mark write does beside the clash.
 func clearsPathpin(u MarkUser) string {

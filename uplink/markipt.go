@@ -31,8 +31,11 @@ func iptablesMarkUsers(variant, table string, lines []string) (users []MarkUser,
 		if owner == "" {
 			owner = nameOwner(jumpTarget(f))
 		}
+		if strings.HasPrefix(f[1], legacyPrefix) || strings.HasPrefix(jumpTarget(f), legacyPrefix) {
+			continue // an older pathpin's: check says to remove it
+		}
 		for _, u := range ruleMarkTokens(f) {
-			u.Owner, u.Where, u.Priority = owner, where, -1
+			u.Owner, u.Where, u.Priority, u.Before = owner, where, -1, table == "raw"
 			users = append(users, u)
 		}
 	}
@@ -57,12 +60,14 @@ func ruleMarkTokens(f []string) []MarkUser {
 		arg := f[i+1]
 		switch f[i] {
 		case "--mark":
-			// -m mark --mark V[/M] or -m connmark --mark V[/M]
+			// -m mark [!] --mark V[/M] or -m connmark [!] --mark V[/M]
 			if v, m, ok := parseValueMask(arg); ok {
-				out = append(out, maskedUser(v, m, false))
+				u := maskedUser(v, m, false)
+				u.Negate = i > 0 && f[i-1] == "!"
+				out = append(out, u)
 			}
-		case "--set-xmark", "--set-mark":
-			if target != "MARK" && target != "CONNMARK" {
+		case "--set-xmark", "--set-mark", "--tproxy-mark":
+			if target != "MARK" && target != "CONNMARK" && target != "TPROXY" {
 				continue
 			}
 			if v, m, ok := parseValueMask(arg); ok {
@@ -98,8 +103,11 @@ func maskedUser(value, mask uint32, sets bool) MarkUser {
 		return MarkUser{Bits: mask, Whole: true}
 	case mask == ^uint32(0):
 		return MarkUser{Bits: value, Value: value, Sets: sets, Whole: true}
+	case sets:
+		// (mark and not M) xor V: the bits of M and of V change.
+		return MarkUser{Bits: mask | value, Value: value, Sets: true}
 	}
-	return MarkUser{Bits: mask, Value: value, Sets: sets}
+	return MarkUser{Bits: mask, Value: value}
 }
 
 // parseValueMask reads V or V/M (iptables' hexadecimal or decimal).

@@ -10,11 +10,11 @@ import (
 
 // nftMarkUsers reads every table but pathpin's own (and those skip
 // names) for rules that set or test marks, and for forward chains whose
-// policy is drop.
-func nftMarkUsers(c *nftables.Conn, skip func(*nftables.Table) bool) (users []MarkUser, drops []string) {
+// policy is drop. What cannot be read is said in unread.
+func nftMarkUsers(c *nftables.Conn, skip func(*nftables.Table) bool) (users []MarkUser, drops, unread []string) {
 	chains, err := c.ListChains()
 	if err != nil {
-		return nil, nil
+		return nil, nil, []string{fmt.Sprintf("nftables chains: %v", err)}
 	}
 	for _, ch := range chains {
 		if ch.Table == nil || isPathpinTable(ch.Table) || skip(ch.Table) {
@@ -27,16 +27,56 @@ func nftMarkUsers(c *nftables.Conn, skip func(*nftables.Table) bool) (users []Ma
 		}
 		rules, err := c.GetRules(ch.Table, ch)
 		if err != nil {
+			unread = append(unread, fmt.Sprintf("%s: %v", where, err))
 			continue
 		}
 		for _, r := range rules {
 			for _, u := range exprMarkUsers(r.Exprs) {
-				u.Owner, u.Where = owner, where
+				u.Owner, u.Where, u.Before = owner, where, runsBeforePathpin(ch)
+				if u.Map != "" {
+					u.Bits, u.Unknown = mapValues(c, ch.Table, u.Map, u.MapKeys)
+				}
 				users = append(users, u)
 			}
 		}
 	}
-	return users, drops
+	return users, drops, unread
+}
+
+// runsBeforePathpin reports whether a base chain sees packets before
+// pathpin's prerouting and output chains (mangle, -150) mark them; a
+// regular chain is taken to run after (it is jumped to from anywhere).
+func runsBeforePathpin(ch *nftables.Chain) bool {
+	if ch.Hooknum == nil || ch.Priority == nil {
+		return false
+	}
+	hook := *ch.Hooknum
+	early := hook == *nftables.ChainHookPrerouting || hook == *nftables.ChainHookOutput
+	return early && *ch.Priority < prioMangle
+}
+
+// mapValues are the bits of the values a map gives (a mark set from a
+// map) or of a set's keys (a mark tested against them), or unknown when
+// the set cannot be read.
+func mapValues(c *nftables.Conn, t *nftables.Table, name string, keys bool) (bits uint32, unknown bool) {
+	set, err := c.GetSetByName(t, name)
+	if err != nil {
+		return 0, true
+	}
+	elems, err := c.GetSetElements(set)
+	if err != nil {
+		return 0, true
+	}
+	for _, e := range elems {
+		v := e.Val
+		if keys {
+			v = e.Key
+		}
+		if len(v) == 4 {
+			bits |= binaryutil.NativeEndian.Uint32(v)
+		}
+	}
+	return bits, false
 }
 
 // ownedBy prefixes where with its owner's name, when known.
@@ -47,102 +87,152 @@ func ownedBy(owner, where string) string {
 	return owner + "'s " + where
 }
 
+// markKind is the mark an expression reads or writes.
+type markKind int
+
+const (
+	packetMark markKind = iota + 1 // meta mark
+	connMark                       // ct mark
+)
+
 // markReg is what a register holds, as far as marks go.
 type markReg struct {
-	fromMark bool   // a mark (meta or ct) was loaded into it
-	masked   bool   // and then masked (a bitwise)
-	bits     uint32 // the mask, when masked
-	xor      uint32 // the bits the bitwise sets
-	imm      bool   // an immediate value
-	value    uint32
+	kind   markKind // a mark of this kind was loaded into it (0: none)
+	masked bool     // and then masked (a bitwise)
+	bits   uint32   // the mask, when masked
+	xor    uint32   // the bits the bitwise sets
+	imm    bool     // an immediate value
+	value  uint32
+	fromMap string // a map's value
 }
 
 // exprMarkUsers are the mark tests and writes of one rule's expressions:
 // a meta or ct mark loaded, masked (bitwise), compared (cmp) or looked up
 // in a set, and a meta or ct mark set from an immediate, a masked mark
-// (mark and M xor V) or a copy of the other mark.
+// (mark and M xor V), the other mark (a copy), a map's value or a value
+// pathpin cannot know (numgen, a hash).
 func exprMarkUsers(es []expr.Any) []MarkUser {
 	var out []MarkUser
 	regs := map[uint32]markReg{}
+	// last is the register written last: google/nftables does not read
+	// back the source register of a ct set, which is, as nft writes it,
+	// the one just filled.
+	var last uint32
 	// compared: the whole-mark values a rule tests, which a copy of that
 	// mark then carries.
 	var compared uint32
-	load := func(reg uint32) { regs[reg] = markReg{fromMark: true} }
-	set := func(reg uint32) {
+	write := func(reg uint32, v markReg, known bool) {
+		if known {
+			regs[reg] = v
+		} else {
+			delete(regs, reg)
+		}
+		last = reg
+	}
+	set := func(reg uint32, to markKind) {
 		v, ok := regs[reg]
+		u := MarkUser{Sets: true, Priority: -1}
 		switch {
 		case !ok:
+			u.Whole, u.Unknown = true, true
+		case v.fromMap != "":
+			u.Whole, u.Map = true, v.fromMap
 		case v.imm:
-			out = append(out, MarkUser{Bits: v.value, Sets: true, Whole: true, Priority: -1})
-		case v.fromMark && v.masked:
-			out = append(out, MarkUser{Bits: ^v.bits | v.xor, Sets: true, Priority: -1})
-		case v.fromMark:
-			out = append(out, MarkUser{Bits: compared, Sets: true, Whole: true, Copy: true, Priority: -1})
+			u.Bits, u.Whole = v.value, true
+		case v.masked:
+			// (mark and M) xor V: the bits it clears or sets; from the
+			// other mark, a copy of the rest.
+			u.Bits, u.Copy = ^v.bits|v.xor, v.kind != to
+		case v.kind == to:
+			return // the mark set to itself
+		default:
+			u.Bits, u.Whole, u.Copy = compared, true, true
 		}
+		out = append(out, u)
 	}
-	// follow tracks a meta or ct expression: a mark set from reg or
-	// loaded into it; any other key loaded overwrites reg.
-	follow := func(isMark, source bool, reg uint32) {
+	follow := func(kind markKind, isMark, source bool, reg uint32) {
 		switch {
+		case isMark && kind == connMark && !source && reg == 0:
+			set(last, kind) // a ct set whose source register was not read
 		case isMark && source:
-			set(reg)
+			set(reg, kind)
 		case isMark:
-			load(reg)
+			write(reg, markReg{kind: kind}, true)
 		case !source:
-			delete(regs, reg)
+			write(reg, markReg{}, false)
 		}
 	}
 	for _, e := range es {
 		switch e := e.(type) {
 		case *expr.Meta:
-			follow(e.Key == expr.MetaKeyMARK, e.SourceRegister, e.Register)
+			follow(packetMark, e.Key == expr.MetaKeyMARK, e.SourceRegister, e.Register)
 		case *expr.Ct:
-			follow(e.Key == expr.CtKeyMARK, e.SourceRegister, e.Register)
+			follow(connMark, e.Key == expr.CtKeyMARK, e.SourceRegister, e.Register)
 		case *expr.Bitwise:
 			v, ok := regs[e.SourceRegister]
-			if !ok || !v.fromMark || len(e.Mask) != 4 || len(e.Xor) != 4 {
-				delete(regs, e.DestRegister)
+			if !ok || v.kind == 0 || len(e.Mask) != 4 || len(e.Xor) != 4 {
+				write(e.DestRegister, markReg{}, false)
 				continue
 			}
 			mask, xor := binaryutil.NativeEndian.Uint32(e.Mask), binaryutil.NativeEndian.Uint32(e.Xor)
 			if v.masked {
 				mask &= v.bits
 			}
-			regs[e.DestRegister] = markReg{fromMark: true, masked: true, bits: mask, xor: xor}
+			write(e.DestRegister, markReg{kind: v.kind, masked: true, bits: mask, xor: xor}, true)
 		case *expr.Cmp:
 			v, ok := regs[e.Register]
-			if !ok || !v.fromMark || len(e.Data) != 4 {
+			if !ok || v.kind == 0 || len(e.Data) != 4 {
 				continue
 			}
 			value := binaryutil.NativeEndian.Uint32(e.Data)
+			u := MarkUser{Value: value, Negate: e.Op == expr.CmpOpNeq, Priority: -1}
 			switch {
+			case e.Op != expr.CmpOpEq && e.Op != expr.CmpOpNeq:
+				u.Whole, u.Unknown = !v.masked, true // a range: no one value
+				u.Bits = v.bits
 			case v.masked:
-				out = append(out, MarkUser{Bits: v.bits, Value: value, Priority: -1})
+				u.Bits = v.bits
 			case value == 0:
-				out = append(out, MarkUser{Bits: ^uint32(0), Whole: true, Priority: -1})
+				u.Bits, u.Whole = ^uint32(0), true
 			default:
-				compared |= value
-				out = append(out, MarkUser{Bits: value, Value: value, Whole: true, Priority: -1})
+				if !u.Negate {
+					compared |= value
+				}
+				u.Bits, u.Whole = value, true
 			}
+			out = append(out, u)
 		case *expr.Lookup:
-			v, ok := regs[e.SourceRegister]
-			if !ok || !v.fromMark {
-				continue
+			if v, ok := regs[e.SourceRegister]; ok && v.kind != 0 {
+				// The values are the set's, read with the chain.
+				u := MarkUser{Map: e.SetName, MapKeys: true, Value: ^uint32(0), Negate: e.Invert, Priority: -1}
+				if v.masked {
+					u.Bits, u.Map = v.bits, ""
+				} else {
+					u.Whole = true
+				}
+				out = append(out, u)
 			}
-			// The values are the set's: taken as some value, never none.
-			if v.masked {
-				out = append(out, MarkUser{Bits: v.bits, Value: v.bits, Priority: -1})
-			} else {
-				out = append(out, MarkUser{Whole: true, Value: ^uint32(0), Priority: -1})
+			if e.IsDestRegSet {
+				write(e.DestRegister, markReg{fromMap: e.SetName}, true)
 			}
 		case *expr.Immediate:
-			if len(e.Data) == 4 {
-				regs[e.Register] = markReg{imm: true, value: binaryutil.NativeEndian.Uint32(e.Data)}
-			} else {
-				delete(regs, e.Register)
+			if e.Register == 0 {
+				continue // a verdict
 			}
+			ok := len(e.Data) == 4
+			v := markReg{imm: true}
+			if ok {
+				v.value = binaryutil.NativeEndian.Uint32(e.Data)
+			}
+			write(e.Register, v, ok)
 		case *expr.Payload:
-			delete(regs, e.DestRegister)
+			if e.OperationType != expr.PayloadWrite {
+				write(e.DestRegister, markReg{}, false)
+			}
+		case *expr.Numgen:
+			write(e.Register, markReg{}, false)
+		case *expr.Hash:
+			write(e.DestRegister, markReg{}, false)
 		}
 	}
 	return out

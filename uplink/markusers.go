@@ -35,8 +35,23 @@ type MarkUser struct {
 	// Copy: it copies the whole mark between a packet and its
 	// connection (Bits are the values it tests first, if any).
 	Copy bool
+	// Negate: the test is negated (!=, ! --mark, ip rule's not).
+	Negate bool
+	// Unknown: the values it sets or tests cannot be read (computed, a
+	// range, a map that would not list).
+	Unknown bool
+	// Before: it runs before pathpin's chains mark packets (a base chain
+	// at prerouting or output below mangle, iptables' raw table).
+	Before bool
+	// Map names the nftables map or set whose values it sets (or whose
+	// keys it tests, MapKeys); FindMarkUsers fills Bits from it.
+	Map     string
+	MapKeys bool
 	// Priority is an ip rule's priority; -1 for anything else.
 	Priority int
+	// Table is the table an ip rule looks up; Goto the priority it goes
+	// to instead.
+	Table, Goto int
 }
 
 // HostMarks is what other software on this host does with marks and with
@@ -53,6 +68,13 @@ type HostMarks struct {
 	// Links are other software's interfaces that matter beside pathpin:
 	// WireGuard links and Tailscale's.
 	Links []string
+	// MainDefault: the main table has a default route (with pathpin, the
+	// uplinks' defaults are in their own tables).
+	MainDefault bool
+	// Unread is what could not be read, and why.
+	Unread []string
+	// Docker: Docker's chains (DOCKER-USER and its kin) are here.
+	Docker bool
 }
 
 // xtablesTables are the iptables tables (both variants) that are read.
@@ -71,18 +93,23 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 	}
 	h.Users = append(h.Users, ruleMarkUsers(rules)...)
 
-	iptablesNFT := false
+	// The ip tables iptables-nft listed: the nftables reader leaves them
+	// to it (they are read in its words).
+	listed := map[string]bool{}
 	for _, v := range e.Legacy {
 		tables := xtablesTables
 		if v.Name == "legacy" {
 			tables = loadedXtables()
-		} else {
-			iptablesNFT = true
 		}
 		for _, table := range tables {
 			lines, err := listTable(v.IPT, table)
 			if err != nil {
-				continue
+				h.Unread = append(h.Unread, fmt.Sprintf("iptables-%s -t %s: %v", v.Name, table, firstLineOf(err)))
+			} else if v.Name == "nft" {
+				listed[table] = true
+			}
+			if table == "filter" && slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "-N DOCKER") }) {
+				h.Docker = true
 			}
 			users, drops := iptablesMarkUsers("iptables-"+v.Name, table, lines)
 			h.Users = append(h.Users, users...)
@@ -90,16 +117,27 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 		}
 	}
 	if c, err := nftables.New(); err == nil {
-		users, drops := nftMarkUsers(c, func(t *nftables.Table) bool {
-			// iptables-nft's own tables: read above, in its words.
-			return iptablesNFT && (t.Family == nftables.TableFamilyIPv4 || t.Family == nftables.TableFamilyIPv6) && slices.Contains(xtablesTables, t.Name)
+		users, drops, unread := nftMarkUsers(c, func(t *nftables.Table) bool {
+			// ip6tables' tables, and iptables-nft's own, read above.
+			return t.Family == nftables.TableFamilyIPv6 && slices.Contains(xtablesTables, t.Name) ||
+				t.Family == nftables.TableFamilyIPv4 && listed[t.Name]
 		})
 		h.Users = append(h.Users, users...)
 		h.ForwardDrops = append(h.ForwardDrops, drops...)
+		h.Unread = append(h.Unread, unread...)
+	} else {
+		h.Unread = append(h.Unread, fmt.Sprintf("nftables: %v", err))
+	}
+	if routes, err := e.NL.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: TableMain}, netlink.RT_FILTER_TABLE); err == nil {
+		h.MainDefault = slices.ContainsFunc(routes, func(r netlink.Route) bool { return r.Dst == nil || r.Dst.IP.IsUnspecified() && r.Dst.Mask[0] == 0 })
 	}
 
-	if wg, err := wgctrl.New(); err == nil {
-		if devs, err := wg.Devices(); err == nil {
+	if wg, err := wgctrl.New(); err != nil {
+		h.Unread = append(h.Unread, fmt.Sprintf("WireGuard links: %v", err))
+	} else {
+		if devs, err := wg.Devices(); err != nil {
+			h.Unread = append(h.Unread, fmt.Sprintf("WireGuard links: %v", err))
+		} else {
 			for _, d := range devs {
 				if d.FirewallMark != 0 {
 					h.Users = append(h.Users, MarkUser{Owner: "WireGuard", Where: fmt.Sprintf("WireGuard link %s (fwmark %#x)", d.Name, d.FirewallMark),
@@ -133,22 +171,37 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 	return h, nil
 }
 
+// maxChainsRead bounds the chains read per iptables table: go-iptables
+// lists one chain per command, and a host with thousands (kube-proxy's
+// per-service chains) would take minutes.
+const maxChainsRead = 300
+
 // listTable is an iptables table as iptables -S prints it, chain by chain
-// (go-iptables lists one chain at a time).
+// (go-iptables lists one chain at a time); past maxChainsRead chains, an
+// error says how many were left.
 func listTable(ipt IPTables, table string) ([]string, error) {
 	chains, err := ipt.ListChains(table)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, ch := range chains {
+	for i, ch := range chains {
+		if i == maxChainsRead {
+			return out, fmt.Errorf("%d chains, only the first %d read", len(chains), maxChainsRead)
+		}
 		lines, err := ipt.List(table, ch)
 		if err != nil {
-			continue
+			return out, fmt.Errorf("chain %s: %w", ch, err)
 		}
 		out = append(out, lines...)
 	}
 	return out, nil
+}
+
+// firstLineOf is an error's first line (iptables' errors run on).
+func firstLineOf(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }
 
 // loadedXtables are the legacy iptables tables the kernel holds in this
@@ -173,7 +226,7 @@ func ruleMarkUsers(rules []netlink.Rule) []MarkUser {
 		if r.Mark == 0 && (r.Mask == nil || *r.Mask == 0) {
 			continue
 		}
-		u := MarkUser{Where: "ip rule " + describeRule(r), Priority: r.Priority, Value: r.Mark}
+		u := MarkUser{Where: "ip rule " + describeRule(r), Priority: r.Priority, Value: r.Mark, Negate: r.Invert, Table: r.Table, Goto: r.Goto}
 		mask := ^uint32(0)
 		if r.Mask != nil {
 			mask = *r.Mask
@@ -205,9 +258,27 @@ func describeRule(r netlink.Rule) string {
 	} else {
 		b.WriteString("all")
 	}
+	if r.Dst != nil {
+		fmt.Fprintf(&b, " to %s", r.Dst)
+	}
 	fmt.Fprintf(&b, " fwmark %#x", r.Mark)
 	if r.Mask != nil && *r.Mask != ^uint32(0) {
 		fmt.Fprintf(&b, "/%#x", *r.Mask)
+	}
+	if r.IifName != "" {
+		fmt.Fprintf(&b, " iif %s", r.IifName)
+	}
+	if r.OifName != "" {
+		fmt.Fprintf(&b, " oif %s", r.OifName)
+	}
+	if r.IPProto != 0 {
+		fmt.Fprintf(&b, " ipproto %d", r.IPProto)
+	}
+	if r.Dport != nil {
+		fmt.Fprintf(&b, " dport %d", r.Dport.Start)
+	}
+	if r.SuppressPrefixlen >= 0 {
+		fmt.Fprintf(&b, " suppress_prefixlength %d", r.SuppressPrefixlen)
 	}
 	switch {
 	case r.Goto > 0:

@@ -1,11 +1,16 @@
 package uplink
 
 import (
+	"bufio"
+	"net"
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pathpin/pathpin/internal/netnstest"
 )
@@ -43,6 +48,9 @@ func otherMarkUsers(l *engineLab) {
 	r.Run("iptables-legacy", "-t", "nat", "-A", "KUBE-MARK-DROP", "-j", "MARK", "--set-xmark", "0x8000/0x8000")
 	r.Run("iptables-legacy", "-t", "nat", "-N", "KUBE-POSTROUTING")
 	r.Run("iptables-legacy", "-t", "nat", "-A", "KUBE-POSTROUTING", "-m", "mark", "!", "--mark", "0x4000/0x4000", "-j", "RETURN")
+	// An nftables load balancer of its own: marks from a numgen map, and
+	// a connection mark set from a value.
+	r.Run("nft", `add table inet lb; add chain inet lb pick { type filter hook prerouting priority -160; }; add rule inet lb pick ct state new meta mark set numgen inc mod 2 map { 0 : 0x100, 1 : 0x200 }; add rule inet lb pick tcp dport 9999 ct mark set 0x300`)
 	// Cilium's mangle chain.
 	r.Run("iptables-nft", "-t", "mangle", "-N", "CILIUM_PRE_mangle")
 	r.Run("iptables-nft", "-t", "mangle", "-A", "CILIUM_PRE_mangle", "-p", "tcp", "-m", "mark", "!", "--mark", "0xe00/0xf00", "-j", "MARK", "--set-xmark", "0xa00/0xf00")
@@ -52,13 +60,18 @@ func TestCheckNamesOtherMarkUsers(t *testing.T) {
 	l := newEngineLab(t)
 	otherMarkUsers(l)
 	tun := exec.Command("ip", "netns", "exec", l.Router.Name, "ip", "tuntap", "add", "dev", "tailscale0", "mode", "tun").Run() == nil // a kernel without tun has no Tailscale link either
+	// An older pathpin's chain is no other software's: check says to
+	// remove it, and takes none of its bits.
+	l.Router.Run("iptables-nft", "-t", "mangle", "-N", "PATHPIN-BALANCE")
+	l.Router.Run("iptables-nft", "-t", "mangle", "-A", "PATHPIN-BALANCE", "-j", "MARK", "--set-xmark", "0x100/0xff00")
 	l.configure(1, 1)
 	out, _ := l.pathpin("check")
 	wants := []string{
 		// wg-quick
-		"not from all fwmark 0xca6c lookup 51820 tests mark bits 0xca6c, inside pathpin's mark-mask 0xff00",
-		"ok: wg-quick: nftables table ip wg-quick-wg0, chain premangle copies the whole mark",
-		"warning: wg-quick: nftables table ip wg-quick-wg0, chain postmangle tests mark bits 0xca6c, inside pathpin's mark-mask 0xff00",
+		"not from all fwmark 0xca6c lookup 51820 compares the whole mark with 0xca6c, which has bits inside pathpin's mark-mask 0xff00",
+		"ok: wg-quick: nftables table ip wg-quick-wg0, chain premangle copies the mark",
+		"warning: wg-quick: nftables table ip wg-quick-wg0, chain postmangle compares the whole mark with 0xca6c",
+		"warning: wg-quick: nftables table ip wg-quick-wg0, chain postmangle sets mark bits 0xca6c",
 		// Tailscale: outside the default mask, and src_valid_mark
 		"ok: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main uses mark bits 0xff0000, outside pathpin's mark-mask 0xff00",
 		"ok: Tailscale: iptables-nft -t filter -A ts-forward -i tailscale0 -j MARK --set-xmark 0x40000/0xff0000 uses mark bits 0xff0000",
@@ -72,6 +85,10 @@ func TestCheckNamesOtherMarkUsers(t *testing.T) {
 		"warning: kube-proxy: iptables-legacy -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN tests mark bits 0x4000",
 		// Cilium
 		"warning: Cilium: iptables-nft -t mangle -A CILIUM_PRE_mangle -p tcp -m mark ! --mark 0xe00/0xf00 -j MARK --set-xmark 0xa00/0xf00 sets mark bits 0xf00, inside pathpin's mark-mask 0xff00",
+		// an nftables balancer's map and a connection mark set
+		"warning: nftables table inet lb, chain pick sets mark bits 0x300, inside pathpin's mark-mask 0xff00",
+		// an older pathpin's chain, named once
+		"iptables-nft -t mangle PATHPIN-BALANCE was left by an older pathpin",
 		// the fix
 		"set mark-mask: 0xff000000 in " + l.cfgPath,
 	}
@@ -82,6 +99,9 @@ func TestCheckNamesOtherMarkUsers(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("check does not say %q", want)
 		}
+	}
+	if strings.Contains(out, "PATHPIN-BALANCE -j MARK") {
+		t.Errorf("an older pathpin's chain is reported as another program's marks")
 	}
 	if t.Failed() {
 		t.Fatalf("check said:\n%s", out)
@@ -129,7 +149,8 @@ func (l *engineLab) foreignMarks() string {
 // pathpin's mask leave the router with every balanced connection, and a
 // connection whose packets already carry another program's bits inside
 // the mask is not steered by pathpin at all (its connection mark gets no
-// uplink; it leaves by the main table's route).
+// uplink; it is routed as if pathpin were not there: by the router's
+// uplink, ispa).
 func TestForeignMarksKeptAndNotSteered(t *testing.T) {
 	l := newEngineLab(t)
 	netnstest.ServeSourceAddress(l.Server.Listen(netnstest.ServerAddr + ":81"))
@@ -157,7 +178,7 @@ add rule inet other post tcp dport 82 ct mark and 0xff00 != 0 meta mark and 0xff
 			t.Fatalf("a connection with another program's mark: %v", err)
 		}
 		if c.First != l.UplinkAddrs[0] {
-			t.Errorf("a connection with another program's mark 0x4000 left by %s, not by the main table's route (wan0)", c.First)
+			t.Errorf("a connection with another program's mark 0x4000 left by %s, not as if pathpin were not there (by ispa)", c.First)
 		}
 		c.Close()
 	}
@@ -239,8 +260,10 @@ func TestDockerRecipe(t *testing.T) {
 
 // TestTailscaleRecipe is the README's Tailscale recipe on the real kernel,
 // with Tailscale's own rules, chains, link and sysctl made as it makes
-// them (its daemon is not a Debian package): with pathpin's default mask
-// nothing clashes; the LAN stays balanced with src_valid_mark=1 and the
+// them (its daemon is not a Debian package), on a router with no default
+// route in main: with pathpin's default mask nothing clashes, but
+// tailscaled's own marked connections find no route until the recipe's
+// rule sends them into pathpin's (check says so, and then no more); the LAN stays balanced with src_valid_mark=1 and the
 // LAN interface's reverse-path filter strict (its sources are checked in
 // the uplink table their mark picks); the router's own connections are
 // balanced; and its traffic to the tailnet goes to tailscale0 with no
@@ -274,12 +297,29 @@ add chain inet tailnet post { type filter hook postrouting priority 300; }
 add rule inet tailnet post oifname "tailscale0" ct mark and 0xff00 == 0 counter
 add rule inet tailnet post oifname "tailscale0" counter`)
 
+	// A router on PPPoE or DHCP has no default route in main: pathpin
+	// keeps each uplink's default in the uplink's own table.
+	r.Run("ip", "route", "del", "default")
 	l.configure(1, 1)
+	l.mustApply()
 	out, _ := l.pathpin("check")
-	if strings.Contains(out, ", inside pathpin's mark-mask") || !strings.Contains(out, "ok: Tailscale link tailscale0") || !strings.Contains(out, "src_valid_mark is 1") {
+	goTo := "ip rule add pref 5209 fwmark 0x80000/0xff0000 goto 10100"
+	if strings.Contains(out, ", inside pathpin's mark-mask") || !strings.Contains(out, "ok: Tailscale link tailscale0") || !strings.Contains(out, "src_valid_mark is 1") ||
+		!strings.Contains(out, "warning: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main sends its packets to the main table, which has no default route") || !strings.Contains(out, goTo) {
 		t.Fatalf("check beside Tailscale:\n%s", out)
 	}
-	l.mustApply()
+	// tailscaled's own connections (its control server, DERP, WireGuard)
+	// carry 0x80000: without the recipe's rule they find no route.
+	if _, err := dialMarked(r, netnstest.ServerAddr+":80", 0x80000); err == nil {
+		t.Fatal("a connection marked 0x80000 found a route with no default in main: the recipe's rule is not needed")
+	}
+	r.Run("sh", "-c", goTo)
+	if src, err := dialMarked(r, netnstest.ServerAddr+":80", 0x80000); err != nil || (src != l.UplinkAddrs[0] && src != l.UplinkAddrs[1]) {
+		t.Fatalf("with the recipe's rule, a connection marked 0x80000 reached the server from %q (%v), not by an uplink", src, err)
+	}
+	if out, _ := l.pathpin("check"); strings.Contains(out, "no default route") {
+		t.Fatalf("check still warns with the recipe's rule:\n%s", out)
+	}
 	if counts := l.connect(40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
 		t.Fatalf("40 LAN connections beside Tailscale went %v", counts)
 	}
@@ -306,4 +346,29 @@ add rule inet tailnet post oifname "tailscale0" counter`)
 	if len(got) != 2 || got[1][1] == "0" || got[0][1] != got[1][1] {
 		t.Fatalf("the router's packets to the tailnet: %v (want some, none with an uplink's mark)", got)
 	}
+}
+
+// dialMarked connects from ns with a socket mark, as tailscaled does, and
+// returns the source address the server saw.
+func dialMarked(ns *netnstest.NS, addr string, mark int) (string, error) {
+	var src string
+	var err error
+	ns.Do(func() {
+		d := net.Dialer{Timeout: 2 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, mark) }); err != nil {
+				return err
+			}
+			return serr
+		}}
+		var c net.Conn
+		if c, err = d.Dial("tcp", addr); err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		src, err = bufio.NewReader(c).ReadString('\n')
+		src = strings.TrimSpace(src)
+	})
+	return src, err
 }

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,7 +90,7 @@ func TestExprMarkUsers(t *testing.T) {
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: u32(0xffffbfff), Xor: u32(0x4000)},
 			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
-		}, []MarkUser{{Bits: 0x4000, Sets: true, Priority: -1}}},
+		}, []MarkUser{{Bits: 0x4000, Sets: true, Copy: true, Priority: -1}}},
 		{"no marks: tcp dport 22 accept", []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 22}},
@@ -111,17 +112,17 @@ func TestExprMarkUsers(t *testing.T) {
 func TestRuleMarkUsers(t *testing.T) {
 	mask := func(m uint32) *uint32 { return &m }
 	rules := []netlink.Rule{
-		{Priority: 32764, Invert: true, Mark: 0xca6c, Mask: mask(0xffffffff), Table: 51820},
-		{Priority: 5210, Mark: 0x80000, Mask: mask(0xff0000), Table: 254},
-		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101}, // pathpin's
-		{Priority: 9000, Mark: 0, Mask: mask(0xffffffff), Table: 51820, IifName: "lo"},
-		{Priority: 500, Table: 200},
+		{Priority: 32764, Invert: true, Mark: 0xca6c, Mask: mask(0xffffffff), Table: 51820, SuppressPrefixlen: -1},
+		{Priority: 5210, Mark: 0x80000, Mask: mask(0xff0000), Table: 254, SuppressPrefixlen: -1},
+		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101, SuppressPrefixlen: -1}, // pathpin's
+		{Priority: 9000, Mark: 0, Mask: mask(0xffffffff), Table: 51820, IifName: "lo", SuppressPrefixlen: -1},
+		{Priority: 500, Table: 200, SuppressPrefixlen: -1},
 	}
 	got := ruleMarkUsers(rules)
 	want := []MarkUser{
-		{Owner: "wg-quick", Where: "ip rule 32764: not from all fwmark 0xca6c lookup 51820", Bits: 0xca6c, Value: 0xca6c, Whole: true, Priority: 32764},
-		{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210},
-		{Owner: "wg-quick", Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000},
+		{Owner: "wg-quick", Where: "ip rule 32764: not from all fwmark 0xca6c lookup 51820", Bits: 0xca6c, Value: 0xca6c, Whole: true, Negate: true, Priority: 32764, Table: 51820},
+		{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254},
+		{Owner: "wg-quick", Where: "ip rule 9000: from all fwmark 0x0 iif lo lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000, Table: 51820},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%+v, want %+v", got, want)
@@ -162,13 +163,18 @@ func TestMarkFindings(t *testing.T) {
 			{Owner: "WireGuard", Where: "WireGuard link wg0 (fwmark 0xca6c)", Bits: 0xca6c, Value: 0xca6c, Sets: true, Priority: -1},
 			{Where: "nftables table inet x, chain y", Bits: 0x1, Sets: true, Whole: true, Priority: -1},
 			{Owner: "kube-proxy", Where: "iptables-nft -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN", Bits: 0x4000, Value: 0x4000, Priority: -1},
-			{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210},
+			{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254},
 			{Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000},
+			{Where: "iptables-nft -t mangle -A X -m mark --mark 0x0/0xf00 -j RETURN", Bits: 0xf00, Priority: -1},
+			{Where: "nftables table inet lb, chain pick", Sets: true, Whole: true, Unknown: true, Priority: -1},
+			{Where: "nftables table inet raw, chain pre", Bits: 0x1, Sets: true, Whole: true, Before: true, Priority: -1},
 			{Where: "ip rule 900: from all fwmark 0x7 lookup 200", Bits: 0x7, Value: 0x7, Whole: true, Priority: 900},
 		},
 		ForwardDrops: []string{"iptables-nft -t filter -P FORWARD DROP"},
 		SrcValidMark: []string{"all"},
 		Links:        []string{"Tailscale link tailscale0"},
+		Docker:       true,
+		Unread:       []string{"iptables-legacy -t nat: permission denied"},
 	}
 	text := func(fs []Finding) string {
 		var b strings.Builder
@@ -185,22 +191,35 @@ func TestMarkFindings(t *testing.T) {
 		"warning: kube-proxy: iptables-nft -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN tests mark bits 0x4000, inside pathpin's mark-mask 0xff00",
 		"kube-proxy masquerades packets with 0x4000",
 		"ok: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main uses mark bits 0xff0000, outside pathpin's mark-mask 0xff00",
-		"ok: ip rule 9000: from all fwmark 0x0 lookup 51820 matches only packets whose mark bits 0xffffffff are all clear",
-		"warning: ip rule 900: from all fwmark 0x7 lookup 200 compares the whole mark ahead of pathpin's rules (priority 900 < 10000)",
-		"give it a mask (fwmark 0x7/0xf)",
+		"ok: ip rule 9000: from all fwmark 0x0 lookup 51820 matches only packets with no mark at all",
+		"warning: ip rule 900: from all fwmark 0x7 lookup 200 compares the whole mark with 0x7 where packets already carry pathpin's bits",
+		"give it a mask (0x7/0xf), or move it after pathpin's rules (priority 11000 or more)",
+		"warning: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main sends its packets to the main table, which has no default route",
+		"ip rule add pref 5209 fwmark 0x80000/0xff0000 goto 10100",
+		"warning: iptables-nft -t mangle -A X -m mark --mark 0x0/0xf00 -j RETURN tests that mark bits 0xf00 are clear",
+		"warning: nftables table inet lb, chain pick sets marks from values pathpin cannot read",
+		"warning: could not read iptables-legacy -t nat: permission denied: the marks there are not checked",
 		"warning: iptables-nft -t filter -P FORWARD DROP: forwarded traffic that none of its rules accepts is dropped",
 		"iptables -I DOCKER-USER -i eth1 -j ACCEPT",
 		"ok: net.ipv4.conf.{all}.src_valid_mark is 1",
-		"warning: nftables table inet x, chain y sets the whole mark (0x1): where it runs after pathpin's chains",
+		"warning: nftables table inet x, chain y sets the whole mark (0x1): on a packet pathpin has marked, it clears pathpin's bits",
 		"ok: Tailscale link tailscale0",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("findings lack %q:\n%s", want, got)
 		}
 	}
-	// With the proposed mask, nothing clashes.
+	if strings.Contains(got, "warning: nftables table inet raw") {
+		t.Errorf("a whole-mark write before pathpin's chains is reported:\n%s", got)
+	}
+	// With the proposed mask (and main's default back), nothing clashes.
 	cfg.MarkMask = 0xff000000
+	h.MainDefault = true
+	h.Users = slices.DeleteFunc(h.Users, func(u MarkUser) bool { return u.Unknown })
 	got = text(MarkFindings(cfg, h))
+	if strings.Contains(got, "no default route") {
+		t.Errorf("with a default in main, the Tailscale rule is still reported:\n%s", got)
+	}
 	if strings.Contains(got, ", inside pathpin's mark-mask") || !strings.Contains(got, "ok: WireGuard link wg0 (fwmark 0xca6c) uses mark bits 0xca6c, outside") {
 		t.Errorf("with the proposed mask, a clash is still reported:\n%s", got)
 	}

@@ -97,12 +97,12 @@ const (
 
 // markReg is what a register holds, as far as marks go.
 type markReg struct {
-	kind   markKind // a mark of this kind was loaded into it (0: none)
-	masked bool     // and then masked (a bitwise)
-	bits   uint32   // the mask, when masked
-	xor    uint32   // the bits the bitwise sets
-	imm    bool     // an immediate value
-	value  uint32
+	kind    markKind // a mark of this kind was loaded into it (0: none)
+	masked  bool     // and then masked (a bitwise)
+	bits    uint32   // the mask, when masked
+	xor     uint32   // the bits the bitwise sets
+	imm     bool     // an immediate value
+	value   uint32
 	fromMap string // a map's value
 }
 

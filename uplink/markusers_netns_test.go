@@ -3,7 +3,9 @@ package uplink
 import (
 	"bufio"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -105,6 +107,34 @@ func TestCheckNamesOtherMarkUsers(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Fatalf("check said:\n%s", out)
+	}
+
+	// pathpin up says the same in its log when it starts.
+	logPath := filepath.Join(t.TempDir(), "up.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	up := l.Router.Command(l.bin, "up", "-c", l.cfgPath, "--state-dir", l.stateDir, "--lib-dir", t.TempDir())
+	up.Stdout, up.Stderr = logFile, logFile
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	upLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(upLog(), "read the other software's packet marks") {
+		if time.Now().After(deadline) {
+			_ = up.Process.Kill()
+			_ = up.Wait()
+			t.Fatalf("pathpin up did not read the other software's marks:\n%s", upLog())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = up.Process.Signal(syscall.SIGTERM)
+	_ = up.Wait()
+	if log := upLog(); !strings.Contains(log, "another program's marks: kube-proxy: iptables-legacy -t nat -A KUBE-MARK-MASQ") || !strings.Contains(log, "round=1") {
+		t.Errorf("pathpin up's log lacks the clashes:\n%s", log)
 	}
 
 	// With the proposed mask, no clash is left; the forward drops stay.

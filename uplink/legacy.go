@@ -3,7 +3,6 @@ package uplink
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -75,14 +74,7 @@ func OpenLegacyIPTables() []LegacyIPTables {
 
 // loadedLegacyTables are the legacy tables among mangle and nat that the
 // kernel holds in this network namespace.
-func loadedLegacyTables() []string {
-	b, err := os.ReadFile("/proc/net/ip_tables_names")
-	if err != nil {
-		return nil
-	}
-	names := strings.Fields(string(b))
-	return slices.DeleteFunc(slices.Clone(legacyTables), func(t string) bool { return !slices.Contains(names, t) })
-}
+func loadedLegacyTables() []string { return loadedAmong(legacyTables) }
 
 // LegacyChain is one PATHPIN-* chain found.
 type LegacyChain struct {

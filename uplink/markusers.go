@@ -99,7 +99,7 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 	for _, v := range e.Legacy {
 		tables := xtablesTables
 		if v.Name == "legacy" {
-			tables = loadedXtables()
+			tables = loadedAmong(xtablesTables)
 		}
 		for _, table := range tables {
 			lines, err := listTable(v.IPT, table)
@@ -204,15 +204,16 @@ func firstLineOf(err error) string {
 	return line
 }
 
-// loadedXtables are the legacy iptables tables the kernel holds in this
-// network namespace: listing any other with iptables-legacy would make it.
-func loadedXtables() []string {
+// loadedAmong are those of tables the kernel holds as legacy iptables
+// tables in this network namespace: listing any other with
+// iptables-legacy would make it.
+func loadedAmong(tables []string) []string {
 	b, err := os.ReadFile("/proc/net/ip_tables_names")
 	if err != nil {
 		return nil
 	}
 	names := strings.Fields(string(b))
-	return slices.DeleteFunc(slices.Clone(xtablesTables), func(t string) bool { return !slices.Contains(names, t) })
+	return slices.DeleteFunc(slices.Clone(tables), func(t string) bool { return !slices.Contains(names, t) })
 }
 
 // ruleMarkUsers are the ip rules outside pathpin's band that test a

@@ -274,16 +274,7 @@ func TestDockerRecipe(t *testing.T) {
 	if counts := l.connect(40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
 		t.Fatalf("with DOCKER-USER accepting the LAN, 40 connections went %v", counts)
 	}
-	counts := map[string]int{}
-	for i := 0; i < 40; i++ {
-		c, err := container.DialSource(netnstest.ServerAddr + ":80")
-		if err != nil {
-			t.Fatalf("a container's connection %d: %v", i, err)
-		}
-		counts[c.First]++
-		c.Close()
-	}
-	if counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 || len(counts) != 2 {
+	if counts := sourcesSeen(t, container, 40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 || len(counts) != 2 {
 		t.Fatalf("40 container connections left by %v; want both uplinks", counts)
 	}
 }
@@ -353,15 +344,7 @@ add rule inet tailnet post oifname "tailscale0" counter`)
 	if counts := l.connect(40); counts[l.UplinkAddrs[0]] == 0 || counts[l.UplinkAddrs[1]] == 0 {
 		t.Fatalf("40 LAN connections beside Tailscale went %v", counts)
 	}
-	counts := map[string]int{}
-	for i := 0; i < 40; i++ {
-		c, err := r.DialSource(netnstest.ServerAddr + ":80")
-		if err != nil {
-			t.Fatalf("the router's own connection %d: %v", i, err)
-		}
-		counts[c.First]++
-		c.Close()
-	}
+	counts := sourcesSeen(t, r, 40)
 	// An unbound socket takes its source from the router's uplink (ispa),
 	// and pathpin keeps a connection on its source's uplink.
 	if counts[l.UplinkAddrs[0]] != 40 {
@@ -401,4 +384,20 @@ func dialMarked(ns *netnstest.NS, addr string, mark int) (string, error) {
 		src = strings.TrimSpace(src)
 	})
 	return src, err
+}
+
+// sourcesSeen opens n connections from ns to the server and counts the
+// source addresses it saw.
+func sourcesSeen(t *testing.T, ns *netnstest.NS, n int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, err := ns.DialSource(netnstest.ServerAddr + ":80")
+		if err != nil {
+			t.Fatalf("connection %d from %s: %v (so far %v)", i, ns.Name, err, counts)
+		}
+		counts[c.First]++
+		c.Close()
+	}
+	return counts
 }

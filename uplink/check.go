@@ -146,7 +146,7 @@ func (e *Engine) Check(ctx context.Context, cfg *config.Config) ([]Finding, erro
 	if len(p.Live.Rules) == 0 && len(p.Live.Routes) > 0 {
 		add(Problem, "routing table %d already has routes, and pathpin has not run here; pick free tables with table: in %s", p.Live.Routes[0].Table, cfg.Path)
 	}
-	marks, err := e.FindMarkUsers()
+	marks, err := e.FindMarkUsers(ctx)
 	if err != nil {
 		return nil, err
 	}

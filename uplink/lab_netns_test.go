@@ -86,7 +86,7 @@ func (l *engineLab) engine() *Engine {
 		if err != nil {
 			l.t.Fatal(err)
 		}
-		e = &Engine{NL: h, Tables: tables, Legacy: OpenLegacyIPTables(), Sysctl: NewProcSys(), StateDir: l.stateDir}
+		e = &Engine{NL: h, Tables: tables, Legacy: OpenLegacyIPTables(0), Sysctl: NewProcSys(), StateDir: l.stateDir}
 	})
 	return e
 }

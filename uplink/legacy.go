@@ -48,18 +48,20 @@ func (v LegacyIPTables) tables() []string {
 }
 
 // OpenLegacyIPTables opens the iptables variants installed here, to find
-// an older pathpin's chains. A legacy table is only looked at when the
+// an older pathpin's chains and read other software's rules; each command
+// waits lockWait seconds for another program's xtables lock (0: as long
+// as it takes). A legacy table is only looked at when the
 // kernel already has it (/proc/net/ip_tables_names): listing it with
 // iptables-legacy would otherwise create it. iptables-nft lists without
 // creating anything. A variant that is not installed is left out.
-func OpenLegacyIPTables() []LegacyIPTables {
+func OpenLegacyIPTables(lockWait int) []LegacyIPTables {
 	var out []LegacyIPTables
 	for _, v := range []string{"nft", "legacy"} {
 		path, err := exec.LookPath("iptables-" + v)
 		if err != nil {
 			continue
 		}
-		ipt, err := iptables.New(iptables.Path(path))
+		ipt, err := iptables.New(iptables.Path(path), iptables.Timeout(lockWait))
 		if err != nil {
 			continue
 		}

@@ -58,8 +58,11 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 	mask := cfg.MarkMask
 	proposal := ProposeMask(UsedMarkBits(h), mask, len(cfg.Uplinks))
 	fix := fmt.Sprintf("set mark-mask: %#x in %s (a mask no other software here uses; marks you set on uplinks must lie inside it)", proposal, cfg.Path)
-	if proposal == 0 {
+	switch proposal {
+	case 0:
 		fix = fmt.Sprintf("no 4-bit mask is free of the other software's bits: free some of its marks, then set mark-mask in %s", cfg.Path)
+	case mask:
+		fix = fmt.Sprintf("keep its values outside mark-mask %#x", mask)
 	}
 	clashes := 0
 	for _, u := range h.Users {
@@ -72,45 +75,54 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 		// ip rule ahead of pathpin's band, a firewall rule after
 		// pathpin's chains.
 		seesMarked := rule && u.Priority < PrioFirst || !rule && !u.Before
+		// A write there that routing then reads: prerouting, output, or
+		// a chain that may be jumped to from them.
+		routedAfter := !rule && !u.Before && (u.Hook == "" || u.Hook == "prerouting" || u.Hook == "output")
+		inside := u.Bits&mask != 0
 		switch {
 		case u.TestsClear():
 			add(Info, "%s matches only packets with no mark at all: packets pathpin has marked (bits %#x) do not match it", who, mask)
+		case !u.Sets && u.Whole && u.Value == 0 && u.Negate:
+			add(Info, "%s matches every packet that carries a mark, those pathpin marks (bits %#x) included", who, mask)
 		case u.Unknown && u.Sets:
 			clashes++
-			add(Warning, "%s sets marks from values pathpin cannot read (computed, or from a map that would not list): if they hold bits of pathpin's mark-mask %#x, pathpin leaves those packets unsteered; keep its values outside the mask, or %s", who, mask, fix)
-		case u.Unknown && seesMarked:
+			add(Warning, "%s sets marks from values pathpin cannot read (computed, or from a map that would not list): if they hold bits of pathpin's mark-mask %#x, pathpin leaves those packets unsteered; %s", who, mask, fix)
+		case u.Unknown && (u.Whole || !inside) && seesMarked:
 			add(Warning, "%s tests marks against values pathpin cannot read (a range, or a set that would not list); packets pathpin marks carry bits %#x: make sure its values allow for them", who, mask)
-		case u.Sets && u.Bits&mask != 0:
+		case u.Sets && inside:
 			clashes++
 			add(Warning, "%s sets mark bits %#x, inside pathpin's mark-mask %#x: pathpin leaves a packet that already carries bits of its mask alone, so packets it marks are not balanced or pinned to an uplink (a tunnel among them does not follow a failover) and are routed as if pathpin were not there; where it marks later packets of a connection pathpin steered, those leave by another route than the connection's uplink%s; %s",
 				who, u.Bits, mask, clearsPathpin(u), fix)
 		case u.Copy:
-			add(Info, "%s copies the mark (bits %#x) between packets and their connections: pathpin's bits travel with it, as pathpin's own restore does", who, u.Bits)
-		case u.Sets && u.Whole && !u.Before:
-			add(Warning, "%s sets the whole mark (%#x): on a packet pathpin has marked, it clears pathpin's bits and the packet loses its uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
-		case u.Whole && !u.Sets && u.Bits&mask != 0:
+			add(Info, "%s copies marks between packets and their connections (bits %s): pathpin's bits travel with them, as pathpin's own restore does", who, bitsText(u))
+		case u.Sets && u.Whole && routedAfter:
+			add(Warning, "%s sets the whole mark (%#x) where routing still reads it: on a packet pathpin has marked, it clears pathpin's bits and the packet loses its uplink; make it set only its bits (mark and %#x or %#x)", who, u.Bits, ^u.Bits, u.Bits)
+		case u.Sets && u.Whole:
+			add(Info, "%s sets the whole mark (%#x) after routing: pathpin's bits are gone from those packets, but their connection keeps its uplink", who, u.Bits)
+		case u.Whole && inside:
 			clashes++
-			add(Warning, "%s compares the whole mark with %#x, which has bits inside pathpin's mark-mask %#x: packets carrying it are not steered by pathpin, and packets pathpin marks never equal it (%s); %s",
-				who, u.Value, mask, testBreaks(u.Owner), fix)
-		case !u.Sets && u.Bits&mask != 0 && u.Value == 0 && !u.Negate:
+			add(Warning, "%s compares the whole mark with %s, which has bits inside pathpin's mark-mask %#x: packets carrying it are not steered by pathpin, and packets pathpin marks never equal it (%s); %s",
+				who, valueText(u), mask, testBreaks(u.Owner), fix)
+		case !u.Sets && inside && u.Value == 0 && !u.Negate:
 			clashes++
 			add(Warning, "%s tests that mark bits %#x are clear, and pathpin's mark-mask %#x holds some of them: packets pathpin marks no longer match it (%s); %s",
 				who, u.Bits, mask, testBreaks(u.Owner), fix)
-		case !u.Sets && u.Bits&mask != 0:
+		case !u.Sets && inside:
 			clashes++
 			add(Warning, "%s tests mark bits %#x, inside pathpin's mark-mask %#x: connections pathpin marks for an uplink are seen by it as its own marks (%s); %s",
 				who, u.Bits, mask, testBreaks(u.Owner), fix)
-		case u.Whole && !u.Sets && seesMarked:
-			add(Warning, "%s compares the whole mark with %#x where packets already carry pathpin's bits: a packet pathpin has marked never equals it, so it no longer tells its packets apart; give it a mask (%#x/%#x)%s",
-				who, u.Value, u.Value, lowBitsMask(u.Value), moveAfter(rule))
-		case u.Whole && !u.Sets && rule:
+		case u.Whole && seesMarked:
+			add(Warning, "%s compares the whole mark with %s where packets already carry pathpin's bits: a packet pathpin has marked never equals it, so it no longer tells its packets apart; give it a mask (%s)%s",
+				who, valueText(u), maskedText(u), moveAfter(rule))
+		case u.Whole && rule:
 			add(Info, "%s compares the whole mark after pathpin's rules: it sees only packets pathpin did not mark", who)
 		default:
 			add(Info, "%s uses mark bits %#x, outside pathpin's mark-mask %#x: pathpin keeps them as they are", who, u.Bits, mask)
 		}
-		if rule && u.Priority < PrioFirst && u.Table == TableMain && !u.Negate && !u.TestsClear() && !h.MainDefault && !sentOnBefore(h, u) {
-			add(Warning, "%s sends its packets to the main table, which has no default route (pathpin keeps each uplink's default in the uplink's own table): they find no route to the internet. Let them reach pathpin's rules first: ip rule add pref %d fwmark %#x/%#x goto %d",
-				who, u.Priority-1, u.Value, u.Bits, PrioMark)
+		if rule && u.Refuses && u.Priority < PrioFirst && !u.Negate && !h.MainDefault && !sentOnBefore(h, u) {
+			first := firstRuleFor(h, u)
+			add(Warning, "%s refuses the packets with its mark that the rules before it did not route. With pathpin the main table has no default route (each uplink's default is in the uplink's own table), so that is every packet to the internet, e.g. the program's own connections. Send them into pathpin's rules first: ip rule add pref %d fwmark %#x/%#x goto %d",
+				who, first-1, u.Value, u.Mask, PrioMark)
 		}
 	}
 	for _, r := range h.Unread {
@@ -143,15 +155,51 @@ func MarkFindings(cfg *config.Config, h HostMarks) []Finding {
 // (fwmark 0/0xffffffff): it tells apart what pathpin marked, and takes no
 // bits.
 func (u MarkUser) TestsClear() bool {
-	return !u.Sets && !u.Negate && !u.Unknown && u.Whole && u.Value == 0 && u.Bits == ^uint32(0)
+	return !u.Sets && !u.Negate && !u.Unknown && u.Whole && u.Value == 0 && u.Map == ""
 }
 
 // sentOnBefore reports whether an earlier ip rule sends u's packets
 // elsewhere (the recipe's goto into pathpin's rules).
 func sentOnBefore(h HostMarks, u MarkUser) bool {
 	return slices.ContainsFunc(h.Users, func(o MarkUser) bool {
-		return o.Priority >= 0 && o.Priority < u.Priority && o.Goto > 0 && o.Value == u.Value && o.Bits == u.Bits
+		return o.Priority >= 0 && o.Priority < u.Priority && o.Goto > 0 && o.Value == u.Value && o.Mask == u.Mask
 	})
+}
+
+// firstRuleFor is the priority of the first ip rule that matches u's mark
+// as u does.
+func firstRuleFor(h HostMarks, u MarkUser) int {
+	first := u.Priority
+	for _, o := range h.Users {
+		if o.Priority >= 0 && o.Priority < first && o.Value == u.Value && o.Mask == u.Mask && !o.Negate {
+			first = o.Priority
+		}
+	}
+	return first
+}
+
+// valueText is what a whole-mark test compares with.
+func valueText(u MarkUser) string {
+	if u.Map != "" {
+		return fmt.Sprintf("the keys of set %s (bits %#x)", u.Map, u.Bits)
+	}
+	return fmt.Sprintf("%#x", u.Value)
+}
+
+// maskedText is a whole-mark test given a mask.
+func maskedText(u MarkUser) string {
+	if u.Map != "" {
+		return fmt.Sprintf("mark and %#x", lowBitsMask(u.Bits))
+	}
+	return fmt.Sprintf("%#x/%#x", u.Value, lowBitsMask(u.Value))
+}
+
+// bitsText is the bits a copy writes.
+func bitsText(u MarkUser) string {
+	if u.Whole {
+		return "all"
+	}
+	return fmt.Sprintf("%#x", u.Bits)
 }
 
 // dockerPresent reports whether Docker's chains or tables are here.
@@ -174,7 +222,7 @@ func moveAfter(rule bool) string {
 
 // clearsPathpin adds what a whole-mark write does beside the clash.
 func clearsPathpin(u MarkUser) string {
-	if u.Whole {
+	if u.Whole && !u.Copy {
 		return ", and it writes the whole mark, clearing pathpin's bits"
 	}
 	return ""

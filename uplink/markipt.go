@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -34,8 +35,12 @@ func iptablesMarkUsers(variant, table string, lines []string) (users []MarkUser,
 		if strings.HasPrefix(f[1], legacyPrefix) || strings.HasPrefix(jumpTarget(f), legacyPrefix) {
 			continue // an older pathpin's: check says to remove it
 		}
+		hook := strings.ToLower(f[1])
+		if !slices.Contains([]string{"prerouting", "input", "forward", "output", "postrouting"}, hook) {
+			hook = ""
+		}
 		for _, u := range ruleMarkTokens(f) {
-			u.Owner, u.Where, u.Priority, u.Before = owner, where, -1, table == "raw"
+			u.Owner, u.Where, u.Priority, u.Before, u.Hook = owner, where, -1, table == "raw", hook
 			users = append(users, u)
 		}
 	}
@@ -81,26 +86,56 @@ func ruleMarkTokens(f []string) []MarkUser {
 			if v, err := parseUint32(arg); err == nil {
 				out = append(out, MarkUser{Bits: ^v, Sets: true})
 			}
-		case "--ctmask", "--nfmask", "--mask":
-			// CONNMARK --save-mark/--restore-mark copy the masked bits
-			// between the packet and its connection.
-			if v, err := parseUint32(arg); err == nil && target == "CONNMARK" {
-				if v == ^uint32(0) {
-					out = append(out, MarkUser{Sets: true, Whole: true, Copy: true})
-				} else {
-					out = append(out, MarkUser{Bits: v, Sets: true})
+		}
+	}
+	if u, ok := connmarkCopy(f, target); ok {
+		out = append(out, u)
+	}
+	return out
+}
+
+// connmarkCopy is CONNMARK --save-mark or --restore-mark: the bits it
+// copies into the connection's mark (--ctmask) or the packet's (--nfmask).
+func connmarkCopy(f []string, target string) (MarkUser, bool) {
+	if target != "CONNMARK" {
+		return MarkUser{}, false
+	}
+	masks := map[string]uint32{"--nfmask": ^uint32(0), "--ctmask": ^uint32(0), "--mask": ^uint32(0)}
+	restore, save := false, false
+	for i, w := range f {
+		switch w {
+		case "--restore-mark":
+			restore = true
+		case "--save-mark":
+			save = true
+		case "--nfmask", "--ctmask", "--mask":
+			if i+1 < len(f) {
+				if v, err := parseUint32(f[i+1]); err == nil {
+					masks[w] = v
 				}
 			}
 		}
 	}
-	return out
+	var written uint32
+	switch {
+	case restore:
+		written = masks["--nfmask"] & masks["--mask"]
+	case save:
+		written = masks["--ctmask"] & masks["--mask"]
+	default:
+		return MarkUser{}, false
+	}
+	if written == ^uint32(0) {
+		return MarkUser{Sets: true, Whole: true, Copy: true}, true
+	}
+	return MarkUser{Bits: written, Sets: true, Copy: true}, true
 }
 
 // maskedUser is a test or write of value under mask.
 func maskedUser(value, mask uint32, sets bool) MarkUser {
 	switch {
 	case mask == ^uint32(0) && value == 0 && !sets:
-		return MarkUser{Bits: mask, Whole: true}
+		return MarkUser{Whole: true} // no mark at all: takes no bits
 	case mask == ^uint32(0):
 		return MarkUser{Bits: value, Value: value, Sets: sets, Whole: true}
 	case sets:

@@ -32,7 +32,7 @@ func nftMarkUsers(c *nftables.Conn, skip func(*nftables.Table) bool) (users []Ma
 		}
 		for _, r := range rules {
 			for _, u := range exprMarkUsers(r.Exprs) {
-				u.Owner, u.Where, u.Before = owner, where, runsBeforePathpin(ch)
+				u.Owner, u.Where, u.Before, u.Hook = owner, where, runsBeforePathpin(ch), hookName(ch)
 				if u.Map != "" {
 					u.Bits, u.Unknown = mapValues(c, ch.Table, u.Map, u.MapKeys)
 				}
@@ -53,6 +53,15 @@ func runsBeforePathpin(ch *nftables.Chain) bool {
 	hook := *ch.Hooknum
 	early := hook == *nftables.ChainHookPrerouting || hook == *nftables.ChainHookOutput
 	return early && *ch.Priority < prioMangle
+}
+
+// hookName is where a base chain runs, "" for a regular chain.
+func hookName(ch *nftables.Chain) string {
+	if ch.Hooknum == nil {
+		return ""
+	}
+	return map[nftables.ChainHook]string{*nftables.ChainHookPrerouting: "prerouting", *nftables.ChainHookInput: "input",
+		*nftables.ChainHookForward: "forward", *nftables.ChainHookOutput: "output", *nftables.ChainHookPostrouting: "postrouting"}[*ch.Hooknum]
 }
 
 // mapValues are the bits of the values a map gives (a mark set from a
@@ -193,7 +202,7 @@ func exprMarkUsers(es []expr.Any) []MarkUser {
 			case v.masked:
 				u.Bits = v.bits
 			case value == 0:
-				u.Bits, u.Whole = ^uint32(0), true
+				u.Whole = true // no mark at all (or any, negated): takes no bits
 			default:
 				if !u.Negate {
 					compared |= value
@@ -216,9 +225,6 @@ func exprMarkUsers(es []expr.Any) []MarkUser {
 				write(e.DestRegister, markReg{fromMap: e.SetName}, true)
 			}
 		case *expr.Immediate:
-			if e.Register == 0 {
-				continue // a verdict
-			}
 			ok := len(e.Data) == 4
 			v := markReg{imm: true}
 			if ok {
@@ -229,7 +235,17 @@ func exprMarkUsers(es []expr.Any) []MarkUser {
 			if e.OperationType != expr.PayloadWrite {
 				write(e.DestRegister, markReg{}, false)
 			}
+		case *expr.Range:
+			if v, ok := regs[e.Register]; ok && v.kind != 0 {
+				out = append(out, MarkUser{Bits: v.bits, Whole: !v.masked, Unknown: true, Value: ^uint32(0), Negate: e.Op == expr.CmpOpNeq, Priority: -1})
+			}
 		case *expr.Numgen:
+			write(e.Register, markReg{}, false)
+		case *expr.Fib:
+			write(e.Register, markReg{}, false)
+		case *expr.Exthdr:
+			write(e.DestRegister, markReg{}, false)
+		case *expr.Rt:
 			write(e.Register, markReg{}, false)
 		case *expr.Hash:
 			write(e.DestRegister, markReg{}, false)

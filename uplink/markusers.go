@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/pathpin/pathpin/internal/nft"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 )
 
@@ -50,8 +52,16 @@ type MarkUser struct {
 	// Priority is an ip rule's priority; -1 for anything else.
 	Priority int
 	// Table is the table an ip rule looks up; Goto the priority it goes
-	// to instead.
-	Table, Goto int
+	// to instead; Refuses: the rule is unreachable, blackhole or
+	// prohibit; Suppress: it looks up with suppress_prefixlength.
+	Table, Goto       int
+	Refuses, Suppress bool
+	// Mask is an ip rule's fwmark mask as written.
+	Mask uint32
+	// Hook is where a firewall rule runs ("prerouting", "output",
+	// "forward", "input", "postrouting"), "" when not known (a chain
+	// jumped to).
+	Hook string
 }
 
 // HostMarks is what other software on this host does with marks and with
@@ -85,7 +95,7 @@ var xtablesTables = []string{"filter", "nat", "mangle", "raw", "security"}
 // (read only, with go-iptables), WireGuard links with a fwmark, Tailscale's
 // link, forward chains that drop by policy and src_valid_mark. What cannot
 // be read (a variant not installed, no WireGuard module) is left out.
-func (e *Engine) FindMarkUsers() (HostMarks, error) {
+func (e *Engine) FindMarkUsers(ctx context.Context) (HostMarks, error) {
 	var h HostMarks
 	rules, err := e.NL.RuleList(netlink.FAMILY_V4)
 	if err != nil {
@@ -102,10 +112,18 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 			tables = loadedAmong(xtablesTables)
 		}
 		for _, table := range tables {
-			lines, err := listTable(v.IPT, table)
-			if err != nil {
+			if ctx.Err() != nil {
+				return h, ctx.Err()
+			}
+			lines, err := listTable(ctx, v.IPT, table)
+			switch {
+			case err != nil && v.Name == "nft" && lines == nil:
+				// A table iptables-nft cannot list (native nftables
+				// rules in it): the nftables reader reads it.
+			case err != nil:
 				h.Unread = append(h.Unread, fmt.Sprintf("iptables-%s -t %s: %v", v.Name, table, firstLineOf(err)))
-			} else if v.Name == "nft" {
+				listed[table] = v.Name == "nft" || listed[table]
+			case v.Name == "nft":
 				listed[table] = true
 			}
 			if table == "filter" && slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "-N DOCKER") }) {
@@ -118,8 +136,9 @@ func (e *Engine) FindMarkUsers() (HostMarks, error) {
 	}
 	if c, err := nftables.New(); err == nil {
 		users, drops, unread := nftMarkUsers(c, func(t *nftables.Table) bool {
-			// ip6tables' tables, and iptables-nft's own, read above.
-			return t.Family == nftables.TableFamilyIPv6 && slices.Contains(xtablesTables, t.Name) ||
+			// Only what IPv4 packets meet (pathpin routes IPv4), and not
+			// iptables-nft's own tables, read above.
+			return t.Family != nftables.TableFamilyIPv4 && t.Family != nftables.TableFamilyINet ||
 				t.Family == nftables.TableFamilyIPv4 && listed[t.Name]
 		})
 		h.Users = append(h.Users, users...)
@@ -179,13 +198,16 @@ const maxChainsRead = 300
 // listTable is an iptables table as iptables -S prints it, chain by chain
 // (go-iptables lists one chain at a time); past maxChainsRead chains, an
 // error says how many were left.
-func listTable(ipt IPTables, table string) ([]string, error) {
+func listTable(ctx context.Context, ipt IPTables, table string) ([]string, error) {
 	chains, err := ipt.ListChains(table)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for i, ch := range chains {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
 		if i == maxChainsRead {
 			return out, fmt.Errorf("%d chains, only the first %d read", len(chains), maxChainsRead)
 		}
@@ -227,14 +249,16 @@ func ruleMarkUsers(rules []netlink.Rule) []MarkUser {
 		if r.Mark == 0 && (r.Mask == nil || *r.Mask == 0) {
 			continue
 		}
-		u := MarkUser{Where: "ip rule " + describeRule(r), Priority: r.Priority, Value: r.Mark, Negate: r.Invert, Table: r.Table, Goto: r.Goto}
+		u := MarkUser{Where: "ip rule " + describeRule(r), Priority: r.Priority, Value: r.Mark, Negate: r.Invert, Table: r.Table, Goto: r.Goto,
+			Refuses: refuses(r), Suppress: r.SuppressPrefixlen >= 0}
 		mask := ^uint32(0)
 		if r.Mask != nil {
 			mask = *r.Mask
 		}
+		u.Mask = mask
 		switch {
 		case mask == ^uint32(0) && r.Mark == 0:
-			u.Bits, u.Whole = mask, true
+			u.Whole = true // no mark at all: takes no bits
 		case mask == ^uint32(0):
 			u.Bits, u.Whole = r.Mark, true
 		default:
@@ -282,6 +306,8 @@ func describeRule(r netlink.Rule) string {
 		fmt.Fprintf(&b, " suppress_prefixlength %d", r.SuppressPrefixlen)
 	}
 	switch {
+	case refuses(r):
+		b.WriteString(" unreachable") // or blackhole, prohibit: see refuses
 	case r.Goto > 0:
 		fmt.Fprintf(&b, " goto %d", r.Goto)
 	case r.Table == TableMain:
@@ -290,6 +316,18 @@ func describeRule(r netlink.Rule) string {
 		fmt.Fprintf(&b, " lookup %d", r.Table)
 	}
 	return b.String()
+}
+
+// refuses reports whether an ip rule ends the lookup without a route
+// (unreachable, blackhole, prohibit). vishvananda/netlink does not read a
+// listed rule's action back, so a rule that neither looks up a table nor
+// goes to another rule is taken as one; an explicit type is honoured.
+func refuses(r netlink.Rule) bool {
+	switch r.Type {
+	case unix.RTN_UNREACHABLE, unix.RTN_BLACKHOLE, unix.RTN_PROHIBIT:
+		return true
+	}
+	return r.Table == 0 && r.Goto <= 0
 }
 
 // wgQuickMark and wgQuickTable are what wg-quick uses by default: 51820.

@@ -47,8 +47,20 @@ func TestIptablesMarkUsers(t *testing.T) {
 			t.Errorf("%q: %+v has no use of bits %#x (sets %v)", tc.line, users, tc.bits, tc.sets)
 		}
 	}
-	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A PREROUTING -p udp -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"}); len(users) != 2 || !users[0].Copy || users[0].Bits != 0 {
+	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A PREROUTING -p udp -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"}); len(users) != 1 || !users[0].Copy || !users[0].Whole || users[0].Hook != "prerouting" {
 		t.Errorf("a whole CONNMARK restore: %+v", users)
+	}
+	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xff"}); len(users) != 1 || !users[0].Copy || !users[0].Whole {
+		t.Errorf("a restore writes the packet's bits of --nfmask: %+v", users)
+	}
+	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A POSTROUTING -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xff"}); len(users) != 1 || users[0].Bits != 0xff || users[0].Whole {
+		t.Errorf("a save writes the connection's bits of --ctmask: %+v", users)
+	}
+	if users, _ := iptablesMarkUsers("iptables-nft", "mangle", []string{"-A PATHPIN-BALANCE -j MARK --set-xmark 0x100/0xff00", "-A PREROUTING -j PATHPIN-PRE"}); len(users) != 0 {
+		t.Errorf("an older pathpin's chains are counted: %+v", users)
+	}
+	if users, _ := iptablesMarkUsers("iptables-nft", "nat", []string{"-A POSTROUTING -m mark ! --mark 0x0 -j MASQUERADE"}); len(users) != 1 || !users[0].Negate || users[0].Bits != 0 {
+		t.Errorf("a negated test of no mark: %+v", users)
 	}
 	_, drops := iptablesMarkUsers("iptables-legacy", "filter", []string{"-P INPUT ACCEPT", "-P FORWARD DROP", "-N DOCKER"})
 	if len(drops) != 1 || drops[0] != "iptables-legacy -t filter -P FORWARD DROP" {
@@ -114,15 +126,17 @@ func TestRuleMarkUsers(t *testing.T) {
 	rules := []netlink.Rule{
 		{Priority: 32764, Invert: true, Mark: 0xca6c, Mask: mask(0xffffffff), Table: 51820, SuppressPrefixlen: -1},
 		{Priority: 5210, Mark: 0x80000, Mask: mask(0xff0000), Table: 254, SuppressPrefixlen: -1},
+		{Priority: 5250, Mark: 0x80000, Mask: mask(0xff0000), SuppressPrefixlen: -1, Goto: -1}, // as listed: no table, no goto
 		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101, SuppressPrefixlen: -1}, // pathpin's
 		{Priority: 9000, Mark: 0, Mask: mask(0xffffffff), Table: 51820, IifName: "lo", SuppressPrefixlen: -1},
 		{Priority: 500, Table: 200, SuppressPrefixlen: -1},
 	}
 	got := ruleMarkUsers(rules)
 	want := []MarkUser{
-		{Owner: "wg-quick", Where: "ip rule 32764: not from all fwmark 0xca6c lookup 51820", Bits: 0xca6c, Value: 0xca6c, Whole: true, Negate: true, Priority: 32764, Table: 51820},
-		{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254},
-		{Owner: "wg-quick", Where: "ip rule 9000: from all fwmark 0x0 iif lo lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000, Table: 51820},
+		{Owner: "wg-quick", Where: "ip rule 32764: not from all fwmark 0xca6c lookup 51820", Bits: 0xca6c, Value: 0xca6c, Whole: true, Negate: true, Priority: 32764, Table: 51820, Mask: 0xffffffff},
+		{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254, Mask: 0xff0000},
+		{Owner: "Tailscale", Where: "ip rule 5250: from all fwmark 0x80000/0xff0000 unreachable", Bits: 0xff0000, Value: 0x80000, Priority: 5250, Refuses: true, Mask: 0xff0000, Goto: -1},
+		{Owner: "wg-quick", Where: "ip rule 9000: from all fwmark 0x0 iif lo lookup 51820", Whole: true, Priority: 9000, Table: 51820, Mask: 0xffffffff},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%+v, want %+v", got, want)
@@ -161,10 +175,14 @@ func TestMarkFindings(t *testing.T) {
 	h := HostMarks{
 		Users: []MarkUser{
 			{Owner: "WireGuard", Where: "WireGuard link wg0 (fwmark 0xca6c)", Bits: 0xca6c, Value: 0xca6c, Sets: true, Priority: -1},
-			{Where: "nftables table inet x, chain y", Bits: 0x1, Sets: true, Whole: true, Priority: -1},
+			{Where: "nftables table inet x, chain y", Bits: 0x1, Sets: true, Whole: true, Priority: -1, Hook: "prerouting"},
 			{Owner: "kube-proxy", Where: "iptables-nft -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN", Bits: 0x4000, Value: 0x4000, Priority: -1},
-			{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254},
-			{Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Bits: 0xffffffff, Whole: true, Priority: 9000},
+			{Owner: "Tailscale", Where: "ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main", Bits: 0xff0000, Value: 0x80000, Priority: 5210, Table: 254, Mask: 0xff0000},
+			{Owner: "Tailscale", Where: "ip rule 5250: from all fwmark 0x80000/0xff0000 unreachable", Bits: 0xff0000, Value: 0x80000, Priority: 5250, Refuses: true, Mask: 0xff0000},
+			{Where: "ip rule 9000: from all fwmark 0x0 lookup 51820", Whole: true, Priority: 9000, Mask: 0xffffffff},
+			{Where: "iptables-nft -t nat -A POSTROUTING -m mark ! --mark 0x0 -j MASQUERADE", Whole: true, Negate: true, Priority: -1, Hook: "postrouting"},
+			{Where: "iptables-nft -t mangle -A POSTROUTING -j MARK --set-xmark 0xa/0xffffffff", Bits: 0xa, Value: 0xa, Sets: true, Whole: true, Priority: -1, Hook: "postrouting"},
+			{Where: "nftables table inet q, chain m", Bits: 0xf00, Unknown: true, Value: 0xffffffff, Priority: -1, Hook: "forward"},
 			{Where: "iptables-nft -t mangle -A X -m mark --mark 0x0/0xf00 -j RETURN", Bits: 0xf00, Priority: -1},
 			{Where: "nftables table inet lb, chain pick", Sets: true, Whole: true, Unknown: true, Priority: -1},
 			{Where: "nftables table inet raw, chain pre", Bits: 0x1, Sets: true, Whole: true, Before: true, Priority: -1},
@@ -194,15 +212,18 @@ func TestMarkFindings(t *testing.T) {
 		"ok: ip rule 9000: from all fwmark 0x0 lookup 51820 matches only packets with no mark at all",
 		"warning: ip rule 900: from all fwmark 0x7 lookup 200 compares the whole mark with 0x7 where packets already carry pathpin's bits",
 		"give it a mask (0x7/0xf), or move it after pathpin's rules (priority 11000 or more)",
-		"warning: Tailscale: ip rule 5210: from all fwmark 0x80000/0xff0000 lookup main sends its packets to the main table, which has no default route",
+		"warning: Tailscale: ip rule 5250: from all fwmark 0x80000/0xff0000 unreachable refuses the packets with its mark that the rules before it did not route",
 		"ip rule add pref 5209 fwmark 0x80000/0xff0000 goto 10100",
+		"ok: iptables-nft -t nat -A POSTROUTING -m mark ! --mark 0x0 -j MASQUERADE matches every packet that carries a mark",
+		"ok: iptables-nft -t mangle -A POSTROUTING -j MARK --set-xmark 0xa/0xffffffff sets the whole mark (0xa) after routing",
+		"warning: nftables table inet q, chain m tests mark bits 0xf00, inside pathpin's mark-mask 0xff00",
 		"warning: iptables-nft -t mangle -A X -m mark --mark 0x0/0xf00 -j RETURN tests that mark bits 0xf00 are clear",
 		"warning: nftables table inet lb, chain pick sets marks from values pathpin cannot read",
 		"warning: could not read iptables-legacy -t nat: permission denied: the marks there are not checked",
 		"warning: iptables-nft -t filter -P FORWARD DROP: forwarded traffic that none of its rules accepts is dropped",
 		"iptables -I DOCKER-USER -i eth1 -j ACCEPT",
 		"ok: net.ipv4.conf.{all}.src_valid_mark is 1",
-		"warning: nftables table inet x, chain y sets the whole mark (0x1): on a packet pathpin has marked, it clears pathpin's bits",
+		"warning: nftables table inet x, chain y sets the whole mark (0x1) where routing still reads it: on a packet pathpin has marked, it clears pathpin's bits",
 		"ok: Tailscale link tailscale0",
 	} {
 		if !strings.Contains(got, want) {

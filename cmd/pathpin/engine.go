@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -58,7 +59,7 @@ func newEngine(stateDir string, log *slog.Logger, families ...int) (*uplink.Engi
 		h.Close()
 		return nil, err
 	}
-	return &uplink.Engine{NL: h, Tables: tables, Legacy: uplink.OpenLegacyIPTables(), Sysctl: uplink.NewProcSys(), StateDir: stateDir, Log: log}, nil
+	return &uplink.Engine{NL: h, Tables: tables, Legacy: uplink.OpenLegacyIPTables(0), Sysctl: uplink.NewProcSys(), StateDir: stateDir, Log: log}, nil
 }
 
 // openReadOnly loads the configuration and opens netlink only: enough to
@@ -78,13 +79,14 @@ func (f *engineFlags) openReadOnly(env *cliEnv) (*config.Config, *uplink.Engine,
 }
 
 // findMarkUsers reads the other software on this host that uses packet
-// marks, with sockets of its own (it only reads).
-func findMarkUsers() (uplink.HostMarks, error) {
+// marks, with sockets of its own (it only reads). iptables waits at most
+// 5 s for another program's lock.
+func findMarkUsers(ctx context.Context) (uplink.HostMarks, error) {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return uplink.HostMarks{}, fmt.Errorf("opening netlink: %w", err)
 	}
-	e := &uplink.Engine{NL: h, Legacy: uplink.OpenLegacyIPTables(), Sysctl: uplink.NewProcSys()}
+	e := &uplink.Engine{NL: h, Legacy: uplink.OpenLegacyIPTables(5), Sysctl: uplink.NewProcSys()}
 	defer e.Close()
-	return e.FindMarkUsers()
+	return e.FindMarkUsers(ctx)
 }

@@ -84,7 +84,7 @@ func runInit(ctx context.Context, env *cliEnv, args []string) error {
 			opt.Ask = t
 		}
 	}
-	opt.MarkMask, opt.MarkMaskWhy = proposeMarkMask(env)
+	opt.MarkMask, opt.MarkMaskWhy = proposeMarkMask(ctx, env)
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("opening netlink: %w", err)
@@ -167,8 +167,8 @@ func firstLine(s string) string {
 
 // proposeMarkMask is the mark-mask init writes when other software here
 // uses bits of the default one (0 when none does), and who they are.
-func proposeMarkMask(env *cliEnv) (uint32, string) {
-	marks, err := findMarkUsers()
+func proposeMarkMask(ctx context.Context, env *cliEnv) (uint32, string) {
+	marks, err := findMarkUsers(ctx)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "init: the other software's packet marks could not be read (%v); keeping the default mark-mask\n", err)
 		return 0, ""

@@ -69,8 +69,8 @@ func runUp(ctx context.Context, env *cliEnv, args []string) error {
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: f.config, StateDir: f.stateDir, LibDir: *libDir, PPPDir: *pppDir, Exe: exe, PPPD: *pppdPath,
 		Log: log, Notify: daemon.Systemd{}, DiscoveryInitialTimeout: *initial, StatusGID: gid, HistoryStep: *historyStep,
-		MarkUsers: func(cfg *config.Config) ([]uplink.Finding, error) {
-			marks, err := findMarkUsers()
+		MarkUsers: func(ctx context.Context, cfg *config.Config) ([]uplink.Finding, error) {
+			marks, err := findMarkUsers(ctx)
 			return uplink.MarkFindings(cfg, marks), err
 		},
 		NewEngine: func(*config.Config) (*uplink.Engine, error) {

@@ -32,7 +32,7 @@ type Options struct {
 	// MarkUsers, when set, reads the other software on the host that uses
 	// packet marks and says what clashes with cfg (pathpin check's
 	// findings); the daemon logs them at start and on reload.
-	MarkUsers func(cfg *config.Config) ([]uplink.Finding, error)
+	MarkUsers func(ctx context.Context, cfg *config.Config) ([]uplink.Finding, error)
 	// StateDir holds what lives as long as the kernel state pathpin made
 	// (the lock, sockets, hook links, pppd options, the sysctl and VLAN
 	// records), e.g. /run/pathpin (--state-dir).
@@ -225,8 +225,9 @@ func Run(ctx context.Context, opt Options, reload <-chan struct{}) error {
 	go func() { defer workersDone.Done(); d.runHistory(workers) }()
 	workersDone.Add(1)
 	go func() { defer workersDone.Done(); d.runPublic(workers) }()
-	workersDone.Add(1)
-	go func() { defer workersDone.Done(); d.runMarkScans(workers) }()
+	// Not waited for at stop: a read held up by another program's
+	// iptables lock ends with the context or its own timeout.
+	go d.runMarkScans(workers)
 	d.health.start(workers, d)
 	ready := make(chan struct{})
 	go func() { d.pending.Wait(); close(ready) }()

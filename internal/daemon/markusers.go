@@ -53,16 +53,19 @@ func (d *Daemon) runMarkScans(ctx context.Context) {
 		d.marks.mu.Lock()
 		cfg, round := d.marks.cfg, d.marks.round
 		d.marks.mu.Unlock()
-		d.warnMarkUsers(cfg, round)
+		d.warnMarkUsers(ctx, cfg, round)
 	}
 }
 
 // warnMarkUsers reads the other mark users once and logs the clashes.
-func (d *Daemon) warnMarkUsers(cfg *config.Config, round int) {
+func (d *Daemon) warnMarkUsers(ctx context.Context, cfg *config.Config, round int) {
 	if d.opt.MarkUsers == nil {
 		return
 	}
-	findings, err := d.opt.MarkUsers(cfg)
+	findings, err := d.opt.MarkUsers(ctx, cfg)
+	if ctx.Err() != nil {
+		return // stopping
+	}
 	if err != nil {
 		d.log.Warn("could not read the other software's packet marks", "err", err, "round", round)
 		return

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -14,7 +15,7 @@ import (
 func TestWarnMarkUsersLogsClashes(t *testing.T) {
 	var buf bytes.Buffer
 	cfg := &config.Config{MarkMask: 0xff00}
-	d := &Daemon{log: slog.New(slog.NewTextHandler(&buf, nil)), opt: Options{MarkUsers: func(c *config.Config) ([]uplink.Finding, error) {
+	d := &Daemon{log: slog.New(slog.NewTextHandler(&buf, nil)), opt: Options{MarkUsers: func(_ context.Context, c *config.Config) ([]uplink.Finding, error) {
 		if c != cfg {
 			t.Error("the mark users were read for another configuration")
 		}
@@ -23,16 +24,16 @@ func TestWarnMarkUsersLogsClashes(t *testing.T) {
 			{Severity: uplink.Info, Text: "Tailscale uses mark bits 0xff0000, outside"},
 		}, nil
 	}}}
-	d.warnMarkUsers(cfg, 1)
+	d.warnMarkUsers(context.Background(), cfg, 1)
 	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "fwmark 0xca6c") || strings.Contains(buf.String(), "Tailscale") || !strings.Contains(buf.String(), "warnings=1 round=1") {
 		t.Fatalf("log:\n%s", buf.String())
 	}
 	buf.Reset()
-	d.opt.MarkUsers = func(*config.Config) ([]uplink.Finding, error) { return nil, errors.New("no netlink") }
-	d.warnMarkUsers(cfg, 1)
+	d.opt.MarkUsers = func(context.Context, *config.Config) ([]uplink.Finding, error) { return nil, errors.New("no netlink") }
+	d.warnMarkUsers(context.Background(), cfg, 1)
 	if !strings.Contains(buf.String(), "no netlink") {
 		t.Fatalf("a failed read is not logged:\n%s", buf.String())
 	}
-	(&Daemon{}).warnMarkUsers(cfg, 3) // none configured: nothing happens
+	(&Daemon{}).warnMarkUsers(context.Background(), cfg, 3) // none configured: nothing happens
 	(*markScans)(nil).ask(cfg)
 }

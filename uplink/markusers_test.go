@@ -127,7 +127,7 @@ func TestRuleMarkUsers(t *testing.T) {
 		{Priority: 32764, Invert: true, Mark: 0xca6c, Mask: mask(0xffffffff), Table: 51820, SuppressPrefixlen: -1},
 		{Priority: 5210, Mark: 0x80000, Mask: mask(0xff0000), Table: 254, SuppressPrefixlen: -1},
 		{Priority: 5250, Mark: 0x80000, Mask: mask(0xff0000), SuppressPrefixlen: -1, Goto: -1}, // as listed: no table, no goto
-		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101, SuppressPrefixlen: -1}, // pathpin's
+		{Priority: 10100, Mark: 0x100, Mask: mask(0xff00), Table: 101, SuppressPrefixlen: -1},  // pathpin's
 		{Priority: 9000, Mark: 0, Mask: mask(0xffffffff), Table: 51820, IifName: "lo", SuppressPrefixlen: -1},
 		{Priority: 500, Table: 200, SuppressPrefixlen: -1},
 	}

@@ -18,16 +18,18 @@ const (
 // nothing.
 func (s *sink) deliver(ctx context.Context, ev Event) {
 	body, contentType, err := render(s.body, ev)
+	// Each outcome is logged before it is counted: a counter says the
+	// message is done with, its log line included.
 	if err != nil {
-		s.failed.Add(1)
 		s.log.Warn("notification not sent", "uplink", ev.Uplink, "err", s.red.scrub(err.Error()))
+		s.failed.Add(1)
 		return
 	}
 	for try := 0; ; try++ {
 		err := s.post(ctx, body, contentType)
 		if err == nil {
-			s.sent.Add(1)
 			s.log.Debug("notification sent", "uplink", ev.Uplink, "from", ev.From, "to", ev.To)
+			s.sent.Add(1)
 			return
 		}
 		if ctx.Err() != nil {
@@ -36,12 +38,12 @@ func (s *sink) deliver(ctx context.Context, ev Event) {
 		var pe *postError
 		retry := errors.As(err, &pe) && pe.retry
 		if !retry || try >= s.hook.Retries {
-			s.failed.Add(1)
 			msg := "notification not sent"
 			if retry {
 				msg = "notification not sent: no more tries"
 			}
 			s.log.Warn(msg, "uplink", ev.Uplink, "tries", try+1, "err", err)
+			s.failed.Add(1)
 			return
 		}
 		wait := s.backoffAt(try)

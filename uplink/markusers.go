@@ -106,8 +106,9 @@ func (e *Engine) FindMarkUsers(ctx context.Context) (HostMarks, error) {
 	// The ip tables iptables-nft listed: the nftables reader leaves them
 	// to it (they are read in its words).
 	listed := map[string]bool{}
+	nftTables := existingXtables()
 	for _, v := range e.Legacy {
-		tables := xtablesTables
+		tables := nftTables
 		if v.Name == "legacy" {
 			tables = loadedAmong(xtablesTables)
 		}
@@ -224,6 +225,24 @@ func listTable(ctx context.Context, ipt IPTables, table string) ([]string, error
 func firstLineOf(err error) string {
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
+}
+
+// existingXtables are the iptables tables that exist in nftables (made
+// by iptables-nft, or natively with their names): iptables-nft lists
+// only these, one command per chain, where there is something to read.
+// All of them when nftables cannot be asked.
+func existingXtables() []string {
+	c, err := nftables.New()
+	if err != nil {
+		return xtablesTables
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return xtablesTables
+	}
+	return slices.DeleteFunc(slices.Clone(xtablesTables), func(name string) bool {
+		return !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == name })
+	})
 }
 
 // loadedAmong are those of tables the kernel holds as legacy iptables
